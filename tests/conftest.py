@@ -1,0 +1,92 @@
+"""Shared fixtures. The whole suite runs in one process: TensorFlow is imported once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST split from the packaged offline copy (no network)."""
+    from neuroart.data import load_mnist
+
+    return load_mnist("offline")
+
+
+@pytest.fixture(scope="session")
+def test_digits(mnist):
+    """The 10k MNIST test digits as float32 in [0, 1], with labels."""
+    from neuroart.data import to_float
+
+    _, (x, y) = mnist
+    return to_float(x), y
+
+
+@pytest.fixture
+def runner():
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 always keeps stderr apart
+        return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner, tmp_path, monkeypatch):
+    """Run `neuroart ARGS...` in a temporary folder; returns the click Result."""
+    from neuroart.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+def _assert_clean_error(result, *fragments):
+    """One line on stderr, non-zero exit, no traceback."""
+    assert result.exit_code != 0, result.output
+    err = result.stderr.strip()
+    assert err.startswith("Error:"), err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in result.output + err
+    for f in fragments:
+        assert f.lower() in err.lower(), (f, err)
+
+
+def _files_in(folder):
+    """Every file under `folder` (to check that a failed command left nothing behind)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def digit_png(tmp_path):
+    """Write a hand-made digit: black ink on white, large and off-centre."""
+
+    def make(name="seven.png", size=(300, 240)):
+        from PIL import Image, ImageDraw
+
+        img = Image.new("RGB", size, "white")
+        d = ImageDraw.Draw(img)
+        # a "7": top bar and a slanted stroke, placed towards the top-right corner
+        d.line([(130, 40), (260, 40)], fill="black", width=18)
+        d.line([(260, 40), (170, 200)], fill="black", width=18)
+        path = tmp_path / name
+        img.save(path)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def assert_clean_error():
+    """`assert_clean_error(result, *fragments)`: one `Error:` line on stderr, exit != 0, no traceback."""
+    return _assert_clean_error
+
+
+@pytest.fixture
+def files_in():
+    """`files_in(folder)`: every file under folder, to check that a failed command left nothing."""
+    return _files_in
