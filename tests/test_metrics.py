@@ -1,0 +1,180 @@
+"""neuroart.metrics: judge agreement, judge features, Fréchet distance, novelty, diversity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroart import metrics as M
+from neuroart._util import NeuroartError
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    from neuroart.data import load_mnist, to_float
+
+    (x, y), (xt, yt) = load_mnist()
+    return (to_float(x), y), (to_float(xt), yt)
+
+
+@pytest.fixture(scope="module")
+def judge(mnist):
+    """A small MLP judge trained for a few seconds (metrics must work with any classifier)."""
+    from neuroart._util import set_seed
+
+    import keras
+
+    (x, y), _ = mnist
+    set_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, batch_size=256, verbose=0)
+    return model
+
+
+def test_agreement_high_for_true_labels_low_for_wrong_ones(mnist, judge):
+    _, (xt, yt) = mnist
+    right = M.judge_agreement(xt[:2000], yt[:2000], judge)
+    wrong = M.judge_agreement(xt[:2000], (yt[:2000] + 1) % 10, judge)
+    assert right > 0.9
+    assert wrong < 0.05
+    # one label for all images
+    sevens = xt[yt == 7][:200]
+    assert M.judge_agreement(sevens, 7, judge) > 0.9
+    assert M.judge_agreement(sevens, 1, judge) < 0.1
+
+
+def test_agreement_rejects_bad_input(judge):
+    with pytest.raises(NeuroartError, match="shape"):
+        M.judge_agreement(np.zeros((5, 27, 28)), [0] * 5, judge)
+    with pytest.raises(NeuroartError, match="0-9"):
+        M.judge_agreement(np.zeros((2, 28, 28)), [3, 10], judge)
+    with pytest.raises(NeuroartError, match="labels"):
+        M.judge_agreement(np.zeros((3, 28, 28)), [1, 2], judge)
+
+
+def test_features_are_the_penultimate_layer(mnist, judge):
+    _, (xt, _) = mnist
+    f = M.judge_features(xt[:50], judge)
+    assert f.shape == (50, 64)
+    assert (f >= 0).all()  # relu activations
+    # the last Dense layer applied to the features gives the judge's own prediction
+    dense = judge.layers[-1]
+    w, b = (np.asarray(v) for v in dense.get_weights())
+    logits = f @ w + b
+    np.testing.assert_array_equal(logits.argmax(1), M.judge_predict(xt[:50], judge).argmax(1))
+
+
+def test_features_of_a_functional_judge():
+    import keras
+
+    inp = keras.Input((28, 28))
+    h = keras.layers.Flatten()(inp)
+    h = keras.layers.Dense(7, activation="relu", name="penultimate")(h)
+    out = keras.layers.Dense(10, activation="softmax")(h)
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(0).random((9, 28, 28), dtype=np.float32)
+    f = M.judge_features(x, model)
+    expected = keras.Model(inp, model.get_layer("penultimate").output)(x)
+    np.testing.assert_allclose(f, np.asarray(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_frechet_from_stats_matches_closed_forms():
+    # 1-D: (mu1 - mu2)^2 + (s1 - s2)^2
+    assert M.frechet_from_stats([1.0], [[4.0]], [3.0], [[9.0]]) == pytest.approx(4 + 1)
+    # identical Gaussians: 0
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 6))
+    c = a @ a.T
+    assert M.frechet_from_stats(np.zeros(6), c, np.zeros(6), c) == pytest.approx(0, abs=1e-8)
+
+
+def test_frechet_matches_scipy_sqrtm():
+    linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 12, 12))
+    c1, c2 = a @ a.T + 0.1 * np.eye(12), b @ b.T
+    mu1, mu2 = rng.standard_normal((2, 12))
+    s = linalg.sqrtm(c1 @ c2).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * s)
+    assert M.frechet_from_stats(mu1, c1, mu2, c2) == pytest.approx(expected, rel=1e-6)
+
+
+def test_frechet_distance_orders_sets_sensibly(mnist, judge):
+    (x, _), (xt, _) = mnist
+    self_fid = M.frechet_distance(xt[:1000], xt[:1000], judge)
+    real_fid = M.frechet_distance(x[:2000], xt[:2000], judge)
+    noise = np.random.default_rng(0).random((1000, 28, 28), dtype=np.float32)
+    noise_fid = M.frechet_distance(noise, xt[:2000], judge)
+    assert self_fid == pytest.approx(0, abs=1e-6 * max(real_fid, 1))
+    assert real_fid > 0
+    assert noise_fid > 20 * real_fid
+
+
+def test_novelty_zero_for_copies_positive_for_new_digits(mnist):
+    (x, _), (xt, _) = mnist
+    train = x[:5000]
+    assert M.novelty(train[:300], train) == pytest.approx(0, abs=1e-3)
+    assert M.novelty(xt[:300], train) > 3.0
+    # a copy with one pixel changed by 0.5 is 0.5 away from its original
+    probe = train[:4].copy()
+    probe[:, 0, 0] += 0.5
+    np.testing.assert_allclose(M.nearest_distances(probe, train), 0.5, atol=1e-3)
+
+
+def test_nearest_distances_match_brute_force():
+    rng = np.random.default_rng(3)
+    a = rng.random((37, 28, 28), dtype=np.float32)
+    b = rng.random((53, 28, 28), dtype=np.float32)
+    brute = np.array([np.sqrt(((b - im) ** 2).sum(axis=(1, 2))).min() for im in a])
+    np.testing.assert_allclose(M.nearest_distances(a, b, batch=10), brute, rtol=1e-4)
+    # exclude_self: nearest *other* image
+    brute_other = []
+    for i, im in enumerate(a):
+        d = np.sqrt(((a - im) ** 2).sum(axis=(1, 2)))
+        d[i] = np.inf
+        brute_other.append(d.min())
+    np.testing.assert_allclose(M.nearest_distances(a, a, exclude_self=True, batch=8), brute_other, rtol=1e-4)
+
+
+def test_diversity_zero_for_collapsed_classes(mnist):
+    _, (xt, yt) = mnist
+    real = M.diversity(xt[:1000], yt[:1000], per_class=True)
+    assert sorted(real) == list(range(10))
+    assert min(real.values()) > 4.0
+    collapsed = np.concatenate([np.repeat(xt[:1], 50, axis=0), xt[yt == 3][:50]])
+    labels = np.array([9] * 50 + [3] * 50)
+    scores = M.diversity(collapsed, labels, per_class=True)
+    assert scores[9] == pytest.approx(0, abs=1e-3)
+    assert scores[3] > 4.0
+    assert M.diversity(collapsed, labels) == pytest.approx(scores[3] / 2, rel=1e-6)
+
+
+def test_diversity_matches_brute_force():
+    rng = np.random.default_rng(4)
+    x = rng.random((12, 28, 28), dtype=np.float32)
+    y = np.array([0] * 5 + [1] * 7)
+    expected = []
+    for c in (0, 1):
+        xc = x[y == c]
+        d = [np.sqrt(((xc[i] - xc[j]) ** 2).sum()) for i in range(len(xc)) for j in range(i + 1, len(xc))]
+        expected.append(np.mean(d))
+    assert M.diversity(x, y) == pytest.approx(np.mean(expected), rel=1e-5)
+    with pytest.raises(NeuroartError, match="at least two"):
+        M.diversity(x[:2], [0, 1])
+
+
+def test_judge_by_path(tmp_path, judge, mnist):
+    _, (xt, yt) = mnist
+    path = tmp_path / "judge.keras"
+    judge.save(path)
+    assert M.judge_agreement(xt[:300], yt[:300], str(path)) == M.judge_agreement(xt[:300], yt[:300], judge)
+    with pytest.raises(NeuroartError):
+        M.judge_agreement(xt[:3], yt[:3], str(tmp_path / "missing.keras"))
