@@ -97,7 +97,7 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
     _register_custom_objects()
     k = keras()
     try:
-        model = k.saving.load_model(path, compile=compile, safe_mode=True)
+        model = k.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as e:  # a truncated zip, a missing config, a foreign layer
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise NeuroartError(f"{path}: cannot load model ({first[:200]})") from None
