@@ -1,0 +1,218 @@
+"""The showcase behind `neuroart gallery`, and `replay` of any neuroart PNG.
+
+Each gallery picture is made by running a real `neuroart ...` command in this process, so its
+PNG carries that command as its recipe and `neuroart replay` can make it again, byte for byte.
+`index.html` shows every picture with its caption and the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._util import NeuroartError, atomic_path, progress
+from ._version import __version__
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One gallery picture: the command that makes it and what to say about it."""
+
+    name: str  # file stem inside the gallery folder
+    title: str
+    caption: str
+    args: str  # the neuroart command line, without `--out`; {out} is the gallery folder
+    gif: bool = False  # the command also writes {name}.gif (given as --gif)
+
+    def argv(self, out_dir: Path) -> list[str]:
+        argv = shlex.split(self.args.format(out=out_dir.as_posix()))
+        argv += ["--out", (out_dir / f"{self.name}.png").as_posix()]
+        if self.gif:
+            argv += ["--gif", (out_dir / f"{self.name}.gif").as_posix()]
+        return argv
+
+
+# The deepdream source picture is drawn by neuroart itself (see `source_picture`), so the gallery
+# needs nothing from outside the repository.
+SOURCE_PICTURE = "source-landscape.png"
+
+PIECES: tuple[Piece, ...] = (
+    Piece("dream-digits", "Dreamed digits",
+          "Each row is one digit dreamed out of the article's MLP by gradient ascent; "
+          "the independent CNN reads them as their targets.",
+          "dream --per-digit 8 --seed 1 --scale 3"),
+    Piece("dream-fourier-magma", "Fourier dreams",
+          "Pixel-free dreams: a 1/f Fourier parameterisation with jitter and rotation, in magma.",
+          "dream --param fourier --per-digit 6 --seed 2 --cmap magma --scale 3"),
+    Piece("dream-3-to-8", "Turn this 3 into an 8",
+          "Gradient ascent towards the class 8, starting from a real 3 of the test set.",
+          "dream 8 --start digit:3 --per-digit 6 --seed 3 --scale 3", gif=True),
+    Piece("neuron-atlas", "Neuron atlas",
+          "What excites hidden units of the MLP's 128-unit layer: one dream per unit.",
+          "dream --objective neuron --layer dense --unit 0-31 --seed 4 --cmap viridis --scale 2"),
+    Piece("deepdream-landscape", "DeepDream",
+          "The 28-pixel classifier slides over a whole picture in tiles and octaves, "
+          "growing digit strokes into it.",
+          "deepdream {out}/" + SOURCE_PICTURE + " --digit 3 --seed 5"),
+    Piece("cvae-grid", "Generated digits",
+          "A 10x10 grid of new digits sampled from the class-conditional VAE, one class per row.",
+          "generate --per-digit 10 --seed 6 --scale 3"),
+    Piece("cvae-magma", "Generated digits in magma",
+          "The same generator at a lower temperature: neater, less varied.",
+          "generate --per-digit 10 --temperature 0.6 --seed 7 --cmap magma --scale 3"),
+    Piece("morph-1-to-7", "Morph",
+          "A spherical path through the VAE's latent space from a 1 to a 7.",
+          "morph 1 7 --frames 12 --seed 8 --scale 3", gif=True),
+    Piece("latent-map", "Latent map",
+          "The VAE's latent plane decoded on a grid, as in the Keras VAE example.",
+          "latent-map --seed 9"),
+)
+
+
+def source_picture(path: str | os.PathLike, *, width: int = 640, height: int = 400, seed: int = 0) -> Path:
+    """Draw a soft photo-like landscape (sky, hills, sun) for the DeepDream showcase."""
+    import numpy as np
+
+    from .imaging import save_image
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    yn, xn = y / height, x / width
+    sky = np.stack([0.35 + 0.4 * yn, 0.55 + 0.3 * yn, 0.95 - 0.2 * yn], -1)
+    sun = np.exp(-(((xn - 0.72) ** 2) + ((yn - 0.25) ** 2) * 2) / 0.004)[..., None] * np.array([1.0, 0.85, 0.5])
+    img = np.clip(sky + sun, 0, 1)
+    for k, (base, amp, col) in enumerate([(0.55, 0.08, (0.25, 0.45, 0.3)), (0.7, 0.06, (0.15, 0.32, 0.2))]):
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        ridge = base + amp * (np.sin(xn * 7 + phase[0]) + 0.5 * np.sin(xn * 17 + phase[1]) + 0.25 * np.sin(xn * 41 + phase[2]))
+        mask = (yn > ridge)[..., None]
+        shade = np.array(col) * (1.0 - 0.4 * (yn - ridge)[..., None].clip(0, 1))
+        img = np.where(mask, shade, img)
+    img = img + rng.normal(0, 0.015, img.shape)  # film grain
+    return save_image(np.clip(img, 0, 1).astype(np.float32), path)
+
+
+def render(out_dir: str | os.PathLike = "gallery", *, only: list[str] | None = None, show_progress: bool = True) -> list[Path]:
+    """Make every gallery picture (or those named in `only`) and write ``index.html``."""
+    from .cli import run
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = {p.name for p in PIECES}
+    unknown = set(only or ()) - names
+    if unknown:
+        raise NeuroartError(f"unknown gallery piece {sorted(unknown)[0]!r} (choose from {', '.join(sorted(names))})")
+    pieces = [p for p in PIECES if not only or p.name in only]
+    source_picture(out / SOURCE_PICTURE)
+    written = []
+    with progress(pieces, label="gallery", show=show_progress) as bar:
+        for piece in bar:
+            run(piece.argv(out))
+            written.append(out / f"{piece.name}.png")
+    written.append(write_index(out))
+    return written
+
+
+def write_index(out_dir: str | os.PathLike) -> Path:
+    """A static page with every picture present, its caption and the command (from its recipe)."""
+    from .imaging import read_recipe
+
+    out = Path(out_dir)
+    figures = []
+    for piece in PIECES:
+        png = out / f"{piece.name}.png"
+        if not png.is_file():
+            continue
+        recipe = read_recipe(png) or {}
+        command = recipe.get("command", "neuroart " + shlex.join(piece.argv(out)))
+        imgs = f'<img src="{html.escape(png.name)}" alt="{html.escape(piece.title)}">'
+        if piece.gif and (out / f"{piece.name}.gif").is_file():
+            imgs += f'\n      <img src="{html.escape(piece.name)}.gif" alt="{html.escape(piece.title)} (animation)">'
+        figures.append(
+            f"""  <figure id="{piece.name}">
+    <div class="pics">
+      {imgs}
+    </div>
+    <figcaption><h2>{html.escape(piece.title)}</h2><p>{html.escape(piece.caption)}</p>
+      <pre><code>{html.escape(command)}</code></pre>
+      <p class="replay">or: <code>neuroart replay {html.escape(png.as_posix())}</code></p></figcaption>
+  </figure>"""
+        )
+    page = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>neuroart gallery</title>
+<style>
+  body {{ background: #141414; color: #e8e8e8; font: 15px/1.5 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; }}
+  a {{ color: #f0a060; }}
+  figure {{ margin: 0 0 3em; }}
+  .pics {{ display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; }}
+  img {{ max-width: 100%; image-rendering: pixelated; border-radius: 4px; }}
+  h2 {{ margin: .6em 0 .2em; font-size: 1.2em; }}
+  pre {{ background: #222; padding: .6em .8em; overflow-x: auto; border-radius: 4px; }}
+  .replay {{ color: #999; font-size: .9em; }}
+</style>
+</head>
+<body>
+<h1>neuroart gallery</h1>
+<p>Made by <code>neuroart gallery</code> (neuroart {html.escape(__version__)}) from the bundled weights.
+Each picture stores its recipe; the command under it makes it again, byte for byte, on the same
+machine. Back to the <a href="../README.md">README</a>.</p>
+{chr(10).join(figures)}
+</body>
+</html>
+"""
+    path = out / "index.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+_OUTPUT_OPTIONS = ("--out", "-o", "--gif", "--npz")
+
+
+def replay(png: str | os.PathLike, *, out: str | os.PathLike | None = None) -> Path:
+    """Re-run the recipe stored in a neuroart PNG; write the image to `out` (default: in place).
+
+    Other files the command wrote (a GIF, an npz) are made again beside `out` with its stem.
+    """
+    from .cli import run
+    from .imaging import read_recipe
+
+    png = Path(png)
+    recipe = read_recipe(png)
+    if not recipe or not isinstance(recipe.get("argv"), list):
+        raise NeuroartError(f"{png}: has no neuroart recipe to replay")
+    argv = [str(a) for a in recipe["argv"]]
+    if argv and argv[0] in ("replay", "gallery"):
+        raise NeuroartError(f"{png}: its recipe is a `{argv[0]}` command, which cannot be replayed")
+    target = Path(out) if out is not None else png
+    new = _retarget(argv, target)
+    run(new, record=argv)
+    return target
+
+
+def _retarget(argv: list[str], target: Path) -> list[str]:
+    """Point the command's output options at `target` (and siblings of it for GIF/npz)."""
+    out = list(argv)
+    found = False
+    i = 0
+    while i < len(out):
+        arg = out[i]
+        name, eq, value = arg.partition("=")
+        if name in _OUTPUT_OPTIONS:
+            suffix = {"--gif": ".gif", "--npz": ".npz"}.get(name, ".png")
+            new_value = target.with_suffix(suffix).as_posix()
+            found |= suffix == ".png"
+            if eq:
+                out[i] = f"{name}={new_value}"
+            elif i + 1 < len(out):
+                out[i + 1] = new_value
+                i += 1
+        i += 1
+    if not found:
+        out += ["--out", target.as_posix()]
+    return out

@@ -1,0 +1,39 @@
+import importlib.util
+from pathlib import Path
+
+import neuroart
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reference():
+    spec = importlib.util.spec_from_file_location("make_cli_reference", ROOT / "docs" / "make_cli_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_reference_is_complete_and_current():
+    mod = _reference()
+    from neuroart.cli import main
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    for path in mod.commands(main):
+        assert f"## neuroart {' '.join(path)}\n" in text, f"docs/cli.md lacks `neuroart {' '.join(path)}`"
+    assert text == mod.render(), "docs/cli.md is stale: run `python docs/make_cli_reference.py`"
+
+
+def test_api_reference_covers_the_public_api():
+    text = (ROOT / "docs" / "api.md").read_text()
+    missing = [name for name in neuroart.__all__ if not name.startswith("_") and f"`{name}" not in text]
+    assert not missing, f"docs/api.md does not document: {missing}"
+    for name in neuroart.__all__:
+        assert getattr(neuroart, name) is not None
+
+
+def test_readme_gives_the_commands_that_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    install = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/neuroart dream"
+    assert install in readme and install in ci
+    assert ".venv/bin/python -m pytest" in readme and ".venv/bin/python -m pytest" in ci

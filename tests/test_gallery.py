@@ -1,0 +1,60 @@
+import shlex
+from pathlib import Path
+
+import pytest
+
+from neuroart import gallery, imaging
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_list_shows_every_piece(invoke):
+    result = invoke("gallery", "--list")
+    assert result.exit_code == 0
+    for piece in gallery.PIECES:
+        assert piece.name in result.output
+
+
+def test_committed_gallery_pictures_carry_their_commands():
+    for piece in gallery.PIECES:
+        png = ROOT / "gallery" / f"{piece.name}.png"
+        assert png.is_file(), f"gallery/{png.name} missing: run `neuroart gallery`"
+        recipe = imaging.read_recipe(png)
+        assert recipe is not None, png
+        assert recipe["argv"] == piece.argv(Path("gallery")), png
+        assert recipe["command"] == "neuroart " + shlex.join(recipe["argv"])
+        if piece.gif:
+            assert (ROOT / "gallery" / f"{piece.name}.gif").is_file()
+    index = (ROOT / "gallery" / "index.html").read_text()
+    for piece in gallery.PIECES:
+        assert f'src="{piece.name}.png"' in index
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dream-3-to-8", "morph-1-to-7", "cvae-grid", "neuron-atlas"])
+def test_gallery_piece_replays_byte_identically(invoke, tmp_path, name):
+    result = invoke("gallery", "--only", name, "--out", "g")
+    assert result.exit_code == 0, result.output + result.stderr
+    original = tmp_path / "g" / f"{name}.png"
+    assert (tmp_path / "g" / "index.html").read_text().count("<figure") == 1
+    result = invoke("replay", original, "--out", "again.png")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "again.png").read_bytes() == original.read_bytes()
+    if gallery.PIECES[[p.name for p in gallery.PIECES].index(name)].gif:
+        assert (tmp_path / "again.gif").read_bytes() == (tmp_path / "g" / f"{name}.gif").read_bytes()
+
+
+def test_replay_refuses_images_without_recipe(invoke, tmp_path, assert_clean_error):
+    import numpy as np
+
+    imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "plain.png")
+    assert_clean_error(invoke("replay", "plain.png"), "no neuroart recipe")
+    (tmp_path / "junk.png").write_text("not a png")
+    assert_clean_error(invoke("replay", "junk.png"), "junk.png")
+    assert_clean_error(invoke("gallery", "--only", "nope"), "unknown gallery piece")
+
+
+def test_retarget_rewrites_every_output():
+    argv = ["morph", "1", "7", "--out", "gallery/m.png", "--gif=gallery/m.gif"]
+    assert gallery._retarget(argv, Path("x/y.png")) == ["morph", "1", "7", "--out", "x/y.png", "--gif=x/y.gif"]
+    assert gallery._retarget(["dream", "3"], Path("a.png")) == ["dream", "3", "--out", "a.png"]
