@@ -1,0 +1,204 @@
+"""Dream commands: `neuroart dream` (digits out of a classifier) and `neuroart deepdream` (pictures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .._util import NeuroartError
+from . import echo_wrote, library_errors, main, recipe
+
+
+def _defaults():
+    # dataclass defaults only (no TensorFlow import): the library module imports TF lazily
+    from ..dream.dreams import DEFAULTS
+
+    return DEFAULTS
+
+
+def _dd_defaults():
+    from ..dream.deepdream import DEFAULTS
+
+    return DEFAULTS
+
+
+D = _defaults()
+DD = _dd_defaults()
+
+
+def _check_out(path, suffix, what):
+    """Refuse a wrong suffix or a missing folder before any work is done (no partial files)."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise NeuroartError(f"{what} must be a {suffix} file, got {p}")
+    if p.exists() and p.is_dir():
+        raise NeuroartError(f"{p}: is a folder")
+    if not p.parent.exists():
+        raise NeuroartError(f"folder does not exist: {p.parent}")
+    return p
+
+
+def write_npz(path, images, labels, **extra):
+    """images float32 (N, 28, 28) and labels int64 (N,) as an npz whose bytes depend only on them.
+
+    `np.savez` stamps zip entries with the current time; this writes fixed timestamps instead,
+    so the same dream gives a byte-identical file. Atomic (temporary file + rename).
+    """
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from .._util import atomic_path
+
+    arrays = {"images": np.asarray(images, np.float32), "labels": np.asarray(labels, np.int64), **extra}
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
+    return Path(path)
+
+
+@main.command()
+@click.argument("digits", nargs=-1)
+@click.option("--per-digit", "-n", type=int, default=D.per_digit, show_default=True,
+              help="Samples of each digit (columns of the grid).")
+@click.option("--steps", type=int, default=D.steps, show_default=True, help="Gradient-ascent steps.")
+@click.option("--objective", default=D.objective, show_default=True,
+              help="class: the digit's score; prob: its softmax probability; neuron/channel: "
+                   "a hidden unit (--layer, --unit); layer: a whole layer's energy (DeepDream).")
+@click.option("--layer", default=None, help="Layer for neuron/channel/layer objectives [default: first hidden layer].")
+@click.option("--unit", "units", type=int, multiple=True,
+              help="Unit of --layer to dream of (repeat for several rows) [default: units 0-9].")
+@click.option("--param", default=D.param, show_default=True,
+              help="Image parameterisation: pixel, fourier (1/f spectrum) or latent (a bundled generator's code).")
+@click.option("--start", default=D.start, show_default=True,
+              help="noise, blank, mean (the mean digit, warped per sample), digit (random real test "
+                   "digits), digit:D (real Ds), or the path of your own digit image.")
+@click.option("--model", default=D.model, show_default=True, help="Classifier to dream on: bundled name or .keras path.")
+@click.option("--seed", type=int, default=D.seed, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--lr", type=float, default=D.lr, show_default=True, help="Step size.")
+@click.option("--l1", type=float, default=D.l1, show_default=True, help="Ink penalty weight (mean |pixel|).")
+@click.option("--tv", type=float, default=D.tv, show_default=True, help="Total-variation penalty weight.")
+@click.option("--diversity", type=float, default=D.diversity, show_default=True,
+              help="Weight pushing samples of one digit apart.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,
+              help="The labelled grid PNG to write.")
+@click.option("--gif", type=click.Path(dir_okay=False), default=None, help="Also write the ascent as an animated GIF.")
+@click.option("--npz", type=click.Path(dir_okay=False), default=None,
+              help="Also write the raw result: images float32 (N,28,28) and labels int (N,), grid order.")
+@click.option("--scale", type=int, default=3, show_default=True, help="Pixel size of the grid cells.")
+@click.option("--cmap", default="gray", show_default=True, help="Colour map (gray, inverted, magma, viridis, inferno, ...).")
+@library_errors
+def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
+          diversity, out, gif, npz, scale, cmap):
+    """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
+
+    Every target digit x every sample is optimised at once (one compiled loop); the result is
+    a labelled grid, one row per digit. Default: all ten digits on the bundled article MLP.
+
+    \b
+    Example:
+        neuroart dream                                # all ten digits -> dream.png
+        neuroart dream 3 7 --per-digit 12 --seed 4 --out sevens.png
+        neuroart dream 8 --start digit:3 --gif three-to-eight.gif   # turn real 3s into 8s
+        neuroart dream --param fourier --cmap magma --npz dreams.npz
+        neuroart dream --objective neuron --layer dense --unit 5 --unit 17
+    """
+    from ..dream.dreams import check_digits
+
+    for d in digits:  # fail fast, before TensorFlow loads
+        check_digits([d])
+    if steps < 1:
+        raise NeuroartError(f"--steps must be a positive integer, got {steps}")
+    if per_digit < 1:
+        raise NeuroartError(f"--per-digit must be a positive integer, got {per_digit}")
+    if not 1 <= scale <= 64:
+        raise NeuroartError(f"--scale must be an integer from 1 to 64, got {scale}")
+    out_p = _check_out(out, ".png", "--out")
+    gif_p = _check_out(gif, ".gif", "--gif")
+    npz_p = _check_out(npz, ".npz", "--npz")
+    from ..imaging import CMAPS
+
+    if cmap not in CMAPS:
+        raise NeuroartError(f"unknown colour map {cmap!r} (use {', '.join(CMAPS)})")
+    if start not in ("noise", "blank", "mean", "digit") and not start.startswith("digit:"):
+        if not Path(start).is_file():
+            raise NeuroartError(f"--start {start}: no such image file (or use noise, blank, mean, digit, digit:D)")
+
+    from ..dream import dream as dream_fn
+    from ..imaging import make_grid, save_gif, write_png
+    from ..models import model_hash
+
+    frames = 40 if gif_p else 0
+    result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
+                      units=tuple(units), param=param, start=start, model=model, seed=seed, lr=lr,
+                      l1=l1, tv=tv, diversity=diversity, frames=frames)
+    rec = recipe(model=model, model_sha256=model_hash(model), seed=seed)
+    grid = dict(ncols=result.ncols, row_labels=result.rows, scale=scale, cmap=cmap)
+    write_png(make_grid(result.images, **grid), out_p, recipe=rec)
+    echo_wrote(out_p)
+    if gif_p:
+        pics = [make_grid(f, **grid) for f in result.frames]
+        pics += [pics[-1]] * 10  # hold the last frame
+        save_gif(pics, gif_p, duration_ms=80)
+        echo_wrote(gif_p)
+    if npz_p:
+        extra = {} if result.units is None else {"units": result.units}
+        write_npz(npz_p, result.images, result.labels, **extra)
+        echo_wrote(npz_p)
+
+
+@main.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
+              help="PNG to write [default: IMAGE-dream.png in the current folder].")
+@click.option("--octaves", type=int, default=DD.octaves, show_default=True, help="Number of image scales.")
+@click.option("--octave-scale", type=float, default=DD.octave_scale, show_default=True, help="Size ratio between octaves.")
+@click.option("--steps", type=int, default=DD.steps, show_default=True, help="Ascent steps per octave.")
+@click.option("--layer", default=None, help="Layer whose energy is amplified [default: first hidden layer].")
+@click.option("--digit", type=int, default=None, help="Amplify this digit (0-9) instead of a layer.")
+@click.option("--zoom", type=int, default=DD.zoom, show_default=True,
+              help="Each 28-pixel tile of the classifier covers 28*ZOOM picture pixels.")
+@click.option("--lr", type=float, default=DD.lr, show_default=True, help="Step size.")
+@click.option("--model", default=DD.model, show_default=True, help="Classifier: bundled name or .keras path.")
+@click.option("--seed", type=int, default=DD.seed, show_default=True, help="Seed of the random tile shifts.")
+@library_errors
+def deepdream(image, out, octaves, octave_scale, steps, layer, digit, zoom, lr, model, seed):
+    """DeepDream a whole picture with the 28-pixel classifier: digit strokes grow into it.
+
+    The classifier slides over the picture in randomly shifted tiles, over several octaves,
+    amplifying a layer's activations (or one digit's score). Memory stays bounded: tiles go
+    through the model in fixed-size batches.
+
+    \b
+    Example:
+        neuroart deepdream photo.jpg --out dreamed.png
+        neuroart deepdream photo.jpg --digit 8 --octaves 5 --steps 20 --out eights.png
+    """
+    if steps < 1:
+        raise NeuroartError(f"--steps must be a positive integer, got {steps}")
+    if digit is not None and not 0 <= digit <= 9:
+        raise NeuroartError(f"digit {digit} is out of range (digits are 0-9)")
+    if layer and digit is not None:
+        raise NeuroartError("give --layer or --digit, not both")
+    out_p = _check_out(out or f"{Path(image).stem}-dream.png", ".png", "--out")
+    from ..data import load_picture
+    from ..dream.deepdream import MAX_PIXELS
+    from ..dream.deepdream import deepdream as deepdream_fn
+    from ..imaging import save_image
+    from ..models import model_hash
+
+    picture = load_picture(image, max_pixels=MAX_PIXELS)
+    result = deepdream_fn(picture, octaves=octaves, octave_scale=octave_scale, steps=steps, layer=layer,
+                          digit=digit, zoom=zoom, lr=lr, model=model, seed=seed, show_progress=True)
+    save_image(result, out_p, recipe=recipe(model=model, model_sha256=model_hash(model), seed=seed))
+    echo_wrote(out_p)

@@ -1,0 +1,172 @@
+"""DeepDream on a whole picture with a 28-pixel classifier: octaves x random-shift tiles.
+
+The picture's luminance is cut into tiles of ``28 * zoom`` pixels, each averaged down to the
+classifier's 28 x 28 input; the gradient of the objective (a layer's energy, or a digit's
+logit) flows back through the pooling to every pixel. Each step shifts the tile grid by a
+random offset (so no seams), normalises the gradient by its mean magnitude and climbs it.
+Octaves run from small to full size, carrying the dreamed detail up (Mordvintsev et al. 2015;
+the keras-io and TensorFlow DeepDream examples).
+
+Memory stays bounded: tiles go through the model in fixed-size batches (one compiled function,
+traced once), so a larger picture means more batches, not bigger tensors. Colour pictures are
+dreamed in luminance and the change is added to every channel, keeping the colours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._util import NeuroartError, progress, tf
+from . import objectives as O
+from .render import ModelTaps
+
+MAX_PIXELS = 20_000_000  # ~5000 x 4000: larger pictures are refused up front
+
+
+@dataclass(frozen=True)
+class DeepDreamConfig:
+    """Every default of ``neuroart deepdream`` (the CLI options default to these)."""
+
+    octaves: int = 4  # image scales, smallest first
+    octave_scale: float = 1.4  # size ratio between octaves
+    steps: int = 10  # ascent steps per octave
+    lr: float = 0.04  # step size per normalised gradient (pixels are in [0, 1])
+    layer: str | None = None  # layer whose energy is amplified (default: first hidden layer)
+    digit: int | None = None  # amplify this digit's logit instead of a layer
+    zoom: int = 2  # each tile covers 28 * zoom pixels of the current octave
+    batch: int = 256  # tiles per model call (memory bound)
+    model: str = "mlp"
+    seed: int = 0
+    max_pixels: int = MAX_PIXELS
+
+
+DEFAULTS = DeepDreamConfig()
+
+
+def _resize(img, h, w):
+    t = tf()
+    x = t.image.resize(t.constant(img[None, ..., None] if img.ndim == 2 else img[None]), (h, w), method="bilinear", antialias=True)
+    x = x.numpy()[0]
+    return x[..., 0] if img.ndim == 2 else x
+
+
+def _luminance(rgb):
+    return (rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+
+
+def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, show_progress: bool = False, **overrides) -> np.ndarray:
+    """Dream into ``picture`` (float32 (H, W) or (H, W, 3) in [0, 1]); returns the same shape.
+
+    Any :class:`DeepDreamConfig` field can be passed as a keyword.
+    """
+    cfg = dataclasses.replace(config or DEFAULTS, **overrides)
+    _validate(cfg)
+    t = tf()
+    pic = np.asarray(picture, np.float32)
+    if pic.ndim not in (2, 3) or (pic.ndim == 3 and pic.shape[2] not in (1, 3)):
+        raise NeuroartError(f"expected a picture (H, W) or (H, W, 3), got shape {pic.shape}")
+    if pic.ndim == 3 and pic.shape[2] == 1:
+        pic = pic[..., 0]
+    H, W = pic.shape[:2]
+    if H * W > cfg.max_pixels:
+        raise NeuroartError(f"picture too large ({W}x{H}; the limit is {cfg.max_pixels:,} pixels)")
+    tile = 28 * cfg.zoom
+    if min(H, W) < tile:
+        raise NeuroartError(f"picture too small ({W}x{H}); it needs at least {tile}x{tile} pixels")
+
+    if model is None or isinstance(model, str) or hasattr(model, "__fspath__"):
+        from ..models import load_model
+
+        model = load_model(cfg.model if model is None else model)
+    taps = ModelTaps(model)
+    if cfg.digit is not None:
+        if not 0 <= int(cfg.digit) <= 9:
+            raise NeuroartError(f"digit {cfg.digit} is out of range (digits are 0-9)")
+        objective = O.class_logit(int(cfg.digit))
+    else:
+        hidden = [n for n, l in taps.layers.items() if isinstance(l, (t.keras.layers.Dense, t.keras.layers.Conv2D))]
+        name = cfg.layer or (hidden[0] if hidden else None)
+        if name is None:
+            raise NeuroartError("this model has no hidden layer to amplify; give --layer or --digit")
+        taps.check(name)
+        objective = O.layer(name)
+
+    B = int(cfg.batch)
+    z = int(cfg.zoom)
+
+    @t.function(input_signature=[t.TensorSpec([B, tile, tile], t.float32), t.TensorSpec([B], t.float32)])
+    def tile_grads(tiles, weight):
+        with t.GradientTape() as tape:
+            tape.watch(tiles)
+            small = t.reduce_mean(t.reshape(tiles, [B, 28, z, 28, z]), axis=[2, 4]) if z > 1 else tiles
+            score = t.reduce_sum(objective(taps(small)) * weight)
+        return tape.gradient(score, tiles)
+
+    gray = _luminance(pic) if pic.ndim == 3 else pic
+    rng = np.random.default_rng([int(cfg.seed), 0x6464])
+    sizes = []
+    for i in range(cfg.octaves):
+        f = cfg.octave_scale ** (cfg.octaves - 1 - i)
+        sizes.append((max(tile, int(round(H / f))), max(tile, int(round(W / f)))))
+
+    delta = None  # dreamed - original, at the previous octave's size
+    with progress(range(len(sizes)), label="deepdream octaves", show=show_progress) as bar:
+        for i in bar:
+            h, w = sizes[i]
+            base = _resize(gray, h, w) if (h, w) != (H, W) else gray
+            d = np.zeros((h, w), np.float32) if delta is None else _resize(delta, h, w)
+            for _ in range(cfg.steps):
+                img = np.clip(base + d, 0, 1)
+                g = _image_grad(img, tile, B, rng, tile_grads)
+                g /= np.abs(g).mean() + 1e-8
+                d = d + cfg.lr * g
+                d = np.clip(base + d, 0, 1) - base
+            delta = d
+    out_gray = np.clip(gray + delta, 0, 1)
+    if pic.ndim == 2:
+        return out_gray.astype(np.float32)
+    return np.clip(pic + (out_gray - gray)[..., None], 0, 1).astype(np.float32)
+
+
+def _image_grad(img, tile, B, rng, tile_grads):
+    """Gradient of the tiled objective w.r.t. img (h, w), with a random shift of the tile grid."""
+    h, w = img.shape
+    sy, sx = (int(v) for v in rng.integers(0, tile, size=2))
+    # pad so that the shifted grid covers the image: tiles start at -sy, -sx
+    ph = -(-(h + sy) // tile) * tile
+    pw = -(-(w + sx) // tile) * tile
+    canvas = np.zeros((ph, pw), np.float32)
+    canvas[sy : sy + h, sx : sx + w] = img
+    ny, nx = ph // tile, pw // tile
+    tiles = canvas.reshape(ny, tile, nx, tile).transpose(0, 2, 1, 3).reshape(ny * nx, tile, tile)
+    n = len(tiles)
+    grads = np.empty_like(tiles)
+    t = tf()
+    for a in range(0, n, B):
+        chunk = tiles[a : a + B]
+        m = len(chunk)
+        weight = np.zeros(B, np.float32)
+        weight[:m] = 1.0
+        if m < B:
+            chunk = np.concatenate([chunk, np.zeros((B - m, tile, tile), np.float32)])
+        grads[a : a + m] = tile_grads(t.constant(chunk), t.constant(weight)).numpy()[:m]
+    g = grads.reshape(ny, nx, tile, tile).transpose(0, 2, 1, 3).reshape(ph, pw)
+    return g[sy : sy + h, sx : sx + w].copy()
+
+
+def _validate(cfg: DeepDreamConfig):
+    if cfg.octaves < 1 or cfg.octaves > 10:
+        raise NeuroartError(f"--octaves must be between 1 and 10, got {cfg.octaves}")
+    if not (1.0 < cfg.octave_scale <= 4.0):
+        raise NeuroartError(f"--octave-scale must be above 1 and at most 4, got {cfg.octave_scale}")
+    if cfg.steps < 1 or cfg.steps > 10_000:
+        raise NeuroartError(f"--steps must be a positive integer (at most 10000), got {cfg.steps}")
+    if cfg.zoom < 1 or cfg.zoom > 16:
+        raise NeuroartError(f"--zoom must be between 1 and 16, got {cfg.zoom}")
+    if cfg.batch < 1:
+        raise NeuroartError(f"batch must be positive, got {cfg.batch}")
+    if not (cfg.lr > 0):
+        raise NeuroartError(f"--lr must be positive, got {cfg.lr}")

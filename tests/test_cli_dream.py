@@ -1,0 +1,145 @@
+"""`neuroart dream` and `neuroart deepdream` through click's CliRunner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neuroart.cli import main
+
+FAST = ["--steps", "20", "--per-digit", "2"]
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def _run(*args):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return _run
+
+
+def _one_line_error(result, text):
+    assert result.exit_code != 0
+    out = result.output.strip()
+    assert text in out, out
+    assert "Traceback" not in out
+    assert len(out.splitlines()) == 1, out
+
+
+def test_help_has_examples():
+    for cmd in ("dream", "deepdream"):
+        r = CliRunner().invoke(main, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example:" in r.output and f"neuroart {cmd}" in r.output
+
+
+def test_default_dream_writes_a_labelled_grid_in_the_current_folder(run, tmp_path):
+    r = run("dream", *FAST)
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == "wrote dream.png"
+    from PIL import Image
+
+    from neuroart.imaging import read_recipe
+
+    with Image.open(tmp_path / "dream.png") as im:
+        assert im.size[0] > 2 * 28 * 3 and im.size[1] > 10 * 28 * 3  # 10 rows of 2, scale 3
+    rec = read_recipe(tmp_path / "dream.png")
+    assert rec["seed"] == 0 and rec["model"] == "mlp" and "dream" in rec["command"]
+
+
+def test_same_seed_same_bytes_png_and_npz(run, tmp_path):
+    args = ["dream", "3", "7", *FAST, "--seed", "5", "--npz", "a.npz", "--out", "a.png"]
+    assert run(*args).exit_code == 0
+    png1, npz1 = (tmp_path / "a.png").read_bytes(), (tmp_path / "a.npz").read_bytes()
+    assert run(*args).exit_code == 0
+    assert (tmp_path / "a.png").read_bytes() == png1
+    assert (tmp_path / "a.npz").read_bytes() == npz1
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as f:
+        assert f["images"].dtype == np.float32 and f["images"].shape == (4, 28, 28)
+        assert f["labels"].tolist() == [3, 3, 7, 7]
+        assert 0 <= f["images"].min() and f["images"].max() <= 1
+    other = ["dream", "3", "7", *FAST, "--seed", "6", "--npz", "b.npz", "--out", "b.png"]
+    assert run(*other).exit_code == 0
+    assert (tmp_path / "b.npz").read_bytes() != npz1
+
+
+def test_gif_of_the_ascent(run, tmp_path):
+    r = run("dream", "4", "--steps", "10", "--per-digit", "2", "--gif", "up.gif", "--cmap", "magma")
+    assert r.exit_code == 0, r.output
+    from PIL import Image
+
+    with Image.open(tmp_path / "up.gif") as im:
+        assert im.n_frames > 5
+
+
+def test_start_from_a_users_image_and_fourier(run, tmp_path):
+    from PIL import Image
+
+    img = np.zeros((60, 40), np.uint8)
+    img[10:50, 18:22] = 255  # a "1"
+    Image.fromarray(img).save(tmp_path / "one.png")
+    r = run("dream", "7", "--start", "one.png", "--param", "fourier", *FAST, "--out", "o.png")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dream", "10"], "digit 10 is out of range"),
+        (["dream", "x"], "not a digit"),
+        (["dream", "--steps", "0"], "--steps must be a positive integer"),
+        (["dream", "--steps", "-5"], "--steps must be a positive integer"),
+        (["dream", "--objective", "beauty"], "unknown objective 'beauty'"),
+        (["dream", "--objective", "neuron", "--layer", "nope"], "unknown layer 'nope'"),
+        (["dream", "--objective", "neuron", "--layer", "dense", "--unit", "999"], "unit 999 is out of range"),
+        (["dream", "--param", "cppn", "--steps", "2"], "unknown parameterisation"),
+        (["dream", "--model", "nope"], "unknown model 'nope'"),
+        (["dream", "--start", "missing.png"], "no such image file"),
+        (["dream", "--npz", "x.txt"], "--npz must be a .npz file"),
+        (["dream", "--out", "nofolder/x.png"], "folder does not exist"),
+        (["dream", "--cmap", "rainbowz"], "unknown colour map"),
+    ],
+)
+def test_dream_bad_input_one_line_no_files(run, tmp_path, args, message):
+    r = run(*args)
+    _one_line_error(r, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _photo(path, w=200, h=150):
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx / w, yy / h, 0.5 + 0.5 * np.sin(xx / 9.0) * np.cos(yy / 7.0)], -1)
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
+
+
+def test_deepdream_writes_a_picture_of_the_same_size(run, tmp_path):
+    _photo(tmp_path / "p.png")
+    r = run("deepdream", "p.png", "--out", "d.png", "--octaves", "2", "--steps", "3")
+    assert r.exit_code == 0, r.output
+    assert "wrote d.png" in r.output
+    from PIL import Image
+
+    with Image.open(tmp_path / "d.png") as im:
+        assert im.size == (200, 150)
+    r = run("deepdream", "p.png", "--octaves", "1", "--steps", "2", "--digit", "3")
+    assert r.exit_code == 0 and (tmp_path / "p-dream.png").is_file()
+
+
+def test_deepdream_bad_input(run, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a picture")
+    _one_line_error(run("deepdream", "notes.txt", "--out", "o.png"), "not an image")
+    _one_line_error(run("deepdream", "missing.png", "--out", "o.png"), "no such file")
+    from PIL import Image
+
+    Image.new("1", (6000, 4000)).save(tmp_path / "huge.png")  # 24 Mpx, a tiny file
+    _one_line_error(run("deepdream", "huge.png", "--out", "o.png"), "too large")
+    _photo(tmp_path / "p.png")
+    _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--steps", "0"), "--steps must be")
+    _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--digit", "10"), "digit 10 is out of range")
+    _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--layer", "nope"), "unknown layer 'nope'")
+    assert not (tmp_path / "o.png").exists()

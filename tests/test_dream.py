@@ -1,0 +1,251 @@
+"""The dream library: objectives rise when climbed, parameterisations, transforms, the loop.
+
+Like lucid's tests/optvis/test_objectives.py: a few steps of the render loop must *raise*
+each objective (penalties, subtracted, must fall).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroart.dream import objectives as O
+from neuroart.dream import params as P
+from neuroart.dream import transforms as TR
+from neuroart._util import NeuroartError
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    from neuroart.models import load_model
+
+    return load_model("mlp")
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn():
+    """An untrained little convnet: enough to test objectives on Conv layers."""
+    from neuroart._util import keras, set_seed
+
+    set_seed(0)
+    k = keras()
+    return k.Sequential(
+        [
+            k.Input((28, 28)),
+            k.layers.Reshape((28, 28, 1)),
+            k.layers.Conv2D(4, 3, activation="tanh", name="conv"),
+            k.layers.Flatten(),
+            k.layers.Dense(10, activation="softmax", name="out"),
+        ]
+    )
+
+
+def _value(model, objective, images):
+    from neuroart.dream.render import ModelTaps
+    from neuroart._util import tf
+
+    x = tf().constant(np.asarray(images, np.float32))
+    return float(np.sum(objective(ModelTaps(model)(x, x)).numpy()))
+
+
+def _climb(model, objective, steps=12, n=2, seed=0, param=None):
+    from neuroart.dream.render import render
+
+    param = param or P.pixel(n, seed=seed, noise=0.5)
+    start = P.pixel(n, seed=seed, noise=0.5)
+    from neuroart._util import tf
+
+    before_img = tf().sigmoid(start.init[0]).numpy() if param.name == "pixel" else None
+    res = render(model, objective, param, steps=steps, lr=0.05, seed=seed)
+    return before_img, res.images
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: O.class_logit(3),
+        lambda: O.class_prob(3),
+        lambda: O.class_logprob([3, 7]),
+        lambda: O.neuron("dense", 5),
+        lambda: O.layer("dense"),
+        lambda: O.channel("dense", [1, 2]),
+        lambda: O.diversity(),
+        lambda: -1 * O.l1(),
+        lambda: -O.l2(),
+        lambda: -O.total_variation(),
+        lambda: O.class_logit(3) - 0.05 * O.total_variation() - O.l1(),
+    ],
+    ids=["logit", "prob", "logprob", "neuron", "layer", "channel", "diversity", "l1", "l2", "tv", "combo"],
+)
+def test_a_few_steps_raise_each_objective(mlp, make):
+    obj = make()
+    before, after = _climb(mlp, obj)
+    assert _value(mlp, obj, after) > _value(mlp, obj, before)
+
+
+def test_conv_neuron_and_channel_rise(tiny_cnn):
+    for obj in (O.neuron("conv", 2), O.channel("conv", 1), O.layer("conv")):
+        before, after = _climb(tiny_cnn, obj)
+        assert _value(tiny_cnn, obj, after) > _value(tiny_cnn, obj, before), str(obj)
+
+
+def test_objective_algebra_adds_and_scales(mlp):
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    a, b = O.class_logit(1), O.l1()
+    va, vb = _value(mlp, a, x), _value(mlp, b, x)
+    assert _value(mlp, a + b, x) == pytest.approx(va + vb, rel=1e-5)
+    assert _value(mlp, a - 2 * b, x) == pytest.approx(va - 2 * vb, rel=1e-5)
+    assert _value(mlp, -a, x) == pytest.approx(-va, rel=1e-5)
+    assert _value(mlp, a * b, x) == pytest.approx(float(np.sum(
+        O.class_logit(1)(_taps(mlp, x)).numpy() * O.l1()(_taps(mlp, x)).numpy())), rel=1e-5)
+    assert "class_logit" in str(a - 2 * b)
+
+
+def _taps(model, x):
+    from neuroart.dream.render import ModelTaps
+    from neuroart._util import tf
+
+    t = tf().constant(x)
+    return ModelTaps(model)(t, t)
+
+
+def test_logits_match_softmax_output(mlp):
+    x = np.random.default_rng(1).random((4, 28, 28)).astype(np.float32)
+    T = _taps(mlp, x)
+    probs = np.asarray(mlp(x, training=False))
+    np.testing.assert_allclose(T("probs").numpy(), probs, atol=1e-5)
+    e = np.exp(T("logits").numpy())
+    np.testing.assert_allclose(e / e.sum(1, keepdims=True), probs, atol=1e-5)
+
+
+def test_unknown_layer_is_one_clear_error(mlp):
+    from neuroart.dream.render import render
+
+    with pytest.raises(NeuroartError, match="unknown layer 'nope'"):
+        render(mlp, O.layer("nope"), P.pixel(1), steps=1)
+
+
+def test_fourier_and_pixel_encode_a_start_image_exactly():
+    from neuroart._util import tf
+    from neuroart.dream._mean import mean_digit
+
+    m = np.clip(mean_digit(), 0.05, 0.95)
+    for p in (P.fourier(2, start=m, noise=0.0), P.pixel(2, start=m, noise=0.0)):
+        img = p.to_image([tf().constant(v) for v in p.init]).numpy()
+        np.testing.assert_allclose(img, np.broadcast_to(m, (2, 28, 28)), atol=2e-3)
+
+
+def test_colored_start_noise_is_smoother_than_white():
+    rng = np.random.default_rng(0)
+    white, smooth = P._colored_noise(rng, 4, 0.0), P._colored_noise(rng, 4, 2.0)
+    tv = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
+    assert tv(smooth) < 0.5 * tv(white)
+
+
+def test_transforms_are_seeded_and_identity_without_pieces():
+    from neuroart._util import tf
+
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    tr = TR.Transforms([TR.jitter(2), TR.scale(0.1), TR.rotate(10), TR.blur(1.0)])
+    u1 = tr.draw(np.random.default_rng(5), 4, 3)
+    u2 = tr.draw(np.random.default_rng(5), 4, 3)
+    np.testing.assert_array_equal(u1, u2)
+    a = tr.apply(tf().constant(x), tf().constant(u1[0])).numpy()
+    assert a.shape == x.shape and not np.allclose(a, x)
+    np.testing.assert_array_equal(TR.Transforms().apply(x, u1[0]), x)
+    # zero shift, unit scale, zero angle, zero blend: the affine warp is the identity
+    mid = np.tile(np.array([[0.5, 0.5, 0.5, 0.5, 0.0, 0.0]], np.float32), (3, 1))
+    ident = tr.apply(tf().constant(x), tf().constant(mid)).numpy()
+    np.testing.assert_allclose(ident, x, atol=1e-5)
+
+
+def test_render_is_deterministic_and_batched(mlp):
+    from neuroart.dream.render import render
+
+    tr = TR.standard(2, 0.1, 10, 0.5)
+    obj = O.class_logprob(np.arange(4)) - O.l1()
+    r1 = render(mlp, obj, P.pixel(4, seed=3), steps=15, transforms=tr, seed=3)
+    r2 = render(mlp, obj, P.pixel(4, seed=3), steps=15, transforms=tr, seed=3)
+    np.testing.assert_array_equal(r1.images, r2.images)
+    r3 = render(mlp, obj, P.pixel(4, seed=4), steps=15, transforms=tr, seed=4)
+    assert not np.array_equal(r1.images, r3.images)
+    assert r1.images.shape == (4, 28, 28) and r1.images.dtype == np.float32
+    assert r1.images.min() >= 0 and r1.images.max() <= 1
+
+
+def test_render_frames_end_at_the_result(mlp):
+    from neuroart.dream.render import render
+
+    r = render(mlp, O.class_logit(2), P.pixel(2), steps=10, frames=5, optimizer="normgrad", lr=0.5)
+    assert len(r.frames) == 6  # the start + 5 snapshots
+    np.testing.assert_allclose(r.frames[-1], r.images, atol=1e-6)
+
+
+def test_dream_default_recipe_reads_as_its_targets(mlp):
+    """The default recipe (shortened): the dreamed-on MLP gives every image its target."""
+    from neuroart.dream import dream
+
+    res = dream([0, 1, 7], per_digit=3, steps=60)
+    assert res.images.shape == (9, 28, 28)
+    assert res.labels.tolist() == [0, 0, 0, 1, 1, 1, 7, 7, 7]
+    pred = np.asarray(mlp(res.images, training=False)).argmax(1)
+    assert (pred == res.labels).all()
+    # samples of one digit differ (warped starts), and stay mostly dark like MNIST
+    assert np.abs(res.images[0] - res.images[1]).mean() > 0.01
+    assert res.images.mean() < 0.35
+
+
+def test_dream_neuron_and_layer_objectives(mlp):
+    from neuroart.dream import dream
+
+    res = dream(objective="neuron", layer="dense", units=(3, 9), per_digit=2, steps=5)
+    assert res.units.tolist() == [3, 3, 9, 9] and res.rows == ["dense:3", "dense:9"]
+    res = dream(objective="layer", per_digit=2, steps=5)
+    assert res.labels.tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(digits=[10]), "digit 10 is out of range"),
+        (dict(steps=0), "--steps must be a positive integer"),
+        (dict(steps=-3), "--steps must be a positive integer"),
+        (dict(objective="nope"), "unknown objective 'nope'"),
+        (dict(objective="neuron", layer="nope"), "unknown layer 'nope'"),
+        (dict(objective="neuron", layer="dense", units=(128,)), "unit 128 is out of range"),
+        (dict(param="cppn"), "unknown parameterisation"),
+    ],
+)
+def test_dream_bad_input_is_one_clear_error(mlp, kwargs, message):
+    from neuroart.dream import dream
+
+    digits = kwargs.pop("digits", None)
+    with pytest.raises(NeuroartError, match=message):
+        dream(digits, steps=kwargs.pop("steps", 2), **kwargs)
+
+
+def test_deepdream_changes_a_picture_and_keeps_its_shape(mlp):
+    from neuroart.dream import deepdream
+
+    rng = np.random.default_rng(0)
+    pic = rng.random((100, 130, 3)).astype(np.float32) * 0.5
+    out = deepdream(pic, octaves=2, steps=3, batch=8)
+    assert out.shape == pic.shape and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 1
+    assert np.abs(out - pic).mean() > 1e-3
+    out2 = deepdream(pic, octaves=2, steps=3, batch=8)
+    np.testing.assert_array_equal(out, out2)
+    # the batch size bounds memory but does not change the result
+    out3 = deepdream(pic, octaves=2, steps=3, batch=5)
+    np.testing.assert_allclose(out, out3, atol=1e-4)
+    gray = deepdream(pic[..., 0], octaves=1, steps=2, digit=8)
+    assert gray.shape == pic.shape[:2]
+
+
+def test_deepdream_refuses_huge_and_tiny_pictures(mlp):
+    from neuroart.dream import deepdream
+
+    with pytest.raises(NeuroartError, match="too large"):
+        deepdream(np.zeros((200, 200), np.float32), max_pixels=10_000)
+    with pytest.raises(NeuroartError, match="too small"):
+        deepdream(np.zeros((20, 20), np.float32))
