@@ -54,6 +54,36 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
     echo_wrote(out, "saved")
 
 
+@train.command("generator")
+@click.option("--kind", type=click.Choice(["ae", "vae", "cvae"]), default="cvae", show_default=True,
+              help="ae: autoencoder; vae: variational; cvae: class-conditional VAE (samples chosen digits).")
+@click.option("--latent-dim", type=int, default=None, help="Size of the latent code [default: the kind's].")
+@click.option("--epochs", type=int, default=None, help="Epochs [default: the kind's].")
+@click.option("--batch-size", type=int, default=None, help="Batch size [default: the kind's].")
+@click.option("--seed", type=int, default=None, help="Random seed [default: the kind's].")
+@click.option("--data", default="auto", show_default=True, help=DATA_HELP)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Where to save the model [default: KIND.keras]; a card .json and sample .png go beside it.")
+@library_errors
+def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out):
+    """Train a digit generator and print its test reconstruction loss (and ELBO).
+
+    \b
+    Example:
+        neuroart train generator                          # cvae.keras + cvae.json + cvae.png
+        neuroart train generator --kind vae --latent-dim 2 --epochs 20 --out vae2.keras
+    """
+    from ..models.generators import train_generator
+
+    path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size,
+                                 seed=seed, data=data, out=out)
+    click.echo(f"data: {card.get('data_source')}")
+    scores = ", ".join(f"{k.replace('test_', '').replace('_', ' ')} {v}" for k, v in card.items()
+                       if k.startswith("test_") and isinstance(v, (int, float)))
+    click.echo(f"test {scores} after {card.get('epochs')} epochs in {card.get('train_seconds')} s")
+    echo_wrote(path, "saved")
+
+
 @main.command()
 @click.option("--model", "model_name", default="mlp", show_default=True, help="Bundled model name or .keras path.")
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
