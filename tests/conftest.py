@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 @pytest.fixture(scope="session")
 def mnist():
-    """The real MNIST split from the packaged offline copy (no network)."""
+    """The real MNIST split (the offline copy, or $NEUROART_MNIST when set; no network)."""
     from neuroart.data import load_mnist
 
-    return load_mnist("offline")
+    return load_mnist("auto")
 
 
 @pytest.fixture(scope="session")

@@ -48,10 +48,10 @@ def test_plain_keras_loads_the_bundled_files():
 
 
 def test_tiny_training_learns_and_is_reproducible(tmp_path):
-    a, card = classifier.train_classifier(limit=3000, epochs=2, seed=3, data="offline", show_progress=False,
+    a, card = classifier.train_classifier(limit=3000, epochs=2, seed=3, data="auto", show_progress=False,
                                           out=tmp_path / "a.keras")
     assert card["test_accuracy"] > 0.85, card
-    b, _ = classifier.train_classifier(limit=3000, epochs=2, seed=3, data="offline", show_progress=False)
+    b, _ = classifier.train_classifier(limit=3000, epochs=2, seed=3, data="auto", show_progress=False)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     saved = json.loads((tmp_path / "a.json").read_text())
