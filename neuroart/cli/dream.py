@@ -90,6 +90,12 @@ def write_npz(path, images, labels, **extra):
 @click.option("--tv", type=float, default=D.tv, show_default=True, help="Total-variation penalty weight.")
 @click.option("--diversity", type=float, default=D.diversity, show_default=True,
               help="Weight pushing samples of one digit apart.")
+@click.option("--temperature", type=float, default=D.temperature, show_default=True,
+              help="Softmax temperature of the class score (higher: pushes on after the model is sure).")
+@click.option("--prior", default=D.prior, show_default=True,
+              help="Plug & Play denoising prior: none, ae (the bundled autoencoder) or a .keras autoencoder.")
+@click.option("--prior-weight", type=float, default=D.denoise, show_default=True,
+              help="Weight of --prior (pulls each step towards the autoencoder's reconstruction).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,
               help="The labelled grid PNG to write.")
 @click.option("--gif", type=click.Path(dir_okay=False), default=None, help="Also write the ascent as an animated GIF.")
@@ -99,7 +105,7 @@ def write_npz(path, images, labels, **extra):
 @click.option("--cmap", default="gray", show_default=True, help="Colour map (gray, inverted, magma, viridis, inferno, ...).")
 @library_errors
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
-          diversity, out, gif, npz, scale, cmap):
+          diversity, temperature, prior, prior_weight, out, gif, npz, scale, cmap):
     """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
 
     Every target digit x every sample is optimised at once (one compiled loop); the result is
@@ -112,6 +118,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream 8 --start digit:3 --gif three-to-eight.gif   # turn real 3s into 8s
         neuroart dream --param fourier --cmap magma --npz dreams.npz
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
+        neuroart dream --prior ae                     # Plug & Play: an autoencoder cleans each step
     """
     from ..dream.dreams import check_digits
 
@@ -141,7 +148,8 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     frames = 40 if gif_p else 0
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=tuple(units), param=param, start=start, model=model, seed=seed, lr=lr,
-                      l1=l1, tv=tv, diversity=diversity, frames=frames)
+                      l1=l1, tv=tv, diversity=diversity, temperature=temperature, prior=prior,
+                      denoise=prior_weight, frames=frames)
     rec = recipe(model=model, model_sha256=model_hash(model), seed=seed)
     grid = dict(ncols=result.ncols, row_labels=result.rows, scale=scale, cmap=cmap)
     write_png(make_grid(result.images, **grid), out_p, recipe=rec)
@@ -164,7 +172,8 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
 @click.option("--octaves", type=int, default=DD.octaves, show_default=True, help="Number of image scales.")
 @click.option("--octave-scale", type=float, default=DD.octave_scale, show_default=True, help="Size ratio between octaves.")
 @click.option("--steps", type=int, default=DD.steps, show_default=True, help="Ascent steps per octave.")
-@click.option("--layer", default=None, help="Layer whose energy is amplified [default: first hidden layer].")
+@click.option("--layer", default=None,
+              help="Layer whose energy is amplified [default: the last conv layer, or an MLP's hidden layer].")
 @click.option("--digit", type=int, default=None, help="Amplify this digit (0-9) instead of a layer.")
 @click.option("--zoom", type=int, default=DD.zoom, show_default=True,
               help="Each 28-pixel tile of the classifier covers 28*ZOOM picture pixels.")

@@ -33,12 +33,17 @@ class DeepDreamConfig:
     octaves: int = 4  # image scales, smallest first
     octave_scale: float = 1.4  # size ratio between octaves
     steps: int = 10  # ascent steps per octave
-    lr: float = 0.04  # step size per normalised gradient (pixels are in [0, 1])
-    layer: str | None = None  # layer whose energy is amplified (default: first hidden layer)
+    lr: float = 0.015  # step size per normalised gradient (pixels are in [0, 1])
+    layer: str | None = None  # layer whose energy is amplified (default: the last Conv layer,
+    #                           or the first hidden Dense layer of a model without convolutions)
     digit: int | None = None  # amplify this digit's logit instead of a layer
     zoom: int = 2  # each tile covers 28 * zoom pixels of the current octave
+    contrast: float = 2.0  # tiles are fed as contrast * (tile - its mean): flat areas read as
+    #                        MNIST's black ground, so strokes grow from edges and texture (0 = raw)
+    jitter: int = 4  # the tile grid moves by a random offset each octave and by up to +-jitter
+    #                  pixels each step (-1: a fully random offset every step, strokes blur out)
     batch: int = 256  # tiles per model call (memory bound)
-    model: str = "mlp"
+    model: str = "cnn"  # convolutions are translation-equivariant: strokes, not tile templates
     seed: int = 0
     max_pixels: int = MAX_PIXELS
 
@@ -87,14 +92,16 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
             raise NeuroartError(f"digit {cfg.digit} is out of range (digits are 0-9)")
         objective = O.class_logit(int(cfg.digit))
     else:
-        hidden = [n for n, l in taps.layers.items() if isinstance(l, (t.keras.layers.Dense, t.keras.layers.Conv2D))]
-        name = cfg.layer or (hidden[0] if hidden else None)
+        convs = [n for n, l in taps.layers.items() if isinstance(l, t.keras.layers.Conv2D)]
+        dense = [n for n, l in taps.layers.items() if isinstance(l, t.keras.layers.Dense) and l is not taps._dense]
+        name = cfg.layer or (convs[-1] if convs else dense[0] if dense else None)
         if name is None:
             raise NeuroartError("this model has no hidden layer to amplify; give --layer or --digit")
         taps.check(name)
         objective = O.layer(name)
 
     B = int(cfg.batch)
+    contrast = float(cfg.contrast)
     z = int(cfg.zoom)
 
     @t.function(input_signature=[t.TensorSpec([B, tile, tile], t.float32), t.TensorSpec([B], t.float32)])
@@ -102,6 +109,8 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
         with t.GradientTape() as tape:
             tape.watch(tiles)
             small = t.reduce_mean(t.reshape(tiles, [B, 28, z, 28, z]), axis=[2, 4]) if z > 1 else tiles
+            if contrast:
+                small = contrast * (small - t.reduce_mean(small, axis=[1, 2], keepdims=True))
             score = t.reduce_sum(objective(taps(small)) * weight)
         return tape.gradient(score, tiles)
 
@@ -118,9 +127,14 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
             h, w = sizes[i]
             base = _resize(gray, h, w) if (h, w) != (H, W) else gray
             d = np.zeros((h, w), np.float32) if delta is None else _resize(delta, h, w)
+            anchor = rng.integers(0, tile, size=2)
             for _ in range(cfg.steps):
                 img = np.clip(base + d, 0, 1)
-                g = _image_grad(img, tile, B, rng, tile_grads)
+                if cfg.jitter < 0:
+                    shift = rng.integers(0, tile, size=2)
+                else:
+                    shift = (anchor + rng.integers(-cfg.jitter, cfg.jitter + 1, size=2)) % tile
+                g = _image_grad(img, tile, B, shift, tile_grads)
                 g /= np.abs(g).mean() + 1e-8
                 d = d + cfg.lr * g
                 d = np.clip(base + d, 0, 1) - base
@@ -131,15 +145,15 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
     return np.clip(pic + (out_gray - gray)[..., None], 0, 1).astype(np.float32)
 
 
-def _image_grad(img, tile, B, rng, tile_grads):
-    """Gradient of the tiled objective w.r.t. img (h, w), with a random shift of the tile grid."""
+def _image_grad(img, tile, B, shift, tile_grads):
+    """Gradient of the tiled objective w.r.t. img (h, w), the tile grid shifted by (sy, sx)."""
     h, w = img.shape
-    sy, sx = (int(v) for v in rng.integers(0, tile, size=2))
+    sy, sx = (int(v) for v in shift)
     # pad so that the shifted grid covers the image: tiles start at -sy, -sx
     ph = -(-(h + sy) // tile) * tile
     pw = -(-(w + sx) // tile) * tile
-    canvas = np.zeros((ph, pw), np.float32)
-    canvas[sy : sy + h, sx : sx + w] = img
+    # mirror the picture into the margins: zero margins would read as edges and grow a frame
+    canvas = np.pad(img, ((sy, ph - h - sy), (sx, pw - w - sx)), mode="symmetric")
     ny, nx = ph // tile, pw // tile
     tiles = canvas.reshape(ny, tile, nx, tile).transpose(0, 2, 1, 3).reshape(ny * nx, tile, tile)
     n = len(tiles)

@@ -40,11 +40,13 @@ class DreamConfig:
     units: tuple = ()  # for neuron/channel objectives (default: the first few units)
     # -- what is climbed
     class_score: str = "logprob"  # logprob | logit | prob: which class score the `class` objective uses
-    l1: float = 2.0  # ink penalty: mean |x|
+    temperature: float = 3.0  # softmax temperature of the logprob class score (saturates later)
+    l1: float = 1.0  # ink penalty: mean |x|
     l2: float = 0.0  # mean x**2
     tv: float = 0.0  # total variation
     diversity: float = 0.0  # push samples of one digit apart (cosine similarity)
-    denoise: float = 0.0  # Plug & Play autoencoder prior weight (needs the bundled `ae`)
+    prior: str = "none"  # none | ae | a .keras autoencoder path: Plug & Play denoising prior
+    denoise: float = 0.05  # weight of that prior (used only when prior is not "none")
     # -- random transforms each step
     jitter: float = 2.0  # pixels
     scale: float = 0.1  # +- zoom
@@ -54,9 +56,13 @@ class DreamConfig:
     noise: float = 1.0  # amplitude of the seeded start noise (logit units)
     smooth: float = 1.5  # 1/f**smooth spectrum of the start noise (0 = white speckle)
     warp: float = 1.0  # per-sample random affine warp of the start (x 15 deg, 15% zoom, 2 px)
+    views: int = 1  # random transforms per image per step (score averaged over them)
+    lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
+    bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)
     optimizer: str = "adam"  # adam | normgrad
     decay_power: float = 1.0  # Fourier parameterisation: 1/f**decay
-    generator: str = "cvae"  # decoder for --param latent
+    generator: str = "cvae"  # decoder for --param latent (bundled name, .keras path, or a model)
+    latent_prior: float = 0.5  # --param latent: weight of the log-prior -|z|^2/2 (keeps z typical)
 
 
 DEFAULTS = DreamConfig()
@@ -171,7 +177,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         elif cfg.class_score == "logit":
             main = O.class_logit(labels)
         elif cfg.class_score == "logprob":
-            main = O.class_logprob(labels)
+            main = O.class_logprob(labels, temperature=cfg.temperature)
         else:
             raise NeuroartError(f"unknown class score {cfg.class_score!r} (use logprob, logit or prob)")
         groups = labels
@@ -210,22 +216,28 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         objective = objective - cfg.tv * O.total_variation()
     if cfg.diversity:
         objective = objective + cfg.diversity * O.diversity(groups=groups)
-    if cfg.denoise:
-        objective = objective - cfg.denoise * O.denoise(_load_generator("ae"))
+    if cfg.prior not in (None, "none") and cfg.denoise:
+        objective = objective + cfg.denoise * O.denoise(_load_autoencoder(cfg.prior))
 
     # -- parameterisation -----------------------------------------------------------------------
     if cfg.param == "latent":
         gen = _load_generator(cfg.generator)
-        if gen.conditional and labels.min() < 0:
+        decoder = getattr(gen, "decoder", gen)
+        conditional = len(decoder.inputs) > 1
+        if conditional and labels.min() < 0:
             raise NeuroartError("--param latent with the cvae needs target digits (--objective class)")
-        param = P.latent(gen.decoder, n, labels=labels if gen.conditional else None, seed=cfg.seed)
+        z0 = None
+        if hasattr(gen, "prior"):  # the generator's own prior (a fitted Gaussian for the plain ae)
+            z0 = gen.prior(n, seed=cfg.seed)
+        param = P.latent(decoder, n, labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
+                         prior_weight=cfg.latent_prior)
     else:
         start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if cfg.start == "mean" else 0.0)
         noise = cfg.noise if start is None or cfg.start in ("mean", "blank") else min(cfg.noise, 0.3)
         if start is None:
             noise = max(noise, 0.5)
         if cfg.param == "pixel":
-            param = P.pixel(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth)
+            param = P.pixel(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, bound=cfg.bound, lowres=cfg.lowres)
         elif cfg.param == "fourier":
             param = P.fourier(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, decay_power=cfg.decay_power)
         else:
@@ -242,6 +254,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         transforms=transforms,
         seed=cfg.seed,
         frames=frames,
+        views=cfg.views,
         taps=taps,
     )
     return DreamResult(
@@ -256,7 +269,27 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
     )
 
 
+def _load_autoencoder(name):
+    """A callable images -> reconstructions: a bundled/neuroart generator, or any Keras model."""
+    if not isinstance(name, str) and not hasattr(name, "__fspath__"):
+        return name
+    from ..models import resolve
+
+    path = resolve(name)
+    try:
+        gen = _load_generator(str(path))
+    except NeuroartError:
+        from ..models import load_model
+
+        return load_model(path)  # a plain Keras autoencoder: images -> images
+    if getattr(gen, "conditional", False):
+        raise NeuroartError(f"{name}: a conditional generator cannot denoise unlabelled images; use ae or vae")
+    return gen
+
+
 def _load_generator(name):
+    if not isinstance(name, str) and not hasattr(name, "__fspath__"):
+        return name  # already a model
     try:
         from ..models.generators import load_generator
     except ImportError:  # pragma: no cover
@@ -283,3 +316,5 @@ def _validate(cfg: DreamConfig):
         raise NeuroartError(f"unknown optimizer {cfg.optimizer!r} (use adam or normgrad)")
     if not (cfg.lr > 0):
         raise NeuroartError(f"--lr must be positive, got {cfg.lr}")
+    if not (cfg.temperature > 0):
+        raise NeuroartError(f"--temperature must be positive, got {cfg.temperature}")

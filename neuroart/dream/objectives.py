@@ -132,12 +132,17 @@ def class_prob(target) -> Objective:
     return Objective(lambda T: _pick(T("probs"), tgt), f"class_prob({_short(target)})")
 
 
-def class_logprob(target) -> Objective:
-    """log p(target | image): the cross-entropy towards ``target``, negated."""
+def class_logprob(target, temperature: float = 1.0) -> Objective:
+    """log p(target | image) (the cross-entropy towards ``target``, negated).
+
+    Unlike the logit it saturates once the classifier is sure, so penalties can then tidy the
+    image; a ``temperature`` > 1 (softmax of logits / T) makes it saturate later.
+    """
     t = tf()
     tgt = _targets(target)
+    tau = float(temperature)
     return Objective(
-        lambda T: _pick(t.nn.log_softmax(T("logits")), tgt), f"class_logprob({_short(target)})"
+        lambda T: _pick(t.nn.log_softmax(T("logits") / tau), tgt), f"class_logprob({_short(target)})"
     )
 
 

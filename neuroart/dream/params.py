@@ -83,18 +83,31 @@ def pixel(
     noise: float = 0.5,
     smooth: float = 0.0,
     bound: str = "sigmoid",
+    lowres: int = 1,
 ) -> Param:
     """One free value per pixel.
 
     ``bound="sigmoid"`` optimises logits of the pixels (always in (0, 1)); ``"clip"`` optimises
     the pixels themselves and clips them into [0, 1] (the classic projected ascent).
     ``noise`` is the amplitude of the seeded random start (in logit units for the sigmoid).
+    ``lowres`` > 1 stores one value per ``lowres x lowres`` block, bilinearly upsampled before
+    the sigmoid: smooth, stroke-wide shapes with sharp edges (lucid's ``lowres_tensor``).
     """
     rng = np.random.default_rng(seed)
     base, jitter = _start_images(n, start, rng, noise, smooth)
     t = tf()
     if bound == "sigmoid":
         init = _logit(base) + jitter
+        if lowres > 1:
+            if SIZE % lowres:
+                raise NeuroartError(f"lowres must divide {SIZE}, got {lowres}")
+            m = SIZE // lowres
+            init = init.reshape(n, m, lowres, m, lowres).mean(axis=(2, 4)).astype(np.float32)
+
+            def up(v):
+                return t.sigmoid(t.image.resize(v[0][..., None], (SIZE, SIZE), method="bilinear")[..., 0])
+
+            return Param("pixel", [init], up, info={"bound": bound, "lowres": lowres})
         return Param("pixel", [init], lambda v: t.sigmoid(v[0]), info={"bound": bound})
     if bound == "clip":
         init = np.clip(base + jitter * 0.25, 0, 1).astype(np.float32)

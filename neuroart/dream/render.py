@@ -106,6 +106,7 @@ def render(
     transforms: Transforms | None = None,
     seed: int = 0,
     frames: int = 0,
+    views: int = 1,
     taps: ModelTaps | None = None,
 ) -> RenderResult:
     """Maximise ``objective`` over ``param`` for ``steps`` steps, the whole batch at once.
@@ -113,6 +114,8 @@ def render(
     ``optimizer``: ``"adam"`` (lucid's choice; per-value normalised steps) or ``"normgrad"``
     (plain ascent with each image's gradient divided by its mean |g|, as in DeepDream).
     ``frames``: how many intermediate snapshots to keep for an animation (0 = none).
+    ``views``: random transforms per image per step; the score is averaged over them
+    (expectation over transformations: the dream must work from every viewpoint).
     Random transform parameters for every step are drawn from ``seed`` up front.
     """
     t = tf()
@@ -127,14 +130,18 @@ def render(
     transforms = transforms or Transforms()
     n = param.n
     rng = np.random.default_rng([int(seed), 0x6472])
-    u_all = t.constant(transforms.draw(rng, steps, n))
+    views = max(1, int(views)) if transforms else 1
+    u_all = t.constant(transforms.draw(rng, steps, n * views).reshape(steps, views, n, transforms.width))
     prior = param.prior
     to_image = param.to_image
 
     def score(values, u):
         img = to_image(values)
-        x = transforms.apply(img, u) if transforms else img
-        s = objective(taps(x, img))
+        s = 0.0
+        for k in range(views):
+            x = transforms.apply(img, u[k]) if transforms else img
+            s = s + objective(taps(x, img))
+        s = s / views
         if prior is not None:
             s = s + prior(values)
         return s
