@@ -11,7 +11,10 @@ and Adam-free normalised-gradient steps, for IMAGES x STEPS image-steps:
 - batched: `neuroart.dream.render` -- every image in one tensor, all steps inside one
   `tf.function`.
 
-With ``--deepdream`` it instead times ``neuroart deepdream``'s library call with default settings
+With ``--table`` it scores every dream setting instead (the table in docs/dream.md): share of
+dreams the bundled `cnn` labels as their target, the same for the dreamed-on `mlp`, within-digit
+diversity relative to real test digits, and the Fréchet distance to real digits in the cnn's
+feature space. With ``--deepdream`` it instead times ``neuroart deepdream``'s library call with default settings
 on a 1024x768 photo-like picture (procedural: sky, sun, hills, 1/f texture), writes it to
 ``--save`` if given, and reports the peak memory growth per tile count.
 
@@ -83,6 +86,106 @@ def bench_deepdream(save=None):
         print(f"wrote {save}")
 
 
+# (name, DreamConfig overrides) for the settings table of docs/dream.md
+NOREG = dict(l1=0.0, jitter=0.0, scale=0.0, rotate=0.0, blur=0.0, warp=0.0, temperature=1.0)
+SETTINGS = [
+    ("plain pixel ascent: logit, noise start, clipped pixels, normalised gradient",
+     dict(NOREG, class_score="logit", start="noise", bound="clip", optimizer="normgrad", lr=0.01)),
+    ("logit, noise start, sigmoid pixels, Adam", dict(NOREG, class_score="logit", start="noise")),
+    ("+ transforms (jitter 2, scale 10%, rotate 10, blur)", dict(NOREG, class_score="logit", start="noise",
+                                                               jitter=2.0, scale=0.1, rotate=10.0, blur=0.5)),
+    ("+ start from the mean digit, warped per sample", dict(class_score="logit", l1=0.0, temperature=1.0)),
+    ("log p(target) instead of the logit, + L1 2", dict(l1=2.0, temperature=1.0)),
+    ("log p at temperature 3, L1 1  [default]", dict()),
+    ("default + TV 0.01", dict(tv=0.01)),
+    ("default + diversity 0.3", dict(diversity=0.3)),
+    ("default, no transforms", dict(jitter=0.0, scale=0.0, rotate=0.0, blur=0.0)),
+    ("default, 4 transformed views per step (EOT)", dict(views=4)),
+    ("default, low-res pixels (14x14 upsampled)", dict(lowres=2)),
+    ("default, noise start instead of the mean digit", dict(start="noise")),
+    ("Fourier 1/f parameterisation", dict(param="fourier")),
+    ("Fourier 1/f**1.5", dict(param="fourier", decay_power=1.5)),
+    ("Fourier, logit, noise start, no regularisers", dict(NOREG, param="fourier", class_score="logit", start="noise")),
+]
+PRIOR_SETTINGS = [
+    ("Plug & Play: default + autoencoder prior 0.05", dict(denoise=0.05)),
+    ("Plug & Play, no L1", dict(denoise=0.05, l1=0.0)),
+    ("Plug & Play, temperature 1", dict(denoise=0.05, temperature=1.0)),
+    ("Plug & Play, logit", dict(denoise=0.1, class_score="logit")),
+]
+LATENT_SETTINGS = [
+    ("generator prior: cvae latent code", dict(param="latent")),
+    ("generator prior: cvae latent, logit, Adam 0.05 (collapses)", dict(param="latent", latent_lr=0.05, class_score="logit")),
+]
+
+
+def train_dae(path, seed=0, epochs=3):
+    """A small denoising conv autoencoder (for the Plug & Play rows when no `ae` is bundled)."""
+    from neuroart._util import keras, set_seed
+    from neuroart.data import load_mnist, to_float
+
+    k = keras()
+    L = k.layers
+    (x, _), _ = load_mnist()
+    x = to_float(x)
+    set_seed(seed)
+    inp = k.Input((28, 28))
+    h = L.Reshape((28, 28, 1))(inp)
+    h = L.Conv2D(32, 3, strides=2, padding="same", activation="relu")(h)
+    h = L.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = L.Dense(32, activation="relu")(L.Flatten()(h))
+    h = L.Reshape((7, 7, 64))(L.Dense(7 * 7 * 64, activation="relu")(h))
+    h = L.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    h = L.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid")(h)
+    ae = k.Model(inp, L.Reshape((28, 28))(h))
+    ae.compile("adam", "binary_crossentropy")
+    noisy = np.clip(x + np.random.default_rng(seed).normal(0, 0.3, x.shape).astype(np.float32), 0, 1)
+    ae.fit(noisy, x, epochs=epochs, batch_size=128, verbose=0)
+    ae.save(path)
+    return path
+
+
+def table(prior=None, generator=None, per_digit=10, seed=0):
+    """Score each setting: judge (cnn) agreement, dreamed-on (mlp) agreement, diversity, FID."""
+    from neuroart import metrics as M
+    from neuroart.data import load_mnist, to_float
+    from neuroart.dream import dream
+    from neuroart.models import bundled, load_model
+
+    mlp = load_model("mlp")
+    _, (xte, yte) = load_mnist()
+    xte = to_float(xte)
+    real_div = M.diversity(xte, yte, max_per_class=200)
+    ref = xte[:2000]
+    real_fid = M.frechet_distance(xte[5000:5100], ref)
+    rows = list(SETTINGS)
+    if prior is None and "ae" in bundled():
+        prior = "ae"
+    if prior is None:
+        prior = "/tmp/neuroart-bench-dae.keras"
+        if not os.path.exists(prior):
+            print(f"no bundled `ae`: training a small denoising autoencoder -> {prior}", flush=True)
+            train_dae(prior)
+    rows += [(f"{name} [{os.path.basename(str(prior))}]", dict(kw, prior=prior)) for name, kw in PRIOR_SETTINGS]
+    if generator is None and "cvae" in bundled():
+        generator = "cvae"
+    if generator is not None:
+        rows += [(name, dict(kw, generator=generator)) for name, kw in LATENT_SETTINGS]
+    print(f"mlp dreamed on, cnn judges; 10 digits x {per_digit} samples, seed {seed}; "
+          f"real test digits: diversity {real_div:.2f}, FID {real_fid:.0f} (100 vs 2000 test digits)")
+    print("| setting | cnn agrees | mlp agrees | diversity / real | FID | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, kw in rows:
+        t0 = time.perf_counter()
+        r = dream(per_digit=per_digit, seed=seed, model=mlp, **kw)
+        dt = time.perf_counter() - t0
+        judge = M.judge_agreement(r.images, r.labels)
+        own = float(np.mean(np.asarray(mlp(r.images, training=False)).argmax(1) == r.labels))
+        div = M.diversity(r.images, r.labels) / real_div
+        fid = M.frechet_distance(r.images, ref)
+        print(f"| {name} | {judge:.0%} | {own:.0%} | {div:.2f} | {fid:.0f} | {dt:.1f} |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=100)
@@ -91,7 +194,13 @@ def main(argv=None):
     ap.add_argument("--model", default="mlp")
     ap.add_argument("--deepdream", action="store_true", help="time deepdream on a 1024x768 picture instead")
     ap.add_argument("--save", default=None, help="with --deepdream: write the dreamed picture here")
+    ap.add_argument("--table", action="store_true", help="score every setting (the table of docs/dream.md)")
+    ap.add_argument("--prior", default=None, help="with --table: autoencoder for the Plug & Play rows")
+    ap.add_argument("--generator", default=None, help="with --table: decoder for the latent rows")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.table:
+        return table(args.prior, args.generator, seed=args.seed)
     if args.deepdream:
         return bench_deepdream(args.save)
 

@@ -101,12 +101,23 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
         (["dream", "--npz", "x.txt"], "--npz must be a .npz file"),
         (["dream", "--out", "nofolder/x.png"], "folder does not exist"),
         (["dream", "--cmap", "rainbowz"], "unknown colour map"),
+        (["dream", "--objective", "neuron", "--unit", "x-y"], "bad --unit 'x-y'"),
+        (["dream", "--objective", "neuron", "--unit", "-1"], "unit -1 is out of range"),
     ],
 )
 def test_dream_bad_input_one_line_no_files(run, tmp_path, args, message):
     r = run(*args)
     _one_line_error(r, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_neuron_atlas_with_a_unit_range(run, tmp_path):
+    r = run("dream", "--objective", "neuron", "--layer", "dense", "--unit", "0-3", "--unit", "7,9",
+            "--per-digit", "1", "--steps", "5", "--npz", "u.npz", "--out", "u.png")
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "u.npz") as f:
+        assert f["units"].tolist() == [0, 1, 2, 3, 7, 9]
+        assert f["labels"].tolist() == [-1] * 6
 
 
 def _photo(path, w=200, h=150):

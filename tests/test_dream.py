@@ -249,3 +249,58 @@ def test_deepdream_refuses_huge_and_tiny_pictures(mlp):
         deepdream(np.zeros((200, 200), np.float32), max_pixels=10_000)
     with pytest.raises(NeuroartError, match="too small"):
         deepdream(np.zeros((20, 20), np.float32))
+
+
+@pytest.fixture(scope="module")
+def tiny_ae():
+    """An untrained dense autoencoder (images -> images), for the Plug & Play prior."""
+    from neuroart._util import keras, set_seed
+
+    set_seed(1)
+    k = keras()
+    inp = k.Input((28, 28))
+    h = k.layers.Dense(16, activation="relu")(k.layers.Flatten()(inp))
+    out = k.layers.Reshape((28, 28))(k.layers.Dense(784, activation="sigmoid")(h))
+    return k.Model(inp, out)
+
+
+@pytest.fixture(scope="module")
+def tiny_cdecoder():
+    """An untrained conditional decoder: z (N, 4) + one-hot (N, 10) -> (N, 28, 28)."""
+    from neuroart._util import keras, set_seed
+
+    set_seed(2)
+    k = keras()
+    z, y = k.Input((4,)), k.Input((10,))
+    h = k.layers.Dense(32, activation="tanh")(k.layers.Concatenate()([z, y]))
+    out = k.layers.Reshape((28, 28))(k.layers.Dense(784, activation="sigmoid")(h))
+    return k.Model([z, y], out)
+
+
+def test_denoise_prior_rises_and_plugs_into_dream(mlp, tiny_ae):
+    obj = O.denoise(tiny_ae)
+    before, after = _climb(mlp, obj)
+    assert _value(mlp, obj, after) > _value(mlp, obj, before)
+    from neuroart.dream import dream
+
+    res = dream([2], per_digit=2, steps=5, prior=tiny_ae)
+    assert res.images.shape == (2, 28, 28)
+
+
+def test_latent_parameterisation_climbs_the_class(mlp, tiny_cdecoder):
+    from neuroart.dream.render import render
+
+    labels = np.array([4, 4, 9])
+    p = P.latent(tiny_cdecoder, 3, labels=labels, seed=0)
+    obj = O.class_logprob(labels)
+    from neuroart._util import tf
+
+    start = p.to_image([tf().constant(v) for v in p.init]).numpy()
+    res = render(mlp, obj, p, steps=20, lr=0.05, seed=0)
+    assert _value(mlp, obj, res.images) > _value(mlp, obj, start)
+    from neuroart.dream import dream
+
+    out = dream([1, 2], per_digit=2, steps=3, param="latent", generator=tiny_cdecoder)
+    assert out.images.shape == (4, 28, 28) and out.labels.tolist() == [1, 1, 2, 2]
+    with pytest.raises(NeuroartError, match="needs target digits"):
+        dream(objective="layer", per_digit=1, steps=1, param="latent", generator=tiny_cdecoder)

@@ -67,6 +67,26 @@ def write_npz(path, images, labels, **extra):
     return Path(path)
 
 
+def parse_units(specs) -> tuple[int, ...]:
+    """'5', '3,8', '0-31' (repeatable) -> a tuple of ints; anything else is one clear error."""
+    out = []
+    for spec in specs:
+        for part in str(spec).split(","):
+            part = part.strip()
+            a, sep, b = part.partition("-")
+            try:
+                if sep and a:
+                    lo, hi = int(a), int(b)
+                    if hi < lo or hi - lo > 10_000:
+                        raise ValueError
+                    out.extend(range(lo, hi + 1))
+                else:
+                    out.append(int(part))
+            except ValueError:
+                raise NeuroartError(f"bad --unit {spec!r}: give a unit number, a list 3,8 or a range 0-31") from None
+    return tuple(out)
+
+
 @main.command()
 @click.argument("digits", nargs=-1)
 @click.option("--per-digit", "-n", type=int, default=D.per_digit, show_default=True,
@@ -76,8 +96,8 @@ def write_npz(path, images, labels, **extra):
               help="class: the digit's score; prob: its softmax probability; neuron/channel: "
                    "a hidden unit (--layer, --unit); layer: a whole layer's energy (DeepDream).")
 @click.option("--layer", default=None, help="Layer for neuron/channel/layer objectives [default: first hidden layer].")
-@click.option("--unit", "units", type=int, multiple=True,
-              help="Unit of --layer to dream of (repeat for several rows) [default: units 0-9].")
+@click.option("--unit", "units", multiple=True,
+              help="Unit(s) of --layer to dream of, one row each: 5, 3,8 or 0-31; repeatable [default: 0-9].")
 @click.option("--param", default=D.param, show_default=True,
               help="Image parameterisation: pixel, fourier (1/f spectrum) or latent (a bundled generator's code).")
 @click.option("--start", default=D.start, show_default=True,
@@ -122,6 +142,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     """
     from ..dream.dreams import check_digits
 
+    units = parse_units(units)
     for d in digits:  # fail fast, before TensorFlow loads
         check_digits([d])
     if steps < 1:

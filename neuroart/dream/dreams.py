@@ -62,7 +62,8 @@ class DreamConfig:
     optimizer: str = "adam"  # adam | normgrad
     decay_power: float = 1.0  # Fourier parameterisation: 1/f**decay
     generator: str = "cvae"  # decoder for --param latent (bundled name, .keras path, or a model)
-    latent_prior: float = 0.5  # --param latent: weight of the log-prior -|z|^2/2 (keeps z typical)
+    latent_prior: float = 1.0  # --param latent: weight of the log-prior -|z|^2/2 (keeps z typical)
+    latent_lr: float = 0.01  # --param latent: Adam step on z (larger steps collapse the samples)
 
 
 DEFAULTS = DreamConfig()
@@ -249,7 +250,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         objective,
         param,
         steps=cfg.steps,
-        lr=cfg.lr,
+        lr=cfg.latent_lr if cfg.param == "latent" else cfg.lr,
         optimizer=cfg.optimizer,
         transforms=transforms,
         seed=cfg.seed,
