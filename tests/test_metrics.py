@@ -10,37 +10,21 @@ from neuroart._util import NeuroartError
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    from neuroart.data import load_mnist, to_float
+def mnist_float(mnist):
+    from neuroart.data import to_float
 
-    (x, y), (xt, yt) = load_mnist()
+    (x, y), (xt, yt) = mnist
     return (to_float(x), y), (to_float(xt), yt)
 
 
 @pytest.fixture(scope="module")
-def judge(mnist):
-    """A small MLP judge trained for a few seconds (metrics must work with any classifier)."""
-    from neuroart._util import set_seed
-
-    import keras
-
-    (x, y), _ = mnist
-    set_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=3, batch_size=256, verbose=0)
-    return model
+def judge():
+    """The bundled independent judge, by name (metrics also take a path or a Keras model)."""
+    return "cnn"
 
 
-def test_agreement_high_for_true_labels_low_for_wrong_ones(mnist, judge):
-    _, (xt, yt) = mnist
+def test_agreement_high_for_true_labels_low_for_wrong_ones(mnist_float, judge):
+    _, (xt, yt) = mnist_float
     right = M.judge_agreement(xt[:2000], yt[:2000], judge)
     wrong = M.judge_agreement(xt[:2000], (yt[:2000] + 1) % 10, judge)
     assert right > 0.9
@@ -60,13 +44,13 @@ def test_agreement_rejects_bad_input(judge):
         M.judge_agreement(np.zeros((3, 28, 28)), [1, 2], judge)
 
 
-def test_features_are_the_penultimate_layer(mnist, judge):
-    _, (xt, _) = mnist
+def test_features_are_the_penultimate_layer(mnist_float, judge):
+    _, (xt, _) = mnist_float
     f = M.judge_features(xt[:50], judge)
-    assert f.shape == (50, 64)
-    assert (f >= 0).all()  # relu activations
+    assert f.shape == (50, 128)  # the cnn's Dense(128, relu) (through an inference-time dropout)
+    assert (f >= 0).all()
     # the last Dense layer applied to the features gives the judge's own prediction
-    dense = judge.layers[-1]
+    dense = M.load_judge(judge).layers[-1]
     w, b = (np.asarray(v) for v in dense.get_weights())
     logits = f @ w + b
     np.testing.assert_array_equal(logits.argmax(1), M.judge_predict(xt[:50], judge).argmax(1))
@@ -107,8 +91,8 @@ def test_frechet_matches_scipy_sqrtm():
     assert M.frechet_from_stats(mu1, c1, mu2, c2) == pytest.approx(expected, rel=1e-6)
 
 
-def test_frechet_distance_orders_sets_sensibly(mnist, judge):
-    (x, _), (xt, _) = mnist
+def test_frechet_distance_orders_sets_sensibly(mnist_float, judge):
+    (x, _), (xt, _) = mnist_float
     self_fid = M.frechet_distance(xt[:1000], xt[:1000], judge)
     real_fid = M.frechet_distance(x[:2000], xt[:2000], judge)
     noise = np.random.default_rng(0).random((1000, 28, 28), dtype=np.float32)
@@ -118,8 +102,8 @@ def test_frechet_distance_orders_sets_sensibly(mnist, judge):
     assert noise_fid > 20 * real_fid
 
 
-def test_novelty_zero_for_copies_positive_for_new_digits(mnist):
-    (x, _), (xt, _) = mnist
+def test_novelty_zero_for_copies_positive_for_new_digits(mnist_float):
+    (x, _), (xt, _) = mnist_float
     train = x[:5000]
     assert M.novelty(train[:300], train) == pytest.approx(0, abs=1e-3)
     assert M.novelty(xt[:300], train) > 3.0
@@ -144,8 +128,8 @@ def test_nearest_distances_match_brute_force():
     np.testing.assert_allclose(M.nearest_distances(a, a, exclude_self=True, batch=8), brute_other, rtol=1e-4)
 
 
-def test_diversity_zero_for_collapsed_classes(mnist):
-    _, (xt, yt) = mnist
+def test_diversity_zero_for_collapsed_classes(mnist_float):
+    _, (xt, yt) = mnist_float
     real = M.diversity(xt[:1000], yt[:1000], per_class=True)
     assert sorted(real) == list(range(10))
     assert min(real.values()) > 4.0
@@ -171,10 +155,12 @@ def test_diversity_matches_brute_force():
         M.diversity(x[:2], [0, 1])
 
 
-def test_judge_by_path(tmp_path, judge, mnist):
-    _, (xt, yt) = mnist
-    path = tmp_path / "judge.keras"
-    judge.save(path)
-    assert M.judge_agreement(xt[:300], yt[:300], str(path)) == M.judge_agreement(xt[:300], yt[:300], judge)
+def test_judge_by_path_and_by_model(tmp_path, judge, mnist_float):
+    from neuroart.models import WEIGHTS_DIR
+
+    _, (xt, yt) = mnist_float
+    by_name = M.judge_agreement(xt[:300], yt[:300], judge)
+    assert M.judge_agreement(xt[:300], yt[:300], str(WEIGHTS_DIR / "cnn.keras")) == by_name
+    assert M.judge_agreement(xt[:300], yt[:300], M.load_judge(judge)) == by_name
     with pytest.raises(NeuroartError):
         M.judge_agreement(xt[:3], yt[:3], str(tmp_path / "missing.keras"))

@@ -1,0 +1,278 @@
+"""Generator commands: generate, reconstruct, morph, latent-map (the library is neuroart.generate)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import click
+
+from . import echo_wrote, library_errors, main, recipe
+from .. import generate as lib
+from .._util import NeuroartError
+
+CMAPS = ("gray", "inverted", "magma", "viridis", "inferno", "plasma", "cividis", "twilight")
+
+
+def _default(fn, name):
+    return inspect.signature(fn).parameters[name].default
+
+
+MODEL_HELP = "Generator: bundled cvae (class-conditional) or vae, or a .keras file from `neuroart train generator`."
+
+
+def _cmap_option(fn):
+    return click.option("--cmap", default="gray", show_default=True,
+                        help="Colour map: gray, inverted, magma, viridis, inferno, ...")(fn)
+
+
+def _sharpness_option(default):
+    def deco(fn):
+        return click.option("--sharpness", type=click.FloatRange(0.1, 20), default=default, show_default=True,
+                            help="Ink contrast: multiplies the pixel logits (1 = the decoder's soft output).")(fn)
+
+    return deco
+
+
+def _scale_option(fn):
+    return click.option("--scale", type=click.IntRange(1, 32), default=3, show_default=True,
+                        help="Pixels per MNIST pixel in the image.")(fn)
+
+
+def _check_outputs(*pairs):
+    """Refuse bad output paths before any work, so a failure never leaves a partial set of files."""
+    for path, suffix in pairs:
+        if path is None:
+            continue
+        p = Path(path)
+        if p.suffix.lower() != suffix:
+            raise NeuroartError(f"{p}: output must be a {suffix} file")
+        if not p.parent.exists():
+            raise NeuroartError(f"folder does not exist: {p.parent}")
+        if p.is_dir():
+            raise NeuroartError(f"{p}: is a folder")
+
+
+def _check_cmap(cmap):
+    from ..imaging import CMAPS as known
+
+    if cmap not in known:
+        raise NeuroartError(f"unknown colour map {cmap!r} (choose from {', '.join(known)})")
+
+
+def _hash(model):
+    from ..models import model_hash
+
+    try:
+        return model_hash(model)
+    except NeuroartError:
+        return None
+
+
+@main.command()
+@click.argument("digits", nargs=-1)
+@click.option("--per-digit", "-n", type=int, default=_default(lib.generate, "per_digit"), show_default=True,
+              help="How many new digits of each class.")
+@click.option("--temperature", "-t", type=float, default=_default(lib.generate, "temperature"), show_default=True,
+              help="Spread of the latent prior: <1 neater and more typical, >1 wilder.")
+@click.option("--seed", type=int, default=_default(lib.generate, "seed"), show_default=True,
+              help="Random seed (same seed, same bytes).")
+@click.option("--model", default=_default(lib.generate, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="generated.png", show_default=True,
+              help="The labelled grid (PNG).")
+@click.option("--npz", type=click.Path(dir_okay=False), default=None,
+              help="Also save `images` float32 (N, 28, 28) in [0, 1] and `labels` (N,) as .npz.")
+@click.option("--truncation", type=float, default=_default(lib.generate, "truncation"), show_default=True,
+              help="Redraw the rarest latent codes, beyond this quantile of the prior (1 = none).")
+@_sharpness_option(_default(lib.generate, "sharpness"))
+@click.option("--standard-prior", is_flag=True,
+              help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
+@_cmap_option
+@_scale_option
+@library_errors
+def generate(digits, per_digit, temperature, seed, model, out, npz, truncation, sharpness, standard_prior,
+             cmap, scale):
+    """Draw new handwritten digits: a grid with one row per requested digit (all ten by default).
+
+    DIGITS are 0-9; repeat a digit for more rows of it. The default model is the bundled
+    class-conditional VAE; `--model vae` samples the unconditional VAE (no DIGITS).
+
+    \b
+    Example:
+        neuroart generate                              # 10 of each digit -> generated.png
+        neuroart generate 3 7 --per-digit 16 --seed 2 --out sevens.png
+        neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
+    """
+    _check_outputs((out, ".png"), (npz, ".npz"))
+    _check_cmap(cmap)
+    lib._digits(digits or None)
+    images, labels = lib.generate(list(digits) or None, per_digit=per_digit, temperature=temperature,
+                                  seed=seed, model=model, truncation=truncation, sharpness=sharpness,
+                                  standard_prior=standard_prior)
+    from ..imaging import save_grid
+
+    cols = per_digit if per_digit <= 20 else 20
+    row_labels = None
+    if labels[0] >= 0 and per_digit % cols == 0:
+        row_labels = [str(d) for d in labels[::cols]]
+    rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model), temperature=temperature,
+                 truncation=truncation, sharpness=sharpness)
+    save_grid(images, out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
+    echo_wrote(out)
+    if npz:
+        lib.save_npz(npz, images=images.astype("float32"), labels=labels)
+        echo_wrote(npz)
+
+
+@main.command()
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--n", "n", type=int, default=_default(lib.reconstruct, "n"), show_default=True,
+              help="How many random MNIST test digits (when no IMAGES are given).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which test digits (seeded).")
+@click.option("--model", default=_default(lib.reconstruct, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--data", default="auto", show_default=True, help="MNIST source (see `neuroart train --help`).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="reconstruct.png", show_default=True,
+              help="The grid: originals above their reconstructions.")
+@_sharpness_option(_default(lib.reconstruct, "sharpness"))
+@_cmap_option
+@_scale_option
+@library_errors
+def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
+    """Encode and decode digits: originals above their reconstructions.
+
+    Without IMAGES, N random MNIST test digits; IMAGES are image files of single digits (any
+    size; made MNIST-style, and named by the cnn classifier for the cvae's label).
+
+    \b
+    Example:
+        neuroart reconstruct --n 10
+        neuroart reconstruct my_three.png my_eight.jpg --model vae --out mine.png
+    """
+    import numpy as np
+
+    _check_outputs((out, ".png"))
+    _check_cmap(cmap)
+    arrays = None
+    if images:
+        from ..data import load_digit_image
+
+        arrays = np.stack([load_digit_image(p) for p in images])
+    originals, recons, labels = lib.reconstruct(arrays, n=n, seed=seed, model=model, data=data,
+                                                sharpness=sharpness)
+    cols = min(len(originals), 10)
+    rows, row_labels = [], []
+    for i in range(0, len(originals), cols):
+        a, b = originals[i : i + cols], recons[i : i + cols]
+        pad = cols - len(a)
+        if pad:
+            a = np.concatenate([a, np.zeros((pad, 28, 28), np.float32)])
+            b = np.concatenate([b, np.zeros((pad, 28, 28), np.float32)])
+        rows += [a, b]
+        row_labels += ["in", "out"]
+    from ..imaging import save_grid
+
+    rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model))
+    save_grid(np.concatenate(rows), out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
+    err = float(((originals - recons) ** 2).mean())
+    click.echo(f"mean squared pixel error {err:.4f} over {len(originals)} digits")
+    echo_wrote(out)
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--frames", "-f", type=int, default=_default(lib.morph, "frames"), show_default=True,
+              help="Images on the path, both ends included (at least 2).")
+@click.option("--seed", type=int, default=_default(lib.morph, "seed"), show_default=True,
+              help="Which MNIST test digits stand for digits A and B.")
+@click.option("--model", default=_default(lib.morph, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--path", "path_kind", type=click.Choice(["auto", "slerp", "linear"]), default="auto",
+              show_default=True, help="Latent path: auto = spherical for Gaussian priors.")
+@click.option("--data", default="auto", show_default=True, help="MNIST source (see `neuroart train --help`).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="morph.png", show_default=True,
+              help="The strip of frames (PNG).")
+@click.option("--gif", type=click.Path(dir_okay=False), default=None,
+              help="Also write a looping GIF (forward then back).")
+@click.option("--duration", type=click.IntRange(10, 5000), default=80, show_default=True,
+              help="GIF milliseconds per frame.")
+@_sharpness_option(_default(lib.morph, "sharpness"))
+@_cmap_option
+@_scale_option
+@library_errors
+def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpness, cmap, scale):
+    """Morph digit A into digit B along a smooth latent path.
+
+    A and B are digits 0-9 (a real MNIST test digit of that class, chosen by --seed) or image
+    files of single digits. The cvae carries A's handwriting style across while the class
+    changes; the VAE walks between the two encodings.
+
+    \b
+    Example:
+        neuroart morph 3 8 --frames 12 --gif morph.gif
+        neuroart morph my_two.png 5 --model vae --cmap magma
+    """
+    _check_outputs((out, ".png"), (gif, ".gif"))
+    _check_cmap(cmap)
+    if frames < 2:
+        raise NeuroartError(f"frames must be at least 2, got {frames}")
+    strip, info = lib.morph(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
+                            sharpness=sharpness)
+    from ..imaging import save_gif, save_grid
+
+    rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model), **{"from": info["from"], "to": info["to"]})
+    save_grid(strip, out, ncols=len(strip), scale=scale, cmap=cmap, recipe=rec)
+    if gif:
+        save_gif(list(strip), gif, duration_ms=duration, cmap=cmap, scale=max(scale, 4), bounce=True)
+    click.echo(f"{info['kind']}: {info['from']} -> {info['to']}, {len(strip)} frames, {info['path']} path")
+    echo_wrote(out)
+    if gif:
+        echo_wrote(gif)
+
+
+def _plane(value: str):
+    if value == "pca":
+        return "pca"
+    parts = value.replace(" ", "").split(",")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise NeuroartError(f"--plane must be 'pca' or two latent axes like 0,1; got {value!r}")
+    return tuple(int(p) for p in parts)
+
+
+@main.command("latent-map")
+@click.option("--model", default=_default(lib.latent_map, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--digit", type=int, default=None, help="The digit to draw across the plane (needed for the cvae).")
+@click.option("--size", "-n", "n", type=int, default=_default(lib.latent_map, "n"), show_default=True,
+              help="Grid size: N x N digits.")
+@click.option("--plane", default="pca", show_default=True,
+              help="Which latent plane: pca (top two principal directions of encoded test digits) or axes like 0,1.")
+@click.option("--span", type=float, default=_default(lib.latent_map, "span"), show_default=True,
+              help="Prior quantile reached at the edges of the map.")
+@click.option("--data", default="auto", show_default=True, help="MNIST source (for the pca plane).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="latent-map.png", show_default=True,
+              help="The map (PNG).")
+@_sharpness_option(_default(lib.latent_map, "sharpness"))
+@_cmap_option
+@_scale_option
+@library_errors
+def latent_map(model, digit, n, plane, span, data, out, sharpness, cmap, scale):
+    """The decoded latent plane as a grid: how the generator organises handwriting.
+
+    The VAE's map shows all digits flowing into each other; the cvae's map shows one digit's
+    styles (slant, thickness, width) for --digit.
+
+    \b
+    Example:
+        neuroart latent-map --out map.png
+        neuroart latent-map --model cvae --digit 4 --size 12 --cmap viridis
+        neuroart latent-map --plane 0,3
+    """
+    _check_outputs((out, ".png"))
+    _check_cmap(cmap)
+    images, info = lib.latent_map(model=model, digit=digit, n=n, span=span, plane=_plane(plane), data=data,
+                                  sharpness=sharpness)
+    from ..imaging import save_grid
+
+    rec = recipe(model=str(model), model_sha256=_hash(model), plane=info["plane"])
+    save_grid(images, out, ncols=info["n"], scale=scale, cmap=cmap, recipe=rec, pad=0)
+    click.echo(f"{info['kind']} latent map along {info['plane']}")
+    echo_wrote(out)

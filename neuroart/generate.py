@@ -1,0 +1,296 @@
+"""Generate, reconstruct, morph and map handwritten digits with the bundled generators.
+
+All functions return float32 images (N, 28, 28) in [0, 1] and take a `model`: a bundled name
+(``cvae`` — the default, class-conditional — or ``vae``) or the path of a ``.keras`` generator
+made by `neuroart.models.generators.train_generator`. Everything random takes a `seed`.
+
+    >>> from neuroart.generate import generate
+    >>> images, labels = generate([3, 7], per_digit=8, seed=1)   # 16 new digits: eight 3s, eight 7s
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from ._util import NeuroartError
+
+DEFAULT_MODEL = "cvae"
+# = models.generators.SAMPLE_DEFAULTS (repeated here so the CLI's --help needs no TensorFlow;
+# tests check they agree)
+SHARPNESS = 3.0
+TRUNCATION = 0.8
+LABEL_JUDGE = "cnn"  # names the digit of a user's image file when a cvae needs its label
+
+__all__ = ["generate", "sample", "reconstruct", "morph", "latent_map", "slerp", "save_npz"]
+
+
+def _generator(model):
+    from .models.generators import Generator, load_generator
+
+    return model if isinstance(model, Generator) else load_generator(model)
+
+
+def _digits(digits) -> list[int]:
+    if digits is None:
+        return list(range(10))
+    if isinstance(digits, (int, np.integer, str)):
+        digits = [digits]
+    out = []
+    for d in digits:
+        if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+            v = int(d)
+        elif isinstance(d, str) and d.strip().isdigit():
+            v = int(d.strip())
+        else:
+            raise NeuroartError(f"not a digit: {d!r} (digits are 0-9)")
+        if not 0 <= v <= 9:
+            raise NeuroartError(f"digit {v} is out of range (digits are 0-9)")
+        out.append(v)
+    if not out:
+        raise NeuroartError("no digits requested")
+    return out
+
+
+def _check_temperature(temperature: float) -> float:
+    t = float(temperature)
+    if not np.isfinite(t) or t < 0 or t > 10:
+        raise NeuroartError(f"temperature must be between 0 and 10, got {temperature}")
+    return t
+
+
+def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed: int = 0,
+             model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
+             standard_prior: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """New digits of the requested classes (all ten by default), `per_digit` of each.
+
+    Returns ``(images, labels)``: float32 (N, 28, 28) in [0, 1] and int64 (N,), ordered digit by
+    digit. `temperature` scales the spread of the prior: below 1 gives neater, more typical
+    digits, above 1 wilder ones (0 = each class's mean digit). `truncation` redraws the rarest
+    codes, beyond that quantile of the prior's radius (1 = none). `sharpness` renders the
+    decoder's soft pixel probabilities as crisper ink (1 = raw). The prior is the Gaussian fitted to the
+    training codes (per class for the cvae); `standard_prior` samples N(0, I) instead.
+    A conditional model (cvae) draws each requested class; an unconditional one (vae, ae)
+    cannot be told which digit to draw, so it only accepts ``digits=None`` and returns labels -1.
+    """
+    g = _generator(model)
+    per_digit = int(per_digit)
+    if per_digit < 1 or per_digit > 100_000:
+        raise NeuroartError(f"per-digit must be between 1 and 100000, got {per_digit}")
+    temperature = _check_temperature(temperature)
+    if g.conditional:
+        ds = _digits(digits)
+        labels = np.repeat(np.asarray(ds, np.int64), per_digit)
+        z = g.prior(labels=labels, temperature=temperature, truncation=truncation, seed=seed,
+                    standard=standard_prior)
+        return g.decode(z, labels, sharpness=sharpness), labels
+    if digits is not None and list(digits) != []:
+        raise NeuroartError(f"the {g.kind} is unconditional: it cannot draw chosen digits (use the cvae)")
+    n = 10 * per_digit
+    z = g.prior(n, temperature=temperature, truncation=truncation, seed=seed, standard=standard_prior)
+    return g.decode(z, sharpness=sharpness), np.full(n, -1, np.int64)
+
+
+sample = generate
+
+
+def _test_digits(data="auto"):
+    from .data import load_mnist, to_float
+
+    _, (xt, yt) = load_mnist(data)
+    return to_float(xt), yt
+
+
+def reconstruct(images=None, labels=None, *, n: int = 10, seed: int = 0, model=DEFAULT_MODEL,
+                data="auto", sharpness: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Encode and decode digits: `images` (N, 28, 28), or `n` random MNIST test digits (seeded).
+
+    Returns ``(originals, reconstructions, labels)``. The cvae needs the labels of user images;
+    when they are not given the `cnn` classifier names them.
+    """
+    g = _generator(model)
+    if images is None:
+        n = int(n)
+        if n < 1 or n > 10_000:
+            raise NeuroartError(f"n must be between 1 and 10000, got {n}")
+        xt, yt = _test_digits(data)
+        idx = np.random.default_rng(seed).choice(len(xt), n, replace=False)
+        images, labels = xt[idx], yt[idx]
+    else:
+        images = np.asarray(images, np.float32).reshape(-1, 28, 28)
+        if labels is None:
+            labels = _classify(images)
+        labels = np.asarray(labels, np.int64).reshape(-1)
+    labels = np.asarray(labels, np.int64)
+    z = g.encode(images, labels if g.conditional else None)
+    return images, g.decode(z, labels if g.conditional else None, sharpness=sharpness), labels
+
+
+def _classify(images) -> np.ndarray:
+    from .metrics import judge_predict
+
+    return judge_predict(images, LABEL_JUDGE).argmax(axis=1).astype(np.int64)
+
+
+def slerp(a, b, t) -> np.ndarray:
+    """Spherical interpolation between latent vectors a and b at fractions t (falls back to linear
+    when they are (anti)parallel). Keeps interpolants at a typical norm under a Gaussian prior."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.asarray(t, np.float64).reshape(-1, 1)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return ((1 - t) * a + t * b).astype(np.float32)
+    cos = np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0)
+    omega = np.arccos(cos)
+    if np.sin(omega) < 1e-6:
+        return ((1 - t) * a + t * b).astype(np.float32)
+    so = np.sin(omega)
+    return (np.sin((1 - t) * omega) / so * a + np.sin(t * omega) / so * b).astype(np.float32)
+
+
+def _endpoint(x, g, rng, data):
+    """A morph endpoint (a digit 0-9, an image file, or a (28, 28) array) -> (image, label)."""
+    if isinstance(x, np.ndarray) and x.shape == (28, 28):
+        img = x.astype(np.float32)
+        return img, int(_classify(img[None])[0])
+    text = str(x)
+    if text.strip().isdigit() and not os.path.exists(text):
+        d = int(text)
+        if not 0 <= d <= 9:
+            raise NeuroartError(f"not a digit: {text} (give 0-9 or an image file)")
+        xt, yt = _test_digits(data)
+        pool = np.flatnonzero(yt == d)
+        i = int(rng.choice(pool))
+        return xt[i], d
+    path = Path(text)
+    if not path.exists():
+        raise NeuroartError(f"{text}: neither a digit 0-9 nor an image file")
+    from .data import load_digit_image
+
+    img = load_digit_image(path)
+    return img, int(_classify(img[None])[0])
+
+
+def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="auto",
+          path: str = "auto", sharpness: float = SHARPNESS) -> tuple[np.ndarray, dict]:
+    """A smooth latent path from `a` to `b` (each a digit 0-9 or an image file), `frames` images.
+
+    A digit picks a real MNIST test digit of that class (seeded). Both ends are encoded; the path
+    is spherical (slerp) for the Gaussian-prior VAEs and straight for the autoencoder (``path``
+    may force ``slerp`` or ``linear``). For the cvae the digit label travels too, linearly from one
+    class to the other, so a 3 turns into an 8 while keeping its handwriting style.
+    Returns ``(frames (F, 28, 28), info)`` where info holds the endpoint labels.
+    """
+    g = _generator(model)
+    frames = int(frames)
+    if frames < 2:
+        raise NeuroartError(f"frames must be at least 2, got {frames}")
+    if frames > 1000:
+        raise NeuroartError(f"frames must be at most 1000, got {frames}")
+    if path not in ("auto", "slerp", "linear"):
+        raise NeuroartError(f"path must be auto, slerp or linear, got {path!r}")
+    rng = np.random.default_rng(seed)
+    (xa, la), (xb, lb) = _endpoint(a, g, rng, data), _endpoint(b, g, rng, data)
+    za = g.encode(xa[None], [la] if g.conditional else None)[0]
+    zb = g.encode(xb[None], [lb] if g.conditional else None)[0]
+    from .models.generators import sharpen
+
+    t = np.linspace(0.0, 1.0, frames)
+    use_slerp = path == "slerp" or (path == "auto" and g.gaussian_prior)
+    if use_slerp:
+        z = slerp(za, zb, t)
+    else:
+        z = ((1 - t)[:, None] * za + t[:, None] * zb).astype(np.float32)
+    if g.conditional:
+        ya, yb = np.eye(10, dtype=np.float32)[la], np.eye(10, dtype=np.float32)[lb]
+        soft = (1 - t)[:, None] * ya + t[:, None] * yb
+        out = sharpen(np.asarray(g.decoder([z, soft.astype(np.float32)], training=False)), sharpness)
+    else:
+        out = g.decode(z, sharpness=sharpness)
+    return out, {"from": la, "to": lb, "path": "slerp" if use_slerp else "linear", "kind": g.kind}
+
+
+def _plane(g, dims, data, digit=None):
+    """Two orthonormal latent directions: chosen axes, or the top principal components of the
+    encoded test digits (of `digit` only, for the cvae) -- "pca", the default."""
+    n = g.latent_dim
+    if dims == "pca" and n > 2:
+        xt, yt = _test_digits(data)
+        if g.conditional:
+            keep = yt == digit
+            xt, yt = xt[keep], yt[keep]
+        z = g.encode(xt[:5000], yt[:5000] if g.conditional else None)
+        _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
+        who = f"digit {digit}" if g.conditional else "the"
+        return vt[:2].astype(np.float32), f"principal components 1-2 of {who} encoded test digits"
+    if dims in ("pca", None):
+        dims = (0, 1)
+    try:
+        i, j = (int(v) for v in dims)
+    except (TypeError, ValueError):
+        raise NeuroartError(f"plane must be 'pca' or two latent axes like 0,1; got {dims!r}") from None
+    if not (0 <= i < n and 0 <= j < n) or i == j:
+        raise NeuroartError(f"plane axes must be two different numbers from 0 to {n - 1}, got {i},{j}")
+    basis = np.zeros((2, n), np.float32)
+    basis[0, i] = basis[1, j] = 1.0
+    return basis, f"latent axes {i} and {j}"
+
+
+def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: float = 0.95,
+               plane="pca", data="auto", sharpness: float = SHARPNESS) -> tuple[np.ndarray, dict]:
+    """The decoded latent plane as an n x n grid of digits (like the Keras VAE example).
+
+    The grid is centred on the prior's mean (the chosen digit's, for the cvae) and steps through
+    the prior's Gaussian quantiles from ``1 - span`` to `span` along two directions, the other
+    coordinates held at the mean. `plane` is ``"pca"`` (the top two principal directions of the
+    encoded test digits: the default, meaningful for any latent size) or two axes like ``(0, 1)``.
+    The default model is the unconditional VAE, whose map shows every digit; a cvae map shows one
+    chosen `digit`'s styles. Returns ``(images (n*n, 28, 28), info)``.
+    """
+    g = _generator(model)
+    n = int(n)
+    if n < 2 or n > 60:
+        raise NeuroartError(f"grid size must be between 2 and 60, got {n}")
+    if not 0.5 < float(span) < 1.0:
+        raise NeuroartError(f"span must be between 0.5 and 1 (a prior quantile), got {span}")
+    if g.conditional:
+        if digit is None:
+            raise NeuroartError("the cvae draws one digit per map: choose a digit 0-9")
+        digit = _digits([digit])[0]
+    elif digit is not None:
+        raise NeuroartError(f"the {g.kind} is unconditional: a digit needs the cvae")
+    basis, desc = _plane(g, plane, data, digit)
+    c = digit if g.conditional else 0
+    centre = g.prior_means[c]
+    cov = g.prior_chol[c] @ g.prior_chol[c].T
+    scale = np.sqrt(np.einsum("ij,jk,ik->i", basis, cov, basis))  # prior std along each direction
+    q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(1 - span, span, n)], np.float32)
+    rows, cols = np.meshgrid(q[::-1], q, indexing="ij")  # top row = high second coordinate
+    z = centre[None] + cols.reshape(-1, 1) * scale[0] * basis[0] + rows.reshape(-1, 1) * scale[1] * basis[1]
+    labels = [digit] * len(z) if g.conditional else None
+    images = g.decode(z.astype(np.float32), labels, sharpness=sharpness)
+    return images, {"plane": desc, "digit": digit, "n": n, "kind": g.kind}
+
+
+def save_npz(path, **arrays) -> Path:
+    """Write arrays as an .npz atomically and byte-reproducibly (fixed zip timestamps, no pickle)."""
+    import io
+    import zipfile
+
+    from ._util import atomic_path
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise NeuroartError(f"{path}: output must be an .npz file")
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
+    return path

@@ -1,0 +1,601 @@
+"""Digit generators: a convolutional autoencoder (``ae``), a VAE (``vae``) and a class-conditional
+VAE (``cvae``), their training, and their files.
+
+Each generator is one registered Keras model, `Generator`, holding two functional sub-models:
+
+- ``encoder``: image (N, 28, 28) [+ one-hot label (N, 10) for cvae] -> ``z_mean`` (N, latent)
+  (and ``z_log_var`` for the VAEs);
+- ``decoder``: z (N, latent) [+ one-hot label (N, 10) for cvae] -> image (N, 28, 28) in [0, 1].
+
+`Generator` serialises its sub-models in `get_config`, so a checkpoint is one native ``.keras``
+file that loads with ``safe_mode=True`` and keeps its architecture (no weights-only workaround).
+Importing this module registers the class (package ``neuroart``); `load_generator` does that.
+
+The VAE losses are summed over the 784 pixels (binary cross-entropy, in nats) plus the KL term
+summed over latent dimensions: a per-pixel mean would weight the KL 784x too strongly and
+collapse the samples to a blurry average.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._util import NeuroartError, progress as _progress, set_seed, tf
+from .._version import __version__
+
+KINDS = ("ae", "vae", "cvae")
+DEFAULT_KIND = "cvae"
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    """Training defaults for one generator kind (the CLI options default to these)."""
+
+    latent_dim: int = 16  # size of the latent code z
+    epochs: int = 10  # passes over the 60k training digits
+    batch_size: int = 128
+    learning_rate: float = 1e-3  # Adam, decayed by cosine to 5% over the run
+    seed: int = 0
+    filters: tuple[int, int] = (32, 64)  # encoder convolutions (the decoder mirrors them, lighter)
+    hidden: int = 256  # dense layer between convolutions and the code
+
+
+DEFAULTS = {
+    # batch 256 trains ~1.7x faster per image than 128 on a 2-core CPU; lr scaled with it
+    "ae": GeneratorConfig(latent_dim=16, epochs=12, batch_size=256, learning_rate=2e-3),
+    "vae": GeneratorConfig(latent_dim=16, epochs=18, batch_size=256, learning_rate=2e-3),
+    "cvae": GeneratorConfig(latent_dim=16, epochs=18, batch_size=256, learning_rate=2e-3),
+}
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise NeuroartError(f"unknown generator kind {kind!r} (choose from {', '.join(KINDS)})")
+    return kind
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def build_encoder(kind: str, latent_dim: int, *, filters=(32, 64), hidden: int = 256):
+    """Conv encoder: (N, 28, 28) [+ one-hot (N, 10)] -> z_mean [, z_log_var]."""
+    L = k.layers
+    x_in = k.Input((28, 28), name="image")
+    inputs = [x_in]
+    h = L.Reshape((28, 28, 1), name="to_channels")(x_in)
+    h = L.Conv2D(filters[0], 3, strides=2, padding="same", activation="relu", name="conv1")(h)
+    h = L.Conv2D(filters[1], 3, strides=2, padding="same", activation="relu", name="conv2")(h)
+    h = L.Flatten(name="flatten")(h)
+    if kind == "cvae":
+        y_in = k.Input((10,), name="label")
+        inputs.append(y_in)
+        h = L.Concatenate(name="with_label")([h, y_in])
+    h = L.Dense(hidden, activation="relu", name="hidden")(h)
+    z_mean = L.Dense(latent_dim, name="z_mean")(h)
+    if kind == "ae":
+        outputs = z_mean
+    else:
+        outputs = [z_mean, L.Dense(latent_dim, name="z_log_var")(h)]
+    return k.Model(inputs if len(inputs) > 1 else x_in, outputs, name=f"{kind}_encoder")
+
+
+def build_decoder(kind: str, latent_dim: int, *, filters=(32, 64), hidden: int = 256):
+    """Light conv decoder: z [+ one-hot] -> (N, 28, 28) in [0, 1] (fast: 10k digits in well under 2 s)."""
+    L = k.layers
+    z_in = k.Input((latent_dim,), name="z")
+    inputs = [z_in]
+    h = z_in
+    if kind == "cvae":
+        y_in = k.Input((10,), name="label")
+        inputs.append(y_in)
+        h = L.Concatenate(name="with_label")([z_in, y_in])
+    h = L.Dense(hidden, activation="relu", name="hidden")(h)
+    h = L.Dense(7 * 7 * filters[0], activation="relu", name="expand")(h)
+    h = L.Reshape((7, 7, filters[0]), name="to_grid")(h)
+    if kind == "cvae":  # the label again as 10 constant planes on the 7x7 grid: hard to ignore
+        planes = L.Reshape((7, 7, 10), name="label_planes")(L.RepeatVector(49, name="label_repeat")(y_in))
+        h = L.Concatenate(name="grid_with_label")([h, planes])
+    h = L.Conv2DTranspose(filters[0], 3, strides=2, padding="same", activation="relu", name="up1")(h)
+    h = L.Conv2DTranspose(1, 3, strides=2, padding="same", name="up2_logits")(h)
+    h = L.Activation("sigmoid", name="pixels")(h)
+    out = L.Reshape((28, 28), name="image")(h)
+    return k.Model(inputs if len(inputs) > 1 else z_in, out, name=f"{kind}_decoder")
+
+
+def chi_quantile(q: float, dof: int) -> float:
+    """The q-quantile of the chi distribution (the radius of a standard normal in `dof` dims),
+    by the Wilson-Hilferty approximation (within ~0.5% for dof >= 2)."""
+    from statistics import NormalDist
+
+    if q >= 1.0:
+        return float("inf")
+    z = NormalDist().inv_cdf(q)
+    k = 2.0 / (9.0 * dof)
+    return float(np.sqrt(dof * max(1.0 - k + z * np.sqrt(k), 0.0) ** 3))
+
+
+def sharpen(p, sharpness: float = 1.0) -> np.ndarray:
+    """Bernoulli means -> crisper pixels: sigmoid(sharpness * logit(p)); 1 returns p (clipped)."""
+    p = np.clip(np.asarray(p, np.float32), 0.0, 1.0)
+    s = float(sharpness)
+    if s == 1.0:
+        return p
+    if not np.isfinite(s) or s <= 0 or s > 20:
+        raise NeuroartError(f"sharpness must be between 0 and 20, got {sharpness}")
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    logit = np.log(q) - np.log1p(-q)
+    return (1.0 / (1.0 + np.exp(-s * logit))).astype(np.float32)
+
+
+def _one_hot(labels, n: int | None = None) -> np.ndarray:
+    y = np.asarray(labels).reshape(-1).astype(np.int64)
+    if n is not None and y.size == 1 and n > 1:
+        y = np.full(n, int(y[0]))
+    if y.size and (y.min() < 0 or y.max() > 9):
+        bad = int(y[(y < 0) | (y > 9)][0])
+        raise NeuroartError(f"digit {bad} is out of range (digits are 0-9)")
+    return np.eye(10, dtype=np.float32)[y]
+
+
+# Importing this module imports TensorFlow (it defines a Keras class); nothing imports it at
+# start-up: `models.load_model` and the library functions import it when they need it.
+tf()  # sets the TensorFlow backend and quiet logging before Keras loads
+import keras as k  # noqa: E402  (Keras 3 itself: `tf.keras` lacks `keras.saving` in TF 2.21)
+
+
+@k.saving.register_keras_serializable(package="neuroart")
+class Generator(k.Model):
+    """An encoder/decoder pair with its kind and latent size; saves as one .keras file."""
+
+    def __init__(self, encoder, decoder, kind="cvae", latent_dim=16, prior_means=None,
+                 prior_chol=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.kind = _check_kind(kind)
+        self.latent_dim = int(latent_dim)
+        # The sampling prior, one Gaussian per class for the cvae (one for the others): its means
+        # (C, latent) and the Cholesky factors of its covariances (C, latent, latent). Fresh
+        # models sample N(0, I); `fit_prior` sets it to Gaussians fitted to the training codes.
+        self._set_prior(prior_means, prior_chol)
+        self.built = True
+
+    def _set_prior(self, means=None, chol=None):
+        c = 10 if self.kind == "cvae" else 1
+        n = self.latent_dim
+        m = np.zeros((c, n), np.float64) if means is None else np.asarray(means, np.float64)
+        L = np.broadcast_to(np.eye(n), (c, n, n)).copy() if chol is None else np.asarray(chol, np.float64)
+        if m.shape != (c, n) or L.shape != (c, n, n):
+            raise NeuroartError(f"prior of shape {m.shape}/{L.shape} does not fit a {self.kind} with latent {n}")
+        # plain numpy arrays kept outside Keras' attribute tracking
+        object.__setattr__(self, "_prior", (m.astype(np.float32), L.astype(np.float32)))
+
+    @property
+    def prior_means(self) -> np.ndarray:
+        return self._prior[0]
+
+    @property
+    def prior_chol(self) -> np.ndarray:
+        return self._prior[1]
+
+    @property
+    def fitted_prior(self) -> bool:
+        n = self.latent_dim
+        return not (np.all(self._prior[0] == 0) and np.all(self._prior[1] == np.eye(n)))
+
+    # -- keras plumbing
+    def call(self, inputs, training=False):
+        if self.kind == "cvae":
+            x, y = inputs
+            z = self.encoder([x, y], training=training)[0]
+            return self.decoder([z, y], training=training)
+        z = self.encoder(inputs, training=training)
+        if self.kind == "vae":
+            z = z[0]
+        return self.decoder(z, training=training)
+
+    def get_config(self):
+        s = k.saving.serialize_keras_object
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "latent_dim": self.latent_dim,
+            "prior_means": np.round(self.prior_means.astype(np.float64), 6).tolist(),
+            "prior_chol": np.round(self.prior_chol.astype(np.float64), 6).tolist(),
+            "encoder": s(self.encoder),
+            "decoder": s(self.decoder),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        d = k.saving.deserialize_keras_object
+        config["encoder"] = d(config["encoder"])
+        config["decoder"] = d(config["decoder"])
+        return cls(**config)
+
+    # -- the generator API (numpy in, numpy out)
+    @property
+    def conditional(self) -> bool:
+        return self.kind == "cvae"
+
+    @property
+    def gaussian_prior(self) -> bool:
+        return self.kind in ("vae", "cvae")
+
+    def encode(self, images, labels=None, *, batch_size: int = 2000) -> np.ndarray:
+        """Images (N, 28, 28) in [0, 1] [+ labels for cvae] -> latent means (N, latent)."""
+        x = np.asarray(images, np.float32).reshape(-1, 28, 28)
+        if self.conditional:
+            if labels is None:
+                raise NeuroartError("the cvae needs the digit labels of the images it encodes")
+            y = _one_hot(labels, len(x))
+        out = []
+        for i in range(0, len(x), batch_size):
+            args = [x[i : i + batch_size], y[i : i + batch_size]] if self.conditional else x[i : i + batch_size]
+            z = self.encoder(args, training=False)
+            out.append(np.asarray(z if self.kind == "ae" else z[0]))
+        return np.concatenate(out).astype(np.float32)
+
+    def decode(self, z, labels=None, *, sharpness: float = 1.0, batch_size: int = 10000) -> np.ndarray:
+        """Latent codes (N, latent) [+ labels for cvae] -> images (N, 28, 28) float32 in [0, 1].
+
+        The decoder gives each pixel's Bernoulli mean, soft at the stroke edges. `sharpness` > 1
+        multiplies the pixel logits (``sigmoid(s * logit(p))``): crisper, MNIST-like ink. 1 = raw.
+        """
+        z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+        if self.conditional:
+            if labels is None:
+                raise NeuroartError("the cvae needs the digits to draw (labels)")
+            y = _one_hot(labels, len(z))
+        out = []
+        for i in range(0, len(z), batch_size):
+            args = [z[i : i + batch_size], y[i : i + batch_size]] if self.conditional else z[i : i + batch_size]
+            out.append(np.asarray(self.decoder(args, training=False)))
+        return sharpen(np.concatenate(out), sharpness)
+
+    def prior(self, n: int | None = None, labels=None, *, temperature: float = 1.0, seed: int = 0,
+              truncation: float = 1.0, standard: bool = False) -> np.ndarray:
+        """Latent codes drawn from the prior, seeded: `n` of them, or one per label for the cvae.
+
+        `temperature` scales each draw's distance from the prior mean (0 = the mean itself).
+        `truncation` < 1 redraws the rare codes farther out than that quantile of the prior's
+        radius (the "truncation trick"): the far tails are where the decoder's digits turn
+        ambiguous. The fitted prior (per class for the cvae) is used unless `standard` asks for N(0, I).
+        """
+        if labels is not None:
+            labels = np.asarray(labels).reshape(-1).astype(np.int64)
+            _one_hot(labels)  # range check
+            n = len(labels) if n is None else int(n)
+            if len(labels) != n:
+                raise NeuroartError(f"{len(labels)} labels for {n} codes")
+        elif n is None:
+            raise NeuroartError("prior needs n or labels")
+        truncation = float(truncation)
+        if not 0.05 <= truncation <= 1.0:
+            raise NeuroartError(f"truncation must be a quantile between 0.05 and 1, got {truncation}")
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((int(n), self.latent_dim))
+        if truncation < 1.0:
+            r_max = chi_quantile(truncation, self.latent_dim)
+            for _ in range(1000):
+                far = np.linalg.norm(eps, axis=1) > r_max
+                if not far.any():
+                    break
+                eps[far] = rng.standard_normal((int(far.sum()), self.latent_dim))
+        eps = eps.astype(np.float32)
+        if standard:
+            return (float(temperature) * eps).astype(np.float32)
+        means, chol = self._prior
+        if self.conditional:
+            c = labels if labels is not None else np.arange(int(n)) % 10  # no labels: all classes
+        else:
+            c = np.zeros(int(n), np.int64)
+        z = means[c] + float(temperature) * np.einsum("nij,nj->ni", chol[c], eps)
+        return z.astype(np.float32)
+
+    def reconstruct(self, images, labels=None) -> np.ndarray:
+        return self.decode(self.encode(images, labels), labels)
+
+
+
+def build_generator(kind: str = DEFAULT_KIND, latent_dim: int | None = None, **arch):
+    """A fresh, untrained generator of `kind` (``ae``, ``vae`` or ``cvae``)."""
+    _check_kind(kind)
+    latent_dim = int(latent_dim or DEFAULTS[kind].latent_dim)
+    if latent_dim < 1 or latent_dim > 512:
+        raise NeuroartError(f"latent_dim must be between 1 and 512, got {latent_dim}")
+    enc = build_encoder(kind, latent_dim, **arch)
+    dec = build_decoder(kind, latent_dim, **arch)
+    return Generator(enc, dec, kind=kind, latent_dim=latent_dim, name=kind)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _losses(model, x, y, eps, training: bool):
+    """Per-image reconstruction loss (BCE summed over pixels, nats) and KL (summed over latent)."""
+    t = tf()
+    if model.kind == "cvae":
+        z_mean, z_log_var = model.encoder([x, y], training=training)
+    elif model.kind == "vae":
+        z_mean, z_log_var = model.encoder(x, training=training)
+    else:
+        z_mean, z_log_var = model.encoder(x, training=training), None
+    if z_log_var is not None:
+        z_log_var = t.clip_by_value(z_log_var, -12.0, 8.0)
+        z = z_mean + t.exp(0.5 * z_log_var) * eps
+        kl = -0.5 * t.reduce_sum(1.0 + z_log_var - t.square(z_mean) - t.exp(z_log_var), axis=1)
+    else:
+        z = z_mean
+        kl = t.zeros_like(z_mean[:, 0])
+    x_hat = model.decoder([z, y] if model.kind == "cvae" else z, training=training)
+    p = t.clip_by_value(x_hat, 1e-6, 1.0 - 1e-6)
+    bce = -(x * t.math.log(p) + (1.0 - x) * t.math.log(1.0 - p))
+    rec = t.reduce_sum(t.reshape(bce, (-1, 784)), axis=1)
+    return rec, kl
+
+
+def evaluate_generator(model, x, labels=None, *, batch_size: int = 1000) -> dict:
+    """Test scores: reconstruction loss (nats/image), KL and ELBO (VAEs), pixel MSE.
+
+    The encoder's mean is decoded for the reconstruction loss of the AE; for the VAEs the loss is
+    the one-sample Monte Carlo estimate with a fixed seed (so the card's numbers reproduce).
+    """
+    t = tf()
+    x = np.asarray(x, np.float32)
+    y = _one_hot(labels, len(x)) if labels is not None else np.zeros((len(x), 10), np.float32)
+    rng = np.random.default_rng(12345)
+    rec_sum = kl_sum = mse_sum = 0.0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        eps = rng.standard_normal((len(xb), model.latent_dim)).astype(np.float32)
+        rec, kl = _losses(model, t.constant(xb), t.constant(yb), t.constant(eps), False)
+        rec_sum += float(t.reduce_sum(rec))
+        kl_sum += float(t.reduce_sum(kl))
+        recon = model.reconstruct(xb, labels[i : i + batch_size] if model.conditional else None)
+        mse_sum += float(((recon - xb) ** 2).mean(axis=(1, 2)).sum())
+    n = len(x)
+    out = {"reconstruction_loss": round(rec_sum / n, 3), "pixel_mse": round(mse_sum / n, 5)}
+    if model.gaussian_prior:
+        out["kl"] = round(kl_sum / n, 3)
+        out["elbo"] = round(-(rec_sum + kl_sum) / n, 3)
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_rate: float = 1e-3,
+        seed: int = 0, progress: bool = True, label: str = "training") -> list[float]:
+    """Train `model` in place on images x (N, 28, 28) in [0, 1]; returns the mean loss per epoch."""
+    t = tf()
+    x = np.asarray(x, np.float32)
+    n = len(x)
+    batch_size = int(min(batch_size, n))
+    steps = n // batch_size
+    if steps < 1 or epochs < 1:
+        raise NeuroartError("need at least one epoch and one batch of training images")
+    y = _one_hot(labels, n) if labels is not None else np.zeros((n, 10), np.float32)
+    schedule = k.optimizers.schedules.CosineDecay(learning_rate, epochs * steps, alpha=0.05)
+    opt = k.optimizers.Adam(schedule)
+    variables = model.encoder.trainable_variables + model.decoder.trainable_variables
+    opt.build(variables)
+    noise = t.random.Generator.from_seed(int(seed))
+    latent = model.latent_dim
+
+    @t.function(jit_compile=False, reduce_retracing=True)
+    def step(xb, yb):
+        eps = noise.normal((batch_size, latent))
+        with t.GradientTape() as tape:
+            rec, kl = _losses(model, xb, yb, eps, True)
+            loss = t.reduce_mean(rec + kl)
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients(zip(grads, variables))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    history = []
+    with _progress(length=epochs * steps, label=label, show=progress) as bar:
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for s in range(steps):
+                idx = order[s * batch_size : (s + 1) * batch_size]
+                total += float(step(t.constant(x[idx]), t.constant(y[idx])))
+                bar.update(1)
+            history.append(total / steps)
+    return history
+
+
+def _load_data(data):
+    """(x_train, y_train), (x_test, y_test) as float32 [0, 1] images and int labels, + source."""
+    from .. import data as data_mod
+
+    (xtr, ytr), (xte, yte) = data_mod.load_mnist(data)
+    return (data_mod.to_float(xtr), ytr), (data_mod.to_float(xte), yte), data_mod.last_source
+
+
+def describe(model) -> dict:
+    """Architecture summary for the model card."""
+    from .classifier import describe as lines
+
+    return {
+        "encoder": lines(model.encoder),
+        "decoder": lines(model.decoder),
+        "parameters": int(model.encoder.count_params() + model.decoder.count_params()),
+    }
+
+
+def fit_prior(model, x, labels=None, *, batch_size: int = 5000) -> None:
+    """Fit the sampling prior to the training codes (in place): a full-covariance Gaussian per
+    class for the cvae, one Gaussian for the vae/ae.
+
+    For the VAEs it is the moment-matched aggregate posterior, cov(mu(x)) + mean(sigma^2(x)):
+    sampling where the encoder actually puts each class, rather than N(0, I) whose corners the
+    decoder has rarely seen ("ex-post density estimation", Ghosh et al. 2020). The AE gets a
+    Gaussian fitted to its codes.
+    """
+    x = np.asarray(x, np.float32)
+    y = _one_hot(labels, len(x)) if model.conditional else None
+    means, var = [], []
+    for i in range(0, len(x), batch_size):
+        args = [x[i : i + batch_size], y[i : i + batch_size]] if model.conditional else x[i : i + batch_size]
+        out = model.encoder(args, training=False)
+        if model.kind == "ae":
+            means.append(np.asarray(out, np.float64))
+            var.append(np.zeros_like(means[-1]))
+        else:
+            means.append(np.asarray(out[0], np.float64))
+            var.append(np.exp(np.clip(np.asarray(out[1], np.float64), -12, 8)))
+    mu, v = np.concatenate(means), np.concatenate(var)
+    groups = [np.asarray(labels).reshape(-1) == c for c in range(10)] if model.conditional else [slice(None)]
+    n = model.latent_dim
+    all_m, all_l = [], []
+    for g in groups:
+        m = mu[g].mean(axis=0)
+        cov = np.atleast_2d(np.cov(mu[g], rowvar=False)) + np.diag(v[g].mean(axis=0)) + 1e-6 * np.eye(n)
+        all_m.append(m)
+        all_l.append(np.linalg.cholesky(cov))
+    model._set_prior(np.stack(all_m), np.stack(all_l))
+
+
+#: How samples are drawn and rendered unless told otherwise (generate, the card's sample grid).
+SAMPLE_DEFAULTS = {"temperature": 1.0, "truncation": 0.8, "sharpness": 3.0}
+
+
+def sample_grid(model, *, per_digit: int = 10, seed: int = 0, **options):
+    """A 10 x per_digit grid of samples (rows = digits 0-9 for the cvae), and its row labels."""
+    opts = {**SAMPLE_DEFAULTS, **options}
+    n = 10 * per_digit
+    if model.conditional:
+        labels = np.repeat(np.arange(10), per_digit)
+        z = model.prior(labels=labels, temperature=opts["temperature"], truncation=opts["truncation"], seed=seed)
+        return model.decode(z, labels, sharpness=opts["sharpness"]), [str(d) for d in range(10)]
+    z = model.prior(n, temperature=opts["temperature"], truncation=opts["truncation"], seed=seed)
+    return model.decode(z, sharpness=opts["sharpness"]), None
+
+
+def train_generator(
+    kind: str = DEFAULT_KIND,
+    *,
+    latent_dim: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    data: str | os.PathLike = "auto",
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> tuple[Path, dict]:
+    """Train a generator on MNIST and write ``out`` (.keras), its card (.json) and a sample grid (.png).
+
+    `kind` is ``ae``, ``vae`` or ``cvae``; None for any option means the kind's default from
+    `DEFAULTS`. `data` is an MNIST source for `neuroart.data.load_mnist`. `out` defaults to
+    ``<kind>.keras`` in the current folder. `limit` trains on the first `limit` training digits
+    only (for quick tests). Returns the model path and its card (test reconstruction loss, and
+    KL/ELBO for the VAEs, in nats per image).
+    """
+    from . import save_model
+    from ..imaging import save_grid
+
+    _check_kind(kind)
+    cfg = DEFAULTS[kind]
+    latent_dim = int(cfg.latent_dim if latent_dim is None else latent_dim)
+    epochs = int(cfg.epochs if epochs is None else epochs)
+    batch_size = int(cfg.batch_size if batch_size is None else batch_size)
+    seed = int(cfg.seed if seed is None else seed)
+    if epochs < 1:
+        raise NeuroartError(f"epochs must be >= 1, got {epochs}")
+    if batch_size < 1:
+        raise NeuroartError(f"batch size must be >= 1, got {batch_size}")
+    out = Path(out) if out is not None else Path(f"{kind}.keras")
+    if out.suffix != ".keras":
+        raise NeuroartError(f"{out}: model files must end in .keras")
+    if not out.parent.exists():
+        raise NeuroartError(f"folder does not exist: {out.parent}")
+
+    (xtr, ytr), (xte, yte), source = _load_data(data)
+    if limit is not None:
+        xtr, ytr = xtr[: int(limit)], ytr[: int(limit)]
+    set_seed(seed)
+    model = build_generator(kind, latent_dim, filters=cfg.filters, hidden=cfg.hidden)
+    start = time.perf_counter()
+    history = fit(model, xtr, ytr if kind == "cvae" else None, epochs=epochs, batch_size=batch_size,
+                  learning_rate=cfg.learning_rate, seed=seed, progress=progress, label=f"training {kind}")
+    seconds = time.perf_counter() - start
+    fit_prior(model, xtr, ytr if kind == "cvae" else None)
+    scores = evaluate_generator(model, xte, yte if kind == "cvae" else None)
+    card = {
+        "name": out.stem,
+        "kind": kind,
+        "task": "generate MNIST digits" + (" of a requested class" if kind == "cvae" else ""),
+        "latent_dim": latent_dim,
+        "prior": ("training loss: N(0, I); sampling: " if kind != "ae" else "sampling: ")
+        + ("a full-covariance Gaussian per class fitted to the training codes" if kind == "cvae"
+           else "a full-covariance Gaussian fitted to the training codes"),
+        "sampling": SAMPLE_DEFAULTS,
+        "architecture": describe(model),
+        "loss": ("binary cross-entropy summed over 784 pixels"
+                 + (" + KL(q(z|x) || N(0, I)) summed over latent dims" if kind != "ae" else "")),
+        "data_source": source,
+        "train_images": int(len(xtr)),
+        "test_images": int(len(xte)),
+        **{f"test_{key}": value for key, value in scores.items()},
+        "train_loss_per_epoch": [round(v, 3) for v in history],
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": cfg.learning_rate,
+        "seed": seed,
+        "train_seconds": round(seconds, 1),
+        "version": __version__,
+        "trained_with": (f"neuroart train generator --kind {kind} --latent-dim {latent_dim} "
+                         f"--epochs {epochs} --seed {seed}"),
+    }
+    save_model(model, out, card)
+    grid, rows = sample_grid(model, seed=seed)
+    save_grid(grid, out.with_suffix(".png"), ncols=10, row_labels=rows, scale=2,
+              recipe={"model": out.name, "kind": kind, "seed": seed, **SAMPLE_DEFAULTS,
+                      "version": __version__})
+    card = json.loads(out.with_suffix(".json").read_text())
+    return out, card
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_generator(name_or_path="cvae"):
+    """Load a generator: a bundled name (``cvae``, ``vae``) or a ``.keras`` path (Keras safe mode).
+
+    Returns the `Generator` (a Keras model) with ``.decoder``, ``.encoder``, ``.latent_dim``,
+    ``.kind``, ``.encode(x, labels=None)``, ``.decode(z, labels=None)`` and ``.prior(n, ...)``.
+    Loaded generators are cached by path and modification time.
+    """
+    import zipfile
+
+    from . import resolve
+
+    path = resolve(name_or_path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key in _cache:
+        return _cache[key]
+    if not zipfile.is_zipfile(path):
+        raise NeuroartError(f"{path}: not a .keras model file (corrupted or wrong format)")
+    try:
+        model = k.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # truncated zip, missing config, foreign layer
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise NeuroartError(f"{path}: cannot load model ({first[:200]})") from None
+    if not isinstance(model, Generator):
+        raise NeuroartError(f"{path}: not a neuroart generator (a classifier?)")
+    _cache[key] = model
+    return model
+
+
+_cache: dict = {}
