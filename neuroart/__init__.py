@@ -3,9 +3,12 @@
 The public API, imported lazily (TensorFlow loads only when a model is first needed)::
 
     import neuroart as na
-    (x_train, y_train), (x_test, y_test) = na.load_mnist()
-    model = na.load_model("mlp")              # the article's classifier, bundled
-    na.save_grid(x_test[:16] / 255, "real.png", captions=[str(d) for d in y_test[:16]])
+    result = na.dream_digits([3, 7], per_digit=4, seed=1)     # dreamed out of the article's MLP
+    images, labels = na.generate_digits([8], per_digit=16)    # sampled from the bundled CVAE
+    na.save_grid(images, "eights.png", ncols=8, cmap="magma")
+
+Top-level names differ from the subpackage names (`neuroart.dream`, `neuroart.generate`) on
+purpose, so that importing a subpackage never replaces a function here.
 """
 
 from __future__ import annotations
@@ -36,6 +39,30 @@ _API = {
     "predict": "models.classifier",
     "classify_images": "classify",
     "classify_files": "classify",
+    # dreaming (neuroart.dream)
+    "dream_digits": ("dream", "dream"),
+    "DreamConfig": "dream",
+    "deepdream": "dream",
+    "DeepDreamConfig": "dream",
+    "render": "dream",
+    "objectives": "dream",
+    "params": "dream",
+    "transforms": "dream",
+    # generators (neuroart.generate, neuroart.models.generators)
+    "generate_digits": ("generate", "generate"),
+    "reconstruct": "generate",
+    "morph": "generate",
+    "latent_map": "generate",
+    "load_generator": "models.generators",
+    "train_generator": "models.generators",
+    # scores for generated digits
+    "judge_agreement": "metrics",
+    "frechet_distance": "metrics",
+    "novelty": "metrics",
+    "diversity": "metrics",
+    # gallery
+    "render_gallery": ("gallery", "render"),
+    "replay": "gallery",
 }
 
 __all__ = ["NeuroartError", "__version__", *_API]
@@ -43,7 +70,8 @@ __all__ = ["NeuroartError", "__version__", *_API]
 
 def __getattr__(name: str):
     if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        module, attr = _API[name] if isinstance(_API[name], tuple) else (_API[name], name)
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'neuroart' has no attribute {name!r}")
