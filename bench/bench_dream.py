@@ -87,35 +87,37 @@ def bench_deepdream(save=None):
 
 
 # (name, DreamConfig overrides) for the settings table of docs/dream.md
-NOREG = dict(l1=0.0, jitter=0.0, scale=0.0, rotate=0.0, blur=0.0, warp=0.0, temperature=1.0)
+OLD_TR = dict(jitter=2.0, scale=0.1, rotate=10.0, blur=0.5)
+NOREG = dict(l1=0.0, jitter=0.0, scale=0.0, rotate=0.0, blur=0.0, warp=0.0, temperature=1.0, diversity=0.0, prior="none")
 SETTINGS = [
     ("plain pixel ascent: logit, noise start, clipped pixels, normalised gradient",
      dict(NOREG, class_score="logit", start="noise", bound="clip", optimizer="normgrad", lr=0.01)),
     ("logit, noise start, sigmoid pixels, Adam", dict(NOREG, class_score="logit", start="noise")),
-    ("+ transforms (jitter 2, scale 10%, rotate 10, blur)", dict(NOREG, class_score="logit", start="noise",
-                                                               jitter=2.0, scale=0.1, rotate=10.0, blur=0.5)),
-    ("+ start from the mean digit, warped per sample", dict(class_score="logit", l1=0.0, temperature=1.0)),
-    ("log p(target) instead of the logit, + L1 2", dict(l1=2.0, temperature=1.0)),
-    ("log p at temperature 3, L1 1  [default]", dict()),
-    ("default + TV 0.01", dict(tv=0.01)),
-    ("default + diversity 0.3", dict(diversity=0.3)),
-    ("default, no transforms", dict(jitter=0.0, scale=0.0, rotate=0.0, blur=0.0)),
-    ("default, 4 transformed views per step (EOT)", dict(views=4)),
-    ("default, low-res pixels (14x14 upsampled)", dict(lowres=2)),
-    ("default, noise start instead of the mean digit", dict(start="noise")),
-    ("Fourier 1/f parameterisation", dict(param="fourier")),
-    ("Fourier 1/f**1.5", dict(param="fourier", decay_power=1.5)),
+    ("+ transforms (jitter 2, scale 10%, rotate 10, blur)", dict(NOREG, class_score="logit", start="noise", **OLD_TR)),
+    ("+ start from the mean digit, warped per sample", dict(NOREG, class_score="logit", warp=1.0, **OLD_TR)),
+    ("log p(target) instead of the logit, + L1 2", dict(NOREG, l1=2.0, warp=1.0, **OLD_TR)),
+    ("log p at temperature 3, L1 1", dict(NOREG, l1=1.0, warp=1.0, temperature=3.0, **OLD_TR)),
+    ("+ temperature 4, rotate 15, scale 15%, diversity 0.1  [default without a prior]", dict(prior="none")),
+    ("pixel default + TV 0.01", dict(prior="none", tv=0.01)),
+    ("pixel default, diversity 0.3", dict(prior="none", diversity=0.3)),
+    ("pixel default, no transforms", dict(prior="none", jitter=0.0, scale=0.0, rotate=0.0, blur=0.0)),
+    ("pixel default, 4 transformed views per step (EOT)", dict(prior="none", views=4)),
+    ("pixel default, low-res pixels (14x14 upsampled)", dict(prior="none", lowres=2)),
+    ("pixel default, noise start instead of the mean digit", dict(prior="none", start="noise")),
+    ("pixel default, Fourier 1/f parameterisation", dict(prior="none", param="fourier")),
+    ("pixel default, Fourier 1/f**1.5", dict(prior="none", param="fourier", decay_power=1.5)),
     ("Fourier, logit, noise start, no regularisers", dict(NOREG, param="fourier", class_score="logit", start="noise")),
 ]
 PRIOR_SETTINGS = [
-    ("Plug & Play: default + autoencoder prior 0.05", dict(denoise=0.05)),
-    ("Plug & Play, no L1", dict(denoise=0.05, l1=0.0)),
-    ("Plug & Play, temperature 1", dict(denoise=0.05, temperature=1.0)),
-    ("Plug & Play, logit", dict(denoise=0.1, class_score="logit")),
+    ("Plug & Play: + autoencoder prior 0.03, diversity 0.3  [default]", dict()),
+    ("Plug & Play, no diversity term", dict(diversity=0.0)),
+    ("Plug & Play, prior weight 0.1", dict(denoise=0.1)),
+    ("Plug & Play, temperature 1", dict(temperature=1.0)),
+    ("Plug & Play, logit", dict(class_score="logit")),
 ]
 LATENT_SETTINGS = [
-    ("generator prior: cvae latent code", dict(param="latent")),
-    ("generator prior: cvae latent, logit, Adam 0.05 (collapses)", dict(param="latent", latent_lr=0.05, class_score="logit")),
+    ("generator prior: cvae latent code (Adam 0.01, Gaussian log-prior)", dict(param="latent")),
+    ("generator prior: cvae latent, Adam 0.05, logit (collapses)", dict(param="latent", latent_lr=0.05, class_score="logit")),
 ]
 
 
@@ -159,14 +161,16 @@ def table(prior=None, generator=None, per_digit=10, seed=0):
     ref = xte[:2000]
     real_fid = M.frechet_distance(xte[5000:5100], ref)
     rows = list(SETTINGS)
-    if prior is None and "ae" in bundled():
-        prior = "ae"
-    if prior is None:
-        prior = "/tmp/neuroart-bench-dae.keras"
-        if not os.path.exists(prior):
-            print(f"no bundled `ae`: training a small denoising autoencoder -> {prior}", flush=True)
-            train_dae(prior)
-    rows += [(f"{name} [{os.path.basename(str(prior))}]", dict(kw, prior=prior)) for name, kw in PRIOR_SETTINGS]
+    priors = list(prior or []) or [p for p in ("vae", "ae") if p in bundled()]
+    if not priors:
+        dae = "/tmp/neuroart-bench-dae.keras"
+        if not os.path.exists(dae):
+            print(f"no bundled `vae`/`ae`: training a small denoising autoencoder -> {dae}", flush=True)
+            train_dae(dae)
+        priors = [dae]
+    for i, p in enumerate(priors):
+        settings = PRIOR_SETTINGS if i == 0 else PRIOR_SETTINGS[:1]
+        rows += [(f"{name} [{os.path.basename(str(p))}]", dict(kw, prior=p)) for name, kw in settings]
     if generator is None and "cvae" in bundled():
         generator = "cvae"
     if generator is not None:
@@ -195,7 +199,8 @@ def main(argv=None):
     ap.add_argument("--deepdream", action="store_true", help="time deepdream on a 1024x768 picture instead")
     ap.add_argument("--save", default=None, help="with --deepdream: write the dreamed picture here")
     ap.add_argument("--table", action="store_true", help="score every setting (the table of docs/dream.md)")
-    ap.add_argument("--prior", default=None, help="with --table: autoencoder for the Plug & Play rows")
+    ap.add_argument("--prior", action="append", default=None,
+                    help="with --table: autoencoder(s) for the Plug & Play rows [default: bundled vae, ae]")
     ap.add_argument("--generator", default=None, help="with --table: decoder for the latent rows")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -101,6 +101,7 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
         (["dream", "--npz", "x.txt"], "--npz must be a .npz file"),
         (["dream", "--out", "nofolder/x.png"], "folder does not exist"),
         (["dream", "--cmap", "rainbowz"], "unknown colour map"),
+        (["dream", "--prior", "nope", "--steps", "2"], "unknown model 'nope'"),
         (["dream", "--objective", "neuron", "--unit", "x-y"], "bad --unit 'x-y'"),
         (["dream", "--objective", "neuron", "--unit", "-1"], "unit -1 is out of range"),
     ],

@@ -304,3 +304,15 @@ def test_latent_parameterisation_climbs_the_class(mlp, tiny_cdecoder):
     assert out.images.shape == (4, 28, 28) and out.labels.tolist() == [1, 1, 2, 2]
     with pytest.raises(NeuroartError, match="needs target digits"):
         dream(objective="layer", per_digit=1, steps=1, param="latent", generator=tiny_cdecoder)
+
+
+def test_auto_prior_follows_the_bundled_autoencoders(monkeypatch):
+    import neuroart.models as models
+    from neuroart.dream.dreams import resolve_prior
+
+    for have, want in ((["cnn", "mlp"], "none"), (["ae", "mlp"], "ae"), (["ae", "cvae", "vae"], "vae")):
+        monkeypatch.setattr(models, "bundled", lambda have=have: have)
+        assert resolve_prior("auto") == want
+    assert resolve_prior("none") == "none" and resolve_prior("my_ae.keras") == "custom"
+    with pytest.raises(NeuroartError, match="cvae cannot denoise"):
+        resolve_prior("cvae")

@@ -108,12 +108,13 @@ def parse_units(specs) -> tuple[int, ...]:
 @click.option("--lr", type=float, default=D.lr, show_default=True, help="Step size.")
 @click.option("--l1", type=float, default=D.l1, show_default=True, help="Ink penalty weight (mean |pixel|).")
 @click.option("--tv", type=float, default=D.tv, show_default=True, help="Total-variation penalty weight.")
-@click.option("--diversity", type=float, default=D.diversity, show_default=True,
-              help="Weight pushing samples of one digit apart.")
+@click.option("--diversity", type=float, default=D.diversity,
+              help="Weight pushing samples of one digit apart [default: 0.3 with a prior, 0.1 without].")
 @click.option("--temperature", type=float, default=D.temperature, show_default=True,
               help="Softmax temperature of the class score (higher: pushes on after the model is sure).")
 @click.option("--prior", default=D.prior, show_default=True,
-              help="Plug & Play denoising prior: none, ae (the bundled autoencoder) or a .keras autoencoder.")
+              help="Plug & Play denoising prior: auto (the bundled vae, else ae, else none), none, vae, ae, "
+                   "or a .keras autoencoder.")
 @click.option("--prior-weight", type=float, default=D.denoise, show_default=True,
               help="Weight of --prior (pulls each step towards the autoencoder's reconstruction).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,
@@ -129,7 +130,8 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
 
     Every target digit x every sample is optimised at once (one compiled loop); the result is
-    a labelled grid, one row per digit. Default: all ten digits on the bundled article MLP.
+    a labelled grid, one row per digit. Default: all ten digits on the bundled article MLP,
+    each step also pulled towards the bundled autoencoder's reconstruction (Plug & Play).
 
     \b
     Example:
@@ -138,7 +140,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream 8 --start digit:3 --gif three-to-eight.gif   # turn real 3s into 8s
         neuroart dream --param fourier --cmap magma --npz dreams.npz
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
-        neuroart dream --prior ae                     # Plug & Play: an autoencoder cleans each step
+        neuroart dream --prior none                   # pixels alone, no autoencoder prior
     """
     from ..dream.dreams import check_digits
 
@@ -171,7 +173,8 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
                       units=tuple(units), param=param, start=start, model=model, seed=seed, lr=lr,
                       l1=l1, tv=tv, diversity=diversity, temperature=temperature, prior=prior,
                       denoise=prior_weight, frames=frames)
-    rec = recipe(model=model, model_sha256=model_hash(model), seed=seed)
+    rec = recipe(model=model, model_sha256=model_hash(model), seed=seed, prior=result.prior,
+                 prior_sha256=model_hash(result.prior) if result.prior in ("vae", "ae") else None)
     grid = dict(ncols=result.ncols, row_labels=result.rows, scale=scale, cmap=cmap)
     write_png(make_grid(result.images, **grid), out_p, recipe=rec)
     echo_wrote(out_p)

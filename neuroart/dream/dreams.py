@@ -40,17 +40,19 @@ class DreamConfig:
     units: tuple = ()  # for neuron/channel objectives (default: the first few units)
     # -- what is climbed
     class_score: str = "logprob"  # logprob | logit | prob: which class score the `class` objective uses
-    temperature: float = 3.0  # softmax temperature of the logprob class score (saturates later)
+    temperature: float = 4.0  # softmax temperature of the logprob class score (saturates later)
     l1: float = 1.0  # ink penalty: mean |x|
     l2: float = 0.0  # mean x**2
     tv: float = 0.0  # total variation
-    diversity: float = 0.0  # push samples of one digit apart (cosine similarity)
-    prior: str = "none"  # none | ae | a .keras autoencoder path: Plug & Play denoising prior
-    denoise: float = 0.05  # weight of that prior (used only when prior is not "none")
+    diversity: float | None = None  # push samples of one digit apart (cosine similarity);
+    #                                 None: 0.3 with a prior, 0.1 without
+    prior: str = "auto"  # Plug & Play denoising prior: auto | none | vae | ae | a .keras autoencoder.
+    #                      auto = the bundled vae, else the bundled ae, else none (pixels alone)
+    denoise: float = 0.03  # weight of that prior (pulls each step towards its reconstruction)
     # -- random transforms each step
     jitter: float = 2.0  # pixels
-    scale: float = 0.1  # +- zoom
-    rotate: float = 10.0  # +- degrees
+    scale: float = 0.15  # +- zoom (log-uniform in 1/1.15 .. 1.15)
+    rotate: float = 15.0  # +- degrees
     blur: float = 0.5  # max Gaussian sigma, pixels
     # -- the start
     noise: float = 1.0  # amplitude of the seeded start noise (logit units)
@@ -79,6 +81,7 @@ class DreamResult:
     scores: np.ndarray | None = None
     config: DreamConfig = DEFAULTS
     units: np.ndarray | None = None  # (N,) the unit dreamed of, for neuron/channel objectives
+    prior: str = "none"  # the Plug & Play prior actually used
 
 
 def check_digits(digits) -> list[int]:
@@ -215,10 +218,12 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         objective = objective - cfg.l2 * O.l2()
     if cfg.tv:
         objective = objective - cfg.tv * O.total_variation()
-    if cfg.diversity:
-        objective = objective + cfg.diversity * O.diversity(groups=groups)
-    if cfg.prior not in (None, "none") and cfg.denoise:
-        objective = objective + cfg.denoise * O.denoise(_load_autoencoder(cfg.prior))
+    prior = resolve_prior(cfg.prior) if cfg.param != "latent" else "none"
+    diversity = cfg.diversity if cfg.diversity is not None else (0.3 if prior != "none" else 0.1)
+    if diversity:
+        objective = objective + diversity * O.diversity(groups=groups)
+    if prior != "none" and cfg.denoise:
+        objective = objective + cfg.denoise * O.denoise(_load_autoencoder(cfg.prior if prior == "custom" else prior))
 
     # -- parameterisation -----------------------------------------------------------------------
     if cfg.param == "latent":
@@ -267,7 +272,24 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         scores=result.scores,
         config=cfg,
         units=units,
+        prior=prior if prior != "custom" else str(cfg.prior),
     )
+
+
+def resolve_prior(prior) -> str:
+    """'auto' -> 'vae' / 'ae' / 'none' by what is bundled; a model object or path -> 'custom'."""
+    if not isinstance(prior, str):
+        return "custom"
+    if prior == "auto":
+        from ..models import bundled
+
+        have = set(bundled())
+        return "vae" if "vae" in have else "ae" if "ae" in have else "none"
+    if prior in ("none", "vae", "ae"):
+        return prior
+    if prior == "cvae":
+        raise NeuroartError("--prior cvae cannot denoise unlabelled images; use vae or ae")
+    return "custom"
 
 
 def _load_autoencoder(name):
