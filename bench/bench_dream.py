@@ -116,8 +116,8 @@ PRIOR_SETTINGS = [
     ("Plug & Play, logit", dict(class_score="logit")),
 ]
 LATENT_SETTINGS = [
-    ("generator prior: cvae latent code (Adam 0.01, Gaussian log-prior)", dict(param="latent")),
-    ("generator prior: cvae latent, Adam 0.05, logit (collapses)", dict(param="latent", latent_lr=0.05, class_score="logit")),
+    ("generator prior: decoder latent code (Adam 0.01, Gaussian log-prior)", dict(param="latent")),
+    ("generator prior: decoder latent, Adam 0.05, logit (collapses)", dict(param="latent", latent_lr=0.05, class_score="logit")),
 ]
 
 
@@ -174,7 +174,8 @@ def table(prior=None, generator=None, per_digit=10, seed=0):
     if generator is None and "cvae" in bundled():
         generator = "cvae"
     if generator is not None:
-        rows += [(name, dict(kw, generator=generator)) for name, kw in LATENT_SETTINGS]
+        gname = generator if isinstance(generator, str) else getattr(generator, "name", "decoder")
+        rows += [(f"{name} [{os.path.basename(gname)}]", dict(kw, generator=generator)) for name, kw in LATENT_SETTINGS]
     print(f"mlp dreamed on, cnn judges; 10 digits x {per_digit} samples, seed {seed}; "
           f"real test digits: diversity {real_div:.2f}, FID {real_fid:.0f} (100 vs 2000 test digits)")
     print("| setting | cnn agrees | mlp agrees | diversity / real | FID | seconds |")
