@@ -112,6 +112,12 @@ def test_dream_bad_input_one_line_no_files(run, tmp_path, args, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_unreadable_start_image_is_one_clear_error(run, tmp_path):
+    (tmp_path / "junk.png").write_bytes(b"not really a png")
+    _one_line_error(run("dream", "3", "--start", "junk.png", "--steps", "2"), "junk.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.png"]
+
+
 def test_neuron_atlas_with_a_unit_range(run, tmp_path):
     r = run("dream", "--objective", "neuron", "--layer", "dense", "--unit", "0-3", "--unit", "7,9",
             "--per-digit", "1", "--steps", "5", "--npz", "u.npz", "--out", "u.png")

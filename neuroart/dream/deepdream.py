@@ -33,7 +33,7 @@ class DeepDreamConfig:
     octaves: int = 4  # image scales, smallest first
     octave_scale: float = 1.4  # size ratio between octaves
     steps: int = 10  # ascent steps per octave
-    lr: float = 0.015  # step size per normalised gradient (pixels are in [0, 1])
+    lr: float = 0.01  # step size per normalised gradient (pixels are in [0, 1])
     layer: str | None = None  # layer whose energy is amplified (default: the last Conv layer,
     #                           or the first hidden Dense layer of a model without convolutions)
     digit: int | None = None  # amplify this digit's logit instead of a layer
