@@ -240,12 +240,14 @@ def _plane(g, dims, data, digit=None):
 
 
 def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: float = 0.95,
-               plane="pca", data="auto", sharpness: float = SHARPNESS) -> tuple[np.ndarray, dict]:
+               plane="pca", data="auto", seed: int | None = None,
+               sharpness: float = SHARPNESS) -> tuple[np.ndarray, dict]:
     """The decoded latent plane as an n x n grid of digits (like the Keras VAE example).
 
     The grid is centred on the prior's mean (the chosen digit's, for the cvae) and steps through
     the prior's Gaussian quantiles from ``1 - span`` to `span` along two directions, the other
-    coordinates held at the mean. `plane` is ``"pca"`` (the top two principal directions of the
+    coordinates held at the mean -- or, with a `seed`, at one seeded draw from the prior (another
+    slice through the space, through a random digit rather than the average one). `plane` is ``"pca"`` (the top two principal directions of the
     encoded test digits: the default, meaningful for any latent size) or two axes like ``(0, 1)``.
     The default model is the unconditional VAE, whose map shows every digit; a cvae map shows one
     chosen `digit`'s styles. Returns ``(images (n*n, 28, 28), info)``.
@@ -265,6 +267,9 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
     basis, desc = _plane(g, plane, data, digit)
     c = digit if g.conditional else 0
     centre = g.prior_means[c]
+    if seed is not None:  # slice through a random prior draw instead of the mean
+        centre = g.prior(1, [c] if g.conditional else None, seed=seed)[0]
+        centre = centre - basis.T @ (basis @ (centre - g.prior_means[c]))  # the plane stays centred
     cov = g.prior_chol[c] @ g.prior_chol[c].T
     scale = np.sqrt(np.einsum("ij,jk,ik->i", basis, cov, basis))  # prior std along each direction
     q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(1 - span, span, n)], np.float32)

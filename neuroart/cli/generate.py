@@ -247,6 +247,8 @@ def _plane(value: str):
               help="Which latent plane: pca (top two principal directions of encoded test digits) or axes like 0,1.")
 @click.option("--span", type=float, default=_default(lib.latent_map, "span"), show_default=True,
               help="Prior quantile reached at the edges of the map.")
+@click.option("--seed", type=int, default=None,
+              help="Slice through a seeded prior draw instead of the prior mean [default: the mean].")
 @click.option("--data", default="auto", show_default=True, help="MNIST source (for the pca plane).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="latent-map.png", show_default=True,
               help="The map (PNG).")
@@ -254,7 +256,7 @@ def _plane(value: str):
 @_cmap_option
 @_scale_option
 @library_errors
-def latent_map(model, digit, n, plane, span, data, out, sharpness, cmap, scale):
+def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, scale):
     """The decoded latent plane as a grid: how the generator organises handwriting.
 
     The VAE's map shows all digits flowing into each other; the cvae's map shows one digit's
@@ -269,10 +271,10 @@ def latent_map(model, digit, n, plane, span, data, out, sharpness, cmap, scale):
     _check_outputs((out, ".png"))
     _check_cmap(cmap)
     images, info = lib.latent_map(model=model, digit=digit, n=n, span=span, plane=_plane(plane), data=data,
-                                  sharpness=sharpness)
+                                  seed=seed, sharpness=sharpness)
     from ..imaging import save_grid
 
-    rec = recipe(model=str(model), model_sha256=_hash(model), plane=info["plane"])
+    rec = recipe(model=str(model), model_sha256=_hash(model), plane=info["plane"], seed=seed)
     save_grid(images, out, ncols=info["n"], scale=scale, cmap=cmap, recipe=rec, pad=0)
     click.echo(f"{info['kind']} latent map along {info['plane']}")
     echo_wrote(out)
