@@ -66,6 +66,7 @@ class DreamConfig:
     generator: str = "cvae"  # decoder for --param latent (bundled name, .keras path, or a model)
     latent_prior: float = 1.0  # --param latent: weight of the log-prior -|z|^2/2 (keeps z typical)
     latent_lr: float = 0.01  # --param latent: Adam step on z (larger steps collapse the samples)
+    latent_anchor: float = 3.0  # --param latent: pull of each z back to its own random start
 
 
 DEFAULTS = DreamConfig()
@@ -236,7 +237,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         if hasattr(gen, "prior"):  # the generator's own prior (a fitted Gaussian for the plain ae)
             z0 = gen.prior(n, seed=cfg.seed)
         param = P.latent(decoder, n, labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
-                         prior_weight=cfg.latent_prior)
+                         prior_weight=cfg.latent_prior, anchor_weight=cfg.latent_anchor)
     else:
         start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if cfg.start == "mean" else 0.0)
         noise = cfg.noise if start is None or cfg.start in ("mean", "blank") else min(cfg.noise, 0.3)

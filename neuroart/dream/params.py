@@ -162,13 +162,17 @@ def latent(
     latent_dim: int | None = None,
     seed: int = 0,
     prior_weight: float = 0.5,
+    anchor_weight: float = 0.0,
     z_start=None,
 ) -> Param:
     """The latent code of a digit decoder: image = decoder(z [, one_hot(labels)]).
 
     ``decoder`` is a keras Model mapping (N, latent) -- plus (N, 10) one-hot for a conditional
     decoder (pass ``labels``) -- to (N, 28, 28) in [0, 1]. z starts as seeded N(0, 1) draws and
-    its log-prior ``-prior_weight * |z|**2 / 2`` is added to the score so it stays typical.
+    its log-prior ``-prior_weight * |z|**2 / 2`` is added to the score so it stays typical;
+    ``anchor_weight`` adds ``-anchor_weight * |z - z_start|**2 / 2``, a trust region that keeps
+    each sample near its own random start (so samples of one digit do not collapse onto the
+    decoder's single most-confident code).
     """
     t = tf()
     dim = latent_dim or int(decoder.inputs[0].shape[-1])
@@ -184,8 +188,13 @@ def latent(
         out = decoder([v[0], onehot], training=False) if conditional else decoder(v[0], training=False)
         return t.reshape(out, [-1, SIZE, SIZE])
 
+    z_anchor = t.constant(z0)
+
     def prior(v):
-        return -0.5 * prior_weight * t.reduce_sum(t.square(v[0]), axis=1)
+        out = -0.5 * prior_weight * t.reduce_sum(t.square(v[0]), axis=1)
+        if anchor_weight:
+            out = out - 0.5 * anchor_weight * t.reduce_sum(t.square(v[0] - z_anchor), axis=1)
+        return out
 
     return Param("latent", [z0], to_image, prior=prior, info={"conditional": conditional, "dim": dim})
 
