@@ -1,0 +1,143 @@
+"""The generator commands through click's CliRunner: outputs, reproducibility, and bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neuroart.cli import main
+
+COMMANDS = ["generate", "reconstruct", "morph", "latent-map"]
+
+
+@pytest.fixture
+def run(invoke):
+    return invoke
+
+
+@pytest.fixture
+def _one_line_error(assert_clean_error):
+    def check(result, *fragments):
+        assert_clean_error(result, *fragments)
+        return result.stderr.strip()
+
+    return check
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_an_example(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    assert f"neuroart {command}" in result.output
+
+
+def test_generate_grid_and_npz(run, tmp_path):
+    from neuroart.imaging import read_recipe
+
+    result = run("generate", "3", "7", "--per-digit", "4", "--seed", "2", "--out", "g.png", "--npz", "g.npz")
+    assert result.exit_code == 0, result.output
+    assert "wrote g.png" in result.output and "wrote g.npz" in result.output
+    with np.load(tmp_path / "g.npz", allow_pickle=False) as f:
+        images, labels = f["images"], f["labels"]
+    assert images.shape == (8, 28, 28) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1
+    np.testing.assert_array_equal(labels, [3, 3, 3, 3, 7, 7, 7, 7])
+    recipe = read_recipe(tmp_path / "g.png")
+    assert recipe["argv"][:3] == ["generate", "3", "7"] and recipe["seed"] == 2
+    assert recipe["model"] == "cvae" and len(recipe["model_sha256"]) == 16
+
+
+def test_same_seed_same_bytes(run, tmp_path):
+    args = ["generate", "0", "5", "--per-digit", "3", "--seed", "11", "--out", "s.png", "--npz", "s.npz"]
+    assert run(*args).exit_code == 0
+    png, npz = (tmp_path / "s.png").read_bytes(), (tmp_path / "s.npz").read_bytes()
+    assert run(*args).exit_code == 0
+    assert (tmp_path / "s.png").read_bytes() == png
+    assert (tmp_path / "s.npz").read_bytes() == npz
+    other = ["generate", "0", "5", "--per-digit", "3", "--seed", "12", "--out", "s.png", "--npz", "s.npz"]
+    assert run(*other).exit_code == 0
+    with np.load(tmp_path / "s.npz") as f, np.load(io.BytesIO(npz)) as g:
+        assert np.abs(f["images"] - g["images"]).max() > 0.1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "10"], "digit 10"),
+        (["generate", "x"], "not a digit"),
+        (["generate", "--per-digit", "0"], "per-digit"),
+        (["generate", "--model", "gan"], "unknown model"),
+        (["generate", "--out", "grid.jpg"], ".png"),
+        (["generate", "--npz", "nowhere/x.npz"], "folder does not exist"),
+        (["generate", "--cmap", "rainbow"], "colour map"),
+        (["morph", "3", "8", "--frames", "1"], "frames"),
+        (["morph", "3", "missing.png"], "neither a digit"),
+        (["latent-map", "--model", "cvae"], "choose a digit"),
+        (["latent-map", "--plane", "0,99"], "plane"),
+        (["reconstruct", "--n", "0"], "n must be"),
+    ],
+)
+def test_bad_input_one_line_no_files(run, tmp_path, args, message, _one_line_error, files_in):
+    _one_line_error(run(*args), message)
+    assert files_in(tmp_path) == []
+
+
+def test_corrupted_model_file(run, tmp_path, _one_line_error):
+    (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 definitely not a keras file")
+    line = _one_line_error(run("generate", "--model", "broken.keras", "--out", "x.png"))
+    assert "broken.keras" in line
+    assert not (tmp_path / "x.png").exists()
+    from neuroart.models import WEIGHTS_DIR
+
+    (tmp_path / "cut.keras").write_bytes((WEIGHTS_DIR / "vae.keras").read_bytes()[:20000])
+    _one_line_error(run("morph", "1", "2", "--model", "cut.keras"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras", "cut.keras"]
+
+
+def test_unknown_generator_kind():
+    from neuroart._util import NeuroartError
+    from neuroart.models.generators import train_generator
+
+    with pytest.raises(NeuroartError, match="unknown generator kind 'gan'"):
+        train_generator("gan", progress=False)
+
+
+def test_reconstruct_morph_and_map(run, tmp_path):
+    from PIL import Image
+
+    r = run("reconstruct", "--n", "5", "--out", "r.png")
+    assert r.exit_code == 0, r.output
+    assert "mean squared pixel error" in r.output
+    m = run("morph", "3", "8", "--frames", "6", "--out", "m.png", "--gif", "m.gif")
+    assert m.exit_code == 0, m.output
+    assert "3 -> 8" in m.output
+    with Image.open(tmp_path / "m.gif") as gif:
+        assert gif.n_frames == 6 + 4  # forward then back (bounce), ends not repeated
+    lm = run("latent-map", "--size", "6", "--out", "map.png")
+    assert lm.exit_code == 0, lm.output
+    assert "principal" in lm.output
+    one = run("latent-map", "--model", "cvae", "--digit", "4", "--size", "4", "--plane", "0,1", "--out", "m4.png")
+    assert one.exit_code == 0, one.output
+    for name in ("r.png", "m.png", "map.png", "m4.png"):
+        assert (tmp_path / name).stat().st_size > 500
+    # the map is a 6x6 grid of 28*3-pixel cells with no padding
+    with Image.open(tmp_path / "map.png") as im:
+        assert im.size == (6 * 84, 6 * 84)
+
+
+def test_reconstruct_and_morph_user_images(run, tmp_path, mnist):
+    from PIL import Image
+
+    _, (xt, yt) = mnist
+    three = xt[np.flatnonzero(yt == 3)[0]]
+    big = Image.fromarray(255 - three).resize((140, 140))  # dark ink on white, any size
+    big.save(tmp_path / "three.png")
+    r = run("reconstruct", "three.png", "--out", "r.png")
+    assert r.exit_code == 0, r.output
+    m = run("morph", "three.png", "8", "--frames", "4", "--out", "m.png")
+    assert m.exit_code == 0, m.output
+    assert "3 -> 8" in m.output
