@@ -82,3 +82,4 @@ def echo_wrote(path, what: str = "wrote") -> None:
 
 # Register the command modules (each imports TensorFlow only inside its commands).
 from . import core  # noqa: E402,F401
+from . import generate  # noqa: E402,F401
