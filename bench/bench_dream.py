@@ -116,8 +116,9 @@ PRIOR_SETTINGS = [
     ("Plug & Play, logit", dict(class_score="logit")),
 ]
 LATENT_SETTINGS = [
-    ("generator prior: decoder latent code (Adam 0.01, Gaussian log-prior)", dict(param="latent")),
-    ("generator prior: decoder latent, Adam 0.05, logit (collapses)", dict(param="latent", latent_lr=0.05, class_score="logit")),
+    ("generator prior: decoder latent code, each z anchored to its start (`--param latent`)", dict(param="latent")),
+    ("generator prior: no anchor (Adam 0.01, Gaussian log-prior only)", dict(param="latent", latent_anchor=0.0)),
+    ("generator prior: no anchor, Adam 0.05, logit", dict(param="latent", latent_anchor=0.0, latent_lr=0.05, class_score="logit")),
 ]
 
 
