@@ -213,10 +213,29 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     return out, {"from": la, "to": lb, "path": "slerp" if use_slerp else "linear", "kind": g.kind}
 
 
-def _plane(g, dims, data, digit=None):
-    """Two orthonormal latent directions: chosen axes, or the top principal components of the
-    encoded test digits (of `digit` only, for the cvae) -- "pca", the default."""
+def _plane(g, dims, data, digit, c):
+    """Two unit directions in the prior's whitened coordinates w (z = mean + L w), and a description.
+
+    ``"decoder"``: the two directions along which the decoded digit changes most (the top right-
+    singular vectors of the decoder's finite-difference Jacobian at the prior mean) -- the most
+    visible plane for any latent size. ``"pca"``: the top two principal directions of the encoded
+    test digits (of `digit` only, for the cvae). ``(i, j)``: two latent axes.
+    """
     n = g.latent_dim
+    m, L = g.prior_means[c].astype(np.float64), g.prior_chol[c].astype(np.float64)
+    labels = [digit] * (2 * n) if g.conditional else None
+
+    def whiten(raw):  # raw latent directions (2, n) -> unit whitened directions
+        u = np.linalg.solve(L, np.asarray(raw, np.float64).T).T
+        return u / np.linalg.norm(u, axis=1, keepdims=True)
+
+    if dims == "decoder" and n > 2:
+        eye = 0.5 * np.eye(n)
+        probes = np.concatenate([m + eye @ L.T, m - eye @ L.T]).astype(np.float32)
+        out = g.decode(probes, labels).reshape(2 * n, -1).astype(np.float64)
+        jac = out[:n] - out[n:]  # (n, 784): how the picture moves along each whitened axis
+        u, _, _ = np.linalg.svd(jac, full_matrices=False)
+        return u[:, :2].T, "the decoder's two most visible directions"
     if dims == "pca" and n > 2:
         xt, yt = _test_digits(data)
         if g.conditional:
@@ -225,30 +244,29 @@ def _plane(g, dims, data, digit=None):
         z = g.encode(xt[:5000], yt[:5000] if g.conditional else None)
         _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
         who = f"digit {digit}" if g.conditional else "the"
-        return vt[:2].astype(np.float32), f"principal components 1-2 of {who} encoded test digits"
-    if dims in ("pca", None):
+        return whiten(vt[:2]), f"principal components 1-2 of {who} encoded test digits"
+    if dims in ("pca", "decoder", None):
         dims = (0, 1)
     try:
         i, j = (int(v) for v in dims)
     except (TypeError, ValueError):
-        raise NeuroartError(f"plane must be 'pca' or two latent axes like 0,1; got {dims!r}") from None
+        raise NeuroartError(f"plane must be 'decoder', 'pca' or two latent axes like 0,1; got {dims!r}") from None
     if not (0 <= i < n and 0 <= j < n) or i == j:
         raise NeuroartError(f"plane axes must be two different numbers from 0 to {n - 1}, got {i},{j}")
-    basis = np.zeros((2, n), np.float32)
-    basis[0, i] = basis[1, j] = 1.0
-    return basis, f"latent axes {i} and {j}"
+    return whiten(np.eye(n)[[i, j]]), f"latent axes {i} and {j}"
 
 
 def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: float = 0.95,
-               plane="pca", data="auto", seed: int | None = None,
+               plane="decoder", data="auto", seed: int | None = None,
                sharpness: float = SHARPNESS) -> tuple[np.ndarray, dict]:
     """The decoded latent plane as an n x n grid of digits (like the Keras VAE example).
 
     The grid is centred on the prior's mean (the chosen digit's, for the cvae) and steps through
     the prior's Gaussian quantiles from ``1 - span`` to `span` along two directions, the other
     coordinates held at the mean -- or, with a `seed`, at one seeded draw from the prior (another
-    slice through the space, through a random digit rather than the average one). `plane` is ``"pca"`` (the top two principal directions of the
-    encoded test digits: the default, meaningful for any latent size) or two axes like ``(0, 1)``.
+    slice through the space, through a random digit rather than the average one). `plane` is
+    ``"decoder"`` (the default: the two directions that change the picture most), ``"pca"`` (the
+    top principal directions of the encoded test digits) or two latent axes like ``(0, 1)``.
     The default model is the unconditional VAE, whose map shows every digit; a cvae map shows one
     chosen `digit`'s styles. Returns ``(images (n*n, 28, 28), info)``.
     """
@@ -264,19 +282,20 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
         digit = _digits([digit])[0]
     elif digit is not None:
         raise NeuroartError(f"the {g.kind} is unconditional: a digit needs the cvae")
-    basis, desc = _plane(g, plane, data, digit)
     c = digit if g.conditional else 0
-    centre = g.prior_means[c]
+    u, desc = _plane(g, plane, data, digit, c)
+    m, L = g.prior_means[c].astype(np.float64), g.prior_chol[c].astype(np.float64)
+    w0 = np.zeros(g.latent_dim)
     if seed is not None:  # slice through a random prior draw instead of the mean
-        centre = g.prior(1, [c] if g.conditional else None, seed=seed)[0]
-        centre = centre - basis.T @ (basis @ (centre - g.prior_means[c]))  # the plane stays centred
-    cov = g.prior_chol[c] @ g.prior_chol[c].T
-    scale = np.sqrt(np.einsum("ij,jk,ik->i", basis, cov, basis))  # prior std along each direction
-    q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(1 - span, span, n)], np.float32)
+        w0 = np.linalg.solve(L, g.prior(1, [c] if g.conditional else None, seed=seed)[0] - m)
+        q_, _ = np.linalg.qr(u.T)
+        w0 = w0 - q_ @ (q_.T @ w0)  # the plane itself stays centred
+    q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(1 - span, span, n)])
     rows, cols = np.meshgrid(q[::-1], q, indexing="ij")  # top row = high second coordinate
-    z = centre[None] + cols.reshape(-1, 1) * scale[0] * basis[0] + rows.reshape(-1, 1) * scale[1] * basis[1]
+    w = w0[None] + cols.reshape(-1, 1) * u[0] + rows.reshape(-1, 1) * u[1]
+    z = (m[None] + w @ L.T).astype(np.float32)
     labels = [digit] * len(z) if g.conditional else None
-    images = g.decode(z.astype(np.float32), labels, sharpness=sharpness)
+    images = g.decode(z, labels, sharpness=sharpness)
     return images, {"plane": desc, "digit": digit, "n": n, "kind": g.kind}
 
 

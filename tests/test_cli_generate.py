@@ -119,7 +119,7 @@ def test_reconstruct_morph_and_map(run, tmp_path):
         assert gif.n_frames == 6 + 4  # forward then back (bounce), ends not repeated
     lm = run("latent-map", "--size", "6", "--out", "map.png")
     assert lm.exit_code == 0, lm.output
-    assert "principal" in lm.output
+    assert "decoder's two most visible directions" in lm.output
     one = run("latent-map", "--model", "cvae", "--digit", "4", "--size", "4", "--plane", "0,1", "--out", "m4.png")
     assert one.exit_code == 0, one.output
     for name in ("r.png", "m.png", "map.png", "m4.png"):

@@ -257,14 +257,27 @@ def test_morph_goes_from_a_to_b(tiny, kind):
 def test_latent_map_planes(tiny):
     from neuroart.generate import latent_map
 
-    images, info = latent_map(model=str(tiny["vae"][0]), n=5)
+    model = str(tiny["vae"][0])
+    images, info = latent_map(model=model, n=5)
     assert images.shape == (25, 28, 28)
+    assert "decoder" in info["plane"]
+    pca, info = latent_map(model=model, n=5, plane="pca")
     assert "principal" in info["plane"]
-    axes, info = latent_map(model=str(tiny["vae"][0]), n=4, plane=(1, 3))
+    axes, info = latent_map(model=model, n=4, plane=(1, 3))
     assert axes.shape == (16, 28, 28) and info["plane"] == "latent axes 1 and 3"
     assert np.abs(axes[0] - axes[-1]).mean() > 0.01  # the corners differ
+    # the decoder plane is the most visible one: near the centre the picture changes more
+    # across it than across any pair of latent axes
+    spread = {}
+    for plane in ["decoder", (0, 1), (2, 3), (0, 3)]:
+        grid, _ = latent_map(model=model, n=5, span=0.6, plane=plane, sharpness=1.0)
+        spread[str(plane)] = grid.reshape(25, -1).var(axis=0).sum()
+    assert spread["decoder"] == max(spread.values()), spread
+    # a seed slices through another point of the space, same plane
+    seeded, _ = latent_map(model=model, n=3, seed=4, plane=(0, 1))
+    assert np.abs(seeded - latent_map(model=model, n=3, plane=(0, 1))[0]).max() > 0.05
     with pytest.raises(NeuroartError, match="plane axes"):
-        latent_map(model=str(tiny["vae"][0]), plane=(0, 4))
+        latent_map(model=model, plane=(0, 4))
     with pytest.raises(NeuroartError, match="choose a digit"):
         latent_map(model=str(tiny["cvae"][0]))
     one, info = latent_map(model=str(tiny["cvae"][0]), digit=4, n=3)

@@ -230,11 +230,11 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
 
 
 def _plane(value: str):
-    if value == "pca":
-        return "pca"
+    if value in ("decoder", "pca"):
+        return value
     parts = value.replace(" ", "").split(",")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise NeuroartError(f"--plane must be 'pca' or two latent axes like 0,1; got {value!r}")
+        raise NeuroartError(f"--plane must be decoder, pca or two latent axes like 0,1; got {value!r}")
     return tuple(int(p) for p in parts)
 
 
@@ -243,13 +243,14 @@ def _plane(value: str):
 @click.option("--digit", type=int, default=None, help="The digit to draw across the plane (needed for the cvae).")
 @click.option("--size", "-n", "n", type=int, default=_default(lib.latent_map, "n"), show_default=True,
               help="Grid size: N x N digits.")
-@click.option("--plane", default="pca", show_default=True,
-              help="Which latent plane: pca (top two principal directions of encoded test digits) or axes like 0,1.")
+@click.option("--plane", default=_default(lib.latent_map, "plane"), show_default=True,
+              help="Which latent plane: decoder (the two directions that change the digit most), "
+                   "pca (top principal directions of the encoded test digits) or axes like 0,1.")
 @click.option("--span", type=float, default=_default(lib.latent_map, "span"), show_default=True,
               help="Prior quantile reached at the edges of the map.")
 @click.option("--seed", type=int, default=None,
               help="Slice through a seeded prior draw instead of the prior mean [default: the mean].")
-@click.option("--data", default="auto", show_default=True, help="MNIST source (for the pca plane).")
+@click.option("--data", default="auto", show_default=True, help="MNIST source (for --plane pca).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="latent-map.png", show_default=True,
               help="The map (PNG).")
 @_sharpness_option(_default(lib.latent_map, "sharpness"))
@@ -266,7 +267,7 @@ def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, s
     Example:
         neuroart latent-map --out map.png
         neuroart latent-map --model cvae --digit 4 --size 12 --cmap viridis
-        neuroart latent-map --plane 0,3
+        neuroart latent-map --plane pca --seed 3
     """
     _check_outputs((out, ".png"))
     _check_cmap(cmap)
