@@ -38,7 +38,7 @@ def test_help_has_examples():
 def test_default_dream_writes_a_labelled_grid_in_the_current_folder(run, tmp_path):
     r = run("dream", *FAST)
     assert r.exit_code == 0, r.output
-    assert r.output.strip() == "wrote dream.png"
+    assert r.stdout.strip() == "wrote dream.png"  # the path on stdout; the progress bar is on stderr
     from PIL import Image
 
     from neuroart.imaging import read_recipe

@@ -334,3 +334,11 @@ def test_default_dreams_meet_the_acceptance_bar(mlp):
     _, (x_test, y_test) = load_mnist()
     real = metrics.diversity(to_float(x_test), y_test, max_per_class=200)
     assert metrics.diversity(res.images, res.labels) >= 0.5 * real
+
+
+def test_progress_and_frames_do_not_change_the_result(mlp):
+    from neuroart.dream import dream
+
+    plain = dream([1, 7], per_digit=2, steps=30).images
+    np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, steps=30, show_progress=True).images)
+    np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, steps=30, frames=7).images)

@@ -172,7 +172,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=tuple(units), param=param, start=start, model=model, seed=seed, lr=lr,
                       l1=l1, tv=tv, diversity=diversity, temperature=temperature, prior=prior,
-                      denoise=prior_weight, frames=frames)
+                      denoise=prior_weight, frames=frames, show_progress=True)
     rec = recipe(model=model, model_sha256=model_hash(model), seed=seed, prior=result.prior,
                  prior_sha256=model_hash(result.prior) if result.prior in ("vae", "ae") else None)
     grid = dict(ncols=result.ncols, row_labels=result.rows, scale=scale, cmap=cmap)

@@ -157,7 +157,8 @@ def _load_classifier(model):
     return model
 
 
-def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None, **overrides) -> DreamResult:
+def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
+          show_progress: bool = False, **overrides) -> DreamResult:
     """Dream images of ``digits`` (default: all ten) out of a classifier.
 
     Any :class:`DreamConfig` field can be given as a keyword (``steps=100, param="fourier"``).
@@ -263,6 +264,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         frames=frames,
         views=cfg.views,
         taps=taps,
+        show_progress=show_progress,
     )
     return DreamResult(
         images=result.images,

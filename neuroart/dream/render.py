@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._util import NeuroartError, tf
+from .._util import NeuroartError, progress, tf
 from . import objectives as obj_mod
 from .transforms import Transforms
 
@@ -108,6 +108,7 @@ def render(
     frames: int = 0,
     views: int = 1,
     taps: ModelTaps | None = None,
+    show_progress: bool = False,
 ) -> RenderResult:
     """Maximise ``objective`` over ``param`` for ``steps`` steps, the whole batch at once.
 
@@ -179,14 +180,18 @@ def render(
     m = [t.zeros_like(a) for a in values]
     v = [t.zeros_like(a) for a in values]
     snaps = []
+    # the compiled loop runs in chunks only to take snapshots or move a progress bar; chunking
+    # changes nothing numerically (the same steps, the same random numbers)
+    chunks = max(int(frames or 0), 10 if show_progress else 1)
     if frames and frames > 0:
         snaps.append(to_image(values).numpy())
-        bounds = np.unique(np.linspace(0, steps, min(frames, steps) + 1).round().astype(int))
+    bounds = np.unique(np.linspace(0, steps, min(chunks, steps) + 1).round().astype(int))
+    with progress(length=int(steps), label="dreaming", show=show_progress) as bar:
         for a, b in zip(bounds[:-1], bounds[1:]):
             values, m, v = run(values, m, v, t.constant(int(a)), t.constant(int(b - a)))
-            snaps.append(to_image(values).numpy())
-    else:
-        values, m, v = run(values, m, v, t.constant(0), t.constant(int(steps)))
+            if frames and frames > 0:
+                snaps.append(to_image(values).numpy())
+            bar.update(int(b - a))
 
     img = to_image(values)
     final = objective(taps(img, img)).numpy()
