@@ -9,6 +9,7 @@ Commands live in topic modules (`core`, `dream`, `generate`, `gallery`) register
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import shlex
 import sys
@@ -43,10 +44,17 @@ def main():
     """
 
 
+# While `neuroart replay` re-runs a recipe, the argv to record (the original one, not the rewritten
+# output path), so that the replayed file is byte-identical to the original.
+recorded_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("recorded_argv", default=None)
+
+
 def recipe(**extra) -> dict:
     """The recipe of the running command: its argv and version (plus `extra`), for PNG metadata."""
     ctx = click.get_current_context(silent=True)
-    argv = ctx.find_root().meta.get("neuroart.argv", []) if ctx else sys.argv[1:]
+    argv = recorded_argv.get()
+    if argv is None:
+        argv = ctx.find_root().meta.get("neuroart.argv", []) if ctx else sys.argv[1:]
     out = {"command": "neuroart " + shlex.join(argv), "argv": argv, "version": __version__}
     out.update(extra)
     return out
@@ -80,6 +88,20 @@ def echo_wrote(path, what: str = "wrote") -> None:
     click.echo(f"{what} {path}")
 
 
+def run(argv: list[str], *, record: list[str] | None = None) -> None:
+    """Run `neuroart ARGV...` in this process (used by `gallery` and `replay`).
+
+    Errors propagate (as click exceptions); `record` is the argv written into image recipes.
+    """
+    token = recorded_argv.set(list(record) if record is not None else None)
+    try:
+        main.main(args=list(argv), prog_name="neuroart", standalone_mode=False)
+    finally:
+        recorded_argv.reset(token)
+
+
 # Register the command modules (each imports TensorFlow only inside its commands).
 from . import core  # noqa: E402,F401
+from . import gallery  # noqa: E402,F401
 from . import generate  # noqa: E402,F401
+from . import dream  # noqa: E402,F401
