@@ -141,17 +141,28 @@ def _affine(x, dx, dy, s, ang, h, w):
 def _gauss_blur(x, amount, sigma):
     """Blend each image (N, H, W, 1) with its Gaussian blur (fixed sigma) by amount (N,) in [0, 1].
 
-    One fixed 5x5 convolution for the whole batch (fast); the random per-image blend gives
-    a random effective blur strength between none and ``sigma``.
+    The blur is two small matrix products, B @ x @ B.T with B a banded Gaussian (5 taps, zero
+    beyond the border): the same as a 5x5 convolution, but much cheaper to differentiate on CPU
+    for 28-pixel images. The random per-image blend gives a random blur strength.
     """
     t = tf()
+    h, w = x.shape[1], x.shape[2]
     r = np.arange(-2, 3, dtype=np.float64)
     k1 = np.exp(-0.5 * (r / max(sigma, 1e-3)) ** 2)
     k1 /= k1.sum()
-    k = t.constant(np.outer(k1, k1).astype(np.float32)[:, :, None, None])
-    blurred = t.nn.conv2d(x, k, strides=1, padding="SAME")
-    a = amount[:, None, None, None]
-    return x + a * (blurred - x)
+
+    def band(n):
+        m = np.zeros((n, n), np.float32)
+        for i in range(n):
+            for d, kv in zip(range(-2, 3), k1):
+                if 0 <= i + d < n:
+                    m[i, i + d] = kv
+        return t.constant(m)
+
+    img = x[..., 0]
+    blurred = t.linalg.matmul(t.linalg.matmul(band(h), img), band(w), transpose_b=True)
+    a = amount[:, None, None]
+    return (img + a * (blurred - img))[..., None]
 
 
 def standard(jitter_px: float = 2.0, scale_range: float = 0.1, degrees: float = 10.0, blur_sigma: float = 0.0) -> Transforms:
