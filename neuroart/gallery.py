@@ -51,8 +51,8 @@ PIECES: tuple[Piece, ...] = (
           "Gradient ascent towards the class 8, starting from a real 3 of the test set.",
           "dream 8 --start digit:3 --per-digit 6 --seed 3 --scale 3", gif=True),
     Piece("neuron-atlas", "Neuron atlas",
-          "What excites hidden units of the MLP's 128-unit layer: one dream per unit.",
-          "dream --objective neuron --layer dense --unit 0-31 --seed 4 --cmap viridis --scale 2"),
+          "What excites hidden units of the MLP's 128-unit layer: one row of dreams per unit.",
+          "dream --objective neuron --layer dense --unit 0-15 --per-digit 6 --seed 4 --cmap viridis --scale 2"),
     Piece("deepdream-landscape", "DeepDream",
           "The 28-pixel classifier slides over a whole picture in tiles and octaves, "
           "growing digit strokes into it.",

@@ -33,8 +33,8 @@ def gallery(out, only, list_only):
         for piece in PIECES:
             click.echo(f"{piece.name:22s} neuroart {' '.join(piece.argv(Path(out)))}")
         return
-    for path in render(out, only=list(only) or None):
-        echo_wrote(path)
+    written = render(out, only=list(only) or None)  # each command prints what it wrote
+    click.echo(f"gallery: {len(written) - 1} pictures and {written[-1]}")
 
 
 @main.command()
