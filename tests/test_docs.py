@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reference():
-    spec = importlib.util.spec_from_file_location("make_cli_reference", ROOT / "docs" / "make_cli_reference.py")
+    spec = importlib.util.spec_from_file_location("make_reference", ROOT / "docs" / "make_reference.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -20,11 +20,12 @@ def test_cli_reference_is_complete_and_current():
     text = (ROOT / "docs" / "cli.md").read_text()
     for path in mod.commands(main):
         assert f"## neuroart {' '.join(path)}\n" in text, f"docs/cli.md lacks `neuroart {' '.join(path)}`"
-    assert text == mod.render(), "docs/cli.md is stale: run `python docs/make_cli_reference.py`"
+    assert text == mod.render_cli(), "docs/cli.md is stale: run `python docs/make_reference.py`"
 
 
 def test_api_reference_covers_the_public_api():
     text = (ROOT / "docs" / "api.md").read_text()
+    assert text == _reference().render_api(), "docs/api.md is stale: run `python docs/make_reference.py`"
     missing = [name for name in neuroart.__all__ if not name.startswith("_") and f"`{name}" not in text]
     assert not missing, f"docs/api.md does not document: {missing}"
     for name in neuroart.__all__:
