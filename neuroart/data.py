@@ -83,7 +83,7 @@ def available_sources() -> dict[str, bool]:
 def _load_auto():
     tried = []
     env = os.environ.get("NEUROART_MNIST")
-    if env:
+    if env and env != "auto":
         return load_mnist(env), env
     cache = KERAS_CACHE.expanduser()
     if cache.is_file():
@@ -128,6 +128,8 @@ def _read_idx(path: Path) -> np.ndarray:
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise NeuroartError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise NeuroartError(f"{path}: truncated IDX header")
     dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(int)
     start = 4 + 4 * ndim
     if len(raw) - start != int(np.prod(dims)):
@@ -217,9 +219,13 @@ def _validate(data, used: str):
         if y.shape != (x.shape[0],):
             raise NeuroartError(f"{used}: {name} labels have shape {y.shape}, expected ({x.shape[0]},)")
         if x.dtype != np.uint8:
-            if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
+            if not np.issubdtype(x.dtype, np.number) or x.size == 0 or x.min() < 0 or x.max() > 255:
                 raise NeuroartError(f"{used}: {name} images must be bytes 0-255 (got {x.dtype})")
-            x = x.astype(np.uint8)
+            if np.issubdtype(x.dtype, np.floating) and x.max() <= 1.0:
+                x = x * 255.0  # floats in [0, 1], as after the article's x / 255.0
+            if not np.allclose(x, np.rint(x), atol=1e-3):
+                raise NeuroartError(f"{used}: {name} images must be whole bytes 0-255 or floats in [0, 1]")
+            x = np.rint(x).astype(np.uint8)
         if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() > 9)):
             raise NeuroartError(f"{used}: {name} labels must be integers 0-9")
         out.append((x, y.astype(np.int64)))

@@ -28,7 +28,7 @@ class Piece:
     gif: bool = False  # the command also writes {name}.gif (given as --gif)
 
     def argv(self, out_dir: Path) -> list[str]:
-        argv = shlex.split(self.args.format(out=out_dir.as_posix()))
+        argv = [a.format(out=out_dir.as_posix()) for a in shlex.split(self.args)]
         argv += ["--out", (out_dir / f"{self.name}.png").as_posix()]
         if self.gif:
             argv += ["--gif", (out_dir / f"{self.name}.gif").as_posix()]
@@ -99,11 +99,11 @@ def render(out_dir: str | os.PathLike = "gallery", *, only: list[str] | None = N
     from .cli import run
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = {p.name for p in PIECES}
     unknown = set(only or ()) - names
     if unknown:
         raise NeuroartError(f"unknown gallery piece {sorted(unknown)[0]!r} (choose from {', '.join(sorted(names))})")
+    out.mkdir(parents=True, exist_ok=True)
     pieces = [p for p in PIECES if not only or p.name in only]
     source_picture(out / SOURCE_PICTURE)
     written = []
@@ -190,6 +190,8 @@ def replay(png: str | os.PathLike, *, out: str | os.PathLike | None = None) -> P
     if argv and argv[0] in ("replay", "gallery"):
         raise NeuroartError(f"{png}: its recipe is a `{argv[0]}` command, which cannot be replayed")
     target = Path(out) if out is not None else png
+    if target.suffix.lower() != ".png":
+        raise NeuroartError(f"{target}: replay writes a .png file")
     new = _retarget(argv, target)
     run(new, record=argv)
     return target

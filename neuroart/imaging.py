@@ -222,6 +222,30 @@ def save_gif(
     return path
 
 
+def save_npz(path: str | os.PathLike, **arrays) -> Path:
+    """Write arrays as an ``.npz`` whose bytes depend only on the arrays, atomically.
+
+    ``np.savez`` stamps zip entries with the current time; this uses a fixed timestamp, so the
+    same seed gives a byte-identical file. Nothing is pickled (object arrays are refused).
+    """
+    import io
+    import zipfile
+
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise NeuroartError(f"{path}: output must be a .npz file")
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
+    return path
+
+
 def read_recipe(path: str | os.PathLike) -> dict | None:
     """The recipe stored in a neuroart PNG, or None when it has none."""
     from PIL import Image, UnidentifiedImageError
@@ -231,7 +255,7 @@ def read_recipe(path: str | os.PathLike) -> dict | None:
             text = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
     except FileNotFoundError:
         raise NeuroartError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
         raise NeuroartError(f"{path}: not a readable image ({e})") from None
     if text is None:
         return None

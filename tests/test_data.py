@@ -153,3 +153,26 @@ def test_truncated_and_blank_and_huge_images(tmp_path, digit_png, monkeypatch):
     monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(NeuroartError, match="too large"):
         data.load_digit_image(digit_png())
+
+
+def test_float_npz_in_unit_range_is_scaled_not_zeroed(tmp_path, mnist):
+    (x, y), (xt, yt) = mnist
+    np.savez(tmp_path / "f.npz", x_train=x[:20] / 255.0, y_train=y[:20], x_test=xt[:10] / 255.0, y_test=yt[:10])
+    (a, _), (c, _) = data.load_mnist(tmp_path / "f.npz")
+    assert np.array_equal(a, x[:20]) and np.array_equal(c, xt[:10])
+    np.savez(tmp_path / "g.npz", x_train=x[:20] / 2.0 + 0.25, y_train=y[:20], x_test=xt[:10], y_test=yt[:10])
+    with pytest.raises(NeuroartError, match="whole bytes"):
+        data.load_mnist(tmp_path / "g.npz")
+
+
+def test_env_auto_does_not_recurse(monkeypatch):
+    monkeypatch.setenv("NEUROART_MNIST", "auto")
+    (x, _), _ = data.load_mnist("auto")
+    assert x.shape == (60000, 28, 28)
+
+
+def test_idx_with_short_header(tmp_path):
+    for name in data.IDX_NAMES.values():
+        (tmp_path / name).write_bytes(bytes([0, 0, 8, 3, 0, 0]))
+    with pytest.raises(NeuroartError, match="truncated IDX header"):
+        data.load_mnist(tmp_path)

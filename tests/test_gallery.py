@@ -51,7 +51,10 @@ def test_replay_refuses_images_without_recipe(invoke, tmp_path, assert_clean_err
     assert_clean_error(invoke("replay", "plain.png"), "no neuroart recipe")
     (tmp_path / "junk.png").write_text("not a png")
     assert_clean_error(invoke("replay", "junk.png"), "junk.png")
-    assert_clean_error(invoke("gallery", "--only", "nope"), "unknown gallery piece")
+    assert_clean_error(invoke("gallery", "--only", "nope", "--out", "newdir"), "unknown gallery piece")
+    assert not (tmp_path / "newdir").exists()
+    imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "r.png", recipe={"argv": ["info"]})
+    assert_clean_error(invoke("replay", "r.png", "--out", "again.jpg"), ".png")
 
 
 def test_retarget_rewrites_every_output():

@@ -80,8 +80,30 @@ def library_errors(fn):
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("in user code"):  # a TensorFlow trace: its last line says what
+        return lines[-1]
+    return lines[0] if lines else type(e).__name__
+
+
+#: click type of every --seed option (NumPy and TensorFlow seeds are unsigned 32-bit).
+SEED = click.IntRange(0, 2**32 - 1)
+
+
+def check_output(path, suffix: str, what: str = "--out"):
+    """Refuse a wrong suffix, a folder or a missing parent folder before any work is done."""
+    from pathlib import Path
+
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise NeuroartError(f"{what} must be a {suffix} file, got {p}")
+    if p.is_dir():
+        raise NeuroartError(f"{p}: is a folder")
+    if not p.parent.exists():
+        raise NeuroartError(f"folder does not exist: {p.parent}")
+    return p
 
 
 def echo_wrote(path, what: str = "wrote") -> None:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import echo_wrote, library_errors, main
+from . import SEED, echo_wrote, library_errors, main
 
 DATA_HELP = "MNIST source: auto, offline, keras-cache, download, an mnist.npz or a folder of IDX files."
 
@@ -29,7 +29,7 @@ def train():
 @click.option("--epochs", type=int, default=None, help="Override the recipe's number of epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the recipe's batch size.")
 @click.option("--learning-rate", type=float, default=None, help="Override the recipe's learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same model).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (same seed, same model).")
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to save the model [default: ARCH.keras].")
@@ -60,7 +60,7 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 @click.option("--latent-dim", type=int, default=None, help="Size of the latent code [default: the kind's].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the kind's].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [default: the kind's].")
-@click.option("--seed", type=int, default=None, help="Random seed [default: the kind's].")
+@click.option("--seed", type=SEED, default=None, help="Random seed [default: the kind's].")
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to save the model [default: KIND.keras]; a card .json and sample .png go beside it.")

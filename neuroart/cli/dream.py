@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from .._util import NeuroartError
-from . import echo_wrote, library_errors, main, recipe
+from . import SEED, check_output, echo_wrote, library_errors, main, recipe
 
 
 def _defaults():
@@ -25,46 +26,6 @@ def _dd_defaults():
 
 D = _defaults()
 DD = _dd_defaults()
-
-
-def _check_out(path, suffix, what):
-    """Refuse a wrong suffix or a missing folder before any work is done (no partial files)."""
-    if path is None:
-        return None
-    p = Path(path)
-    if p.suffix.lower() != suffix:
-        raise NeuroartError(f"{what} must be a {suffix} file, got {p}")
-    if p.exists() and p.is_dir():
-        raise NeuroartError(f"{p}: is a folder")
-    if not p.parent.exists():
-        raise NeuroartError(f"folder does not exist: {p.parent}")
-    return p
-
-
-def write_npz(path, images, labels, **extra):
-    """images float32 (N, 28, 28) and labels int64 (N,) as an npz whose bytes depend only on them.
-
-    `np.savez` stamps zip entries with the current time; this writes fixed timestamps instead,
-    so the same dream gives a byte-identical file. Atomic (temporary file + rename).
-    """
-    import io
-    import zipfile
-
-    import numpy as np
-
-    from .._util import atomic_path
-
-    arrays = {"images": np.asarray(images, np.float32), "labels": np.asarray(labels, np.int64), **extra}
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, arr in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
-    return Path(path)
 
 
 def parse_units(specs) -> tuple[int, ...]:
@@ -104,7 +65,7 @@ def parse_units(specs) -> tuple[int, ...]:
               help="noise, blank, mean (the mean digit, warped per sample), digit (random real test "
                    "digits), digit:D (real Ds), or the path of your own digit image.")
 @click.option("--model", default=D.model, show_default=True, help="Classifier to dream on: bundled name or .keras path.")
-@click.option("--seed", type=int, default=D.seed, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--seed", type=SEED, default=D.seed, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--lr", type=float, default=D.lr, show_default=True, help="Step size.")
 @click.option("--l1", type=float, default=D.l1, show_default=True, help="Ink penalty weight (mean |pixel|).")
 @click.option("--tv", type=float, default=D.tv, show_default=True, help="Total-variation penalty weight.")
@@ -153,9 +114,9 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         raise NeuroartError(f"--per-digit must be a positive integer, got {per_digit}")
     if not 1 <= scale <= 64:
         raise NeuroartError(f"--scale must be an integer from 1 to 64, got {scale}")
-    out_p = _check_out(out, ".png", "--out")
-    gif_p = _check_out(gif, ".gif", "--gif")
-    npz_p = _check_out(npz, ".npz", "--npz")
+    out_p = check_output(out, ".png", "--out")
+    gif_p = check_output(gif, ".gif", "--gif")
+    npz_p = check_output(npz, ".npz", "--npz")
     from ..imaging import CMAPS
 
     if cmap not in CMAPS:
@@ -165,7 +126,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
             raise NeuroartError(f"--start {start}: no such image file (or use noise, blank, mean, digit, digit:D)")
 
     from ..dream import dream as dream_fn
-    from ..imaging import make_grid, save_gif, write_png
+    from ..imaging import make_grid, save_gif, save_npz, write_png
     from ..models import model_hash
 
     frames = 40 if gif_p else 0
@@ -176,16 +137,17 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     rec = recipe(model=model, model_sha256=model_hash(model), seed=seed, prior=result.prior,
                  prior_sha256=model_hash(result.prior) if result.prior in ("vae", "ae") else None)
     grid = dict(ncols=result.ncols, row_labels=result.rows, scale=scale, cmap=cmap)
-    write_png(make_grid(result.images, **grid), out_p, recipe=rec)
+    # everything is rendered before anything is written: a failure leaves no partial set of files
+    png = make_grid(result.images, **grid)
+    pics = [make_grid(f, **grid) for f in result.frames] if gif_p else []
+    write_png(png, out_p, recipe=rec)
     echo_wrote(out_p)
     if gif_p:
-        pics = [make_grid(f, **grid) for f in result.frames]
-        pics += [pics[-1]] * 10  # hold the last frame
-        save_gif(pics, gif_p, duration_ms=80)
+        save_gif(pics + [pics[-1]] * 10, gif_p, duration_ms=80)  # hold the last frame
         echo_wrote(gif_p)
     if npz_p:
-        extra = {} if result.units is None else {"units": result.units}
-        write_npz(npz_p, result.images, result.labels, **extra)
+        extra = {} if result.units is None else {"units": np.asarray(result.units, np.int64)}
+        save_npz(npz_p, images=np.asarray(result.images, np.float32), labels=np.asarray(result.labels, np.int64), **extra)
         echo_wrote(npz_p)
 
 
@@ -203,7 +165,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
               help="Each 28-pixel tile of the classifier covers 28*ZOOM picture pixels.")
 @click.option("--lr", type=float, default=DD.lr, show_default=True, help="Step size.")
 @click.option("--model", default=DD.model, show_default=True, help="Classifier: bundled name or .keras path.")
-@click.option("--seed", type=int, default=DD.seed, show_default=True, help="Seed of the random tile shifts.")
+@click.option("--seed", type=SEED, default=DD.seed, show_default=True, help="Seed of the random tile shifts.")
 @library_errors
 def deepdream(image, out, octaves, octave_scale, steps, layer, digit, zoom, lr, model, seed):
     """DeepDream a whole picture with the 28-pixel classifier: digit strokes grow into it.
@@ -223,7 +185,7 @@ def deepdream(image, out, octaves, octave_scale, steps, layer, digit, zoom, lr, 
         raise NeuroartError(f"digit {digit} is out of range (digits are 0-9)")
     if layer and digit is not None:
         raise NeuroartError("give --layer or --digit, not both")
-    out_p = _check_out(out or f"{Path(image).stem}-dream.png", ".png", "--out")
+    out_p = check_output(out or f"{Path(image).stem}-dream.png", ".png", "--out")
     from ..data import load_picture
     from ..dream.deepdream import MAX_PIXELS
     from ..dream.deepdream import deepdream as deepdream_fn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import echo_wrote, library_errors, main
+from . import library_errors, main
 
 
 @main.command()
@@ -54,4 +54,4 @@ def replay(image, out):
     """
     from ..gallery import replay as replay_fn
 
-    echo_wrote(replay_fn(image, out=out))
+    replay_fn(image, out=out)  # the replayed command prints what it wrote

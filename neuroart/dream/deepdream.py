@@ -100,7 +100,10 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
         taps.check(name)
         objective = O.layer(name)
 
-    B = int(cfg.batch)
+    # tiles per model call: the most any step needs (largest octave), at most cfg.batch, so that
+    # memory stays bounded on big pictures and small ones are not padded to a full batch
+    most_tiles = (-(-(H + tile) // tile)) * (-(-(W + tile) // tile))
+    B = max(1, min(int(cfg.batch), most_tiles))
     contrast = float(cfg.contrast)
     z = int(cfg.zoom)
 
@@ -135,7 +138,8 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
                 else:
                     shift = (anchor + rng.integers(-cfg.jitter, cfg.jitter + 1, size=2)) % tile
                 g = _image_grad(img, tile, B, shift, tile_grads)
-                g /= np.abs(g).mean() + 1e-8
+                # float32 scalars: NumPy 1.x would compute this in float64, 2.x in float32
+                g /= np.float32(np.abs(g).mean()) + np.float32(1e-8)
                 d = d + cfg.lr * g
                 d = np.clip(base + d, 0, 1) - base
             delta = d

@@ -95,6 +95,11 @@ class RenderResult:
     frames: list = field(default_factory=list)  # list of (N, 28, 28) arrays, first = start
 
 
+# Image-steps one render may take: its random transform parameters are drawn up front
+# (6 float32 each, so this bounds them to ~1.2 GB) and it is hours of work on a laptop.
+MAX_WORK = 50_000_000
+
+
 def render(
     model,
     objective,
@@ -132,6 +137,11 @@ def render(
     n = param.n
     rng = np.random.default_rng([int(seed), 0x6472])
     views = max(1, int(views)) if transforms else 1
+    if steps * n * views > MAX_WORK:
+        raise NeuroartError(
+            f"too much at once: {steps} steps x {n} images x {views} views is more than {MAX_WORK:,} "
+            "image-steps; lower --steps or --per-digit"
+        )
     u_all = t.constant(transforms.draw(rng, steps, n * views).reshape(steps, views, n, transforms.width))
     prior = param.prior
     to_image = param.to_image

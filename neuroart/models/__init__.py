@@ -83,13 +83,13 @@ def _register_custom_objects() -> None:
         from . import generators  # noqa: F401
 
 
-_cache: dict[tuple[str, float], object] = {}
+_cache: dict[tuple[str, int, bool], object] = {}
 
 
 def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False):
     """Load a bundled model by name, or a ``.keras`` file, with Keras safe mode on."""
     path = resolve(name_or_path)
-    key = (str(path.resolve()), path.stat().st_mtime)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, compile)
     if key in _cache:
         return _cache[key]
     if not zipfile.is_zipfile(path):
@@ -115,9 +115,12 @@ def save_model(model, path: str | os.PathLike, card: dict) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise NeuroartError(f"{path}: model files must end in .keras")
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
-        card = {**card, "file": path.name, "sha256": file_sha256(tmp), "neuroart_version": __version__}
-        with atomic_path(card_path(path)) as ctmp:
+    # The card is written to its temporary file first and renamed last, after the model: an
+    # interruption leaves the old pair, or a new model beside the old card, never a new card
+    # describing an old model.
+    with atomic_path(card_path(path)) as ctmp:
+        with atomic_path(path, suffix=".keras") as tmp:
+            model.save(tmp)
+            card = {**card, "file": path.name, "sha256": file_sha256(tmp), "neuroart_version": __version__}
             ctmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     return path
