@@ -173,6 +173,6 @@ def test_env_auto_does_not_recurse(monkeypatch):
 
 def test_idx_with_short_header(tmp_path):
     for name in data.IDX_NAMES.values():
-        (tmp_path / name).write_bytes(bytes([0, 0, 8, 3, 0, 0]))
+        (tmp_path / name).write_bytes(bytes([0, 0, 8, 3]) + bytes(6))
     with pytest.raises(NeuroartError, match="truncated IDX header"):
         data.load_mnist(tmp_path)
