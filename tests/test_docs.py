@@ -1,6 +1,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 import neuroart
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +40,18 @@ def test_readme_gives_the_commands_that_ci_runs():
     install = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/neuroart dream"
     assert install in readme and install in ci
     assert ".venv/bin/python -m pytest" in readme and ".venv/bin/python -m pytest" in ci
+
+
+@pytest.mark.slow
+def test_readme_python_tour_runs(tmp_path, monkeypatch, digit_png):
+    """The README's API tour is real code: run it (with two drawings standing in for the user's)."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(digit_png("seven.png"), tmp_path / "my_seven.jpg")
+    shutil.copy(digit_png("two.png"), tmp_path / "my_two.png")
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## A tour of the Python API")[1].split("```python")[1].split("```")[0]
+    exec(compile(code, "README.md", "exec"), {})
+    for name in ("dreams.png", "morph.gif"):
+        assert (tmp_path / name).is_file(), name
