@@ -121,10 +121,9 @@ def reconstruct(images=None, labels=None, *, n: int = 10, seed: int = 0, model=D
         images, labels = xt[idx], yt[idx]
     else:
         images = np.asarray(images, np.float32).reshape(-1, 28, 28)
-        if labels is None:
-            labels = _classify(images)
-        labels = np.asarray(labels, np.int64).reshape(-1)
-    labels = np.asarray(labels, np.int64)
+        if labels is None:  # only the cvae needs them; name the digits with the cnn
+            labels = _classify(images) if g.conditional else np.full(len(images), -1)
+    labels = np.asarray(labels, np.int64).reshape(-1)
     z = g.encode(images, labels if g.conditional else None)
     return images, g.decode(z, labels if g.conditional else None, sharpness=sharpness), labels
 
@@ -222,7 +221,7 @@ def _plane(g, dims, data, digit, c):
     test digits (of `digit` only, for the cvae). ``(i, j)``: two latent axes.
     """
     n = g.latent_dim
-    m, L = g.prior_means[c].astype(np.float64), g.prior_chol[c].astype(np.float64)
+    m, L = g.prior_gaussian(c)
     labels = [digit] * (2 * n) if g.conditional else None
 
     def whiten(raw):  # raw latent directions (2, n) -> unit whitened directions
@@ -282,9 +281,9 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
         digit = _digits([digit])[0]
     elif digit is not None:
         raise NeuroartError(f"the {g.kind} is unconditional: a digit needs the cvae")
-    c = digit if g.conditional else 0
+    c = digit if g.conditional else None  # the digit's Gaussian, or the whole mixture's
     u, desc = _plane(g, plane, data, digit, c)
-    m, L = g.prior_means[c].astype(np.float64), g.prior_chol[c].astype(np.float64)
+    m, L = g.prior_gaussian(c)
     w0 = np.zeros(g.latent_dim)
     if seed is not None:  # slice through a random prior draw instead of the mean
         w0 = np.linalg.solve(L, g.prior(1, [c] if g.conditional else None, seed=seed)[0] - m)

@@ -132,14 +132,23 @@ def test_sampling_prior_is_fitted_to_the_training_codes(G, tiny, mnist_float, ki
     (x, y), _ = mnist_float
     g = G.load_generator(str(tiny[kind][0]))
     assert g.fitted_prior
-    codes = g.encode(x[:1500], y[:1500] if kind == "cvae" else None)
-    if kind == "ae":  # one Gaussian: the codes' mean and covariance
-        np.testing.assert_allclose(g.prior_means[0], codes.mean(axis=0), atol=1e-3)
-        cov = g.prior_chol[0] @ g.prior_chol[0].T
-        np.testing.assert_allclose(cov, np.cov(codes, rowvar=False), atol=1e-3 * np.abs(cov).max())
-    else:  # one Gaussian per class, centred on that class's codes
-        for d in (0, 7):
-            np.testing.assert_allclose(g.prior_means[d], codes[y[:1500] == d].mean(axis=0), atol=1e-3)
+    y = y[:1500]
+    codes = g.encode(x[:1500], y if kind == "cvae" else None)
+    # one Gaussian per class, centred on that class's codes, weighted by its share
+    for d in (0, 7):
+        np.testing.assert_allclose(g.prior_means[d], codes[y == d].mean(axis=0), atol=1e-3)
+    np.testing.assert_allclose(g.prior_weights, np.bincount(y, minlength=10) / len(y), atol=1e-6)
+    if kind == "ae":  # the autoencoder's codes are exact: each component's covariance is its class's
+        cov = g.prior_chol[3] @ g.prior_chol[3].T
+        np.testing.assert_allclose(cov, np.cov(codes[y == 3], rowvar=False), atol=1e-3 * np.abs(cov).max())
+        # the mixture as a whole matches all the codes' mean and covariance
+        m, L = g.prior_gaussian()
+        np.testing.assert_allclose(m, codes.mean(axis=0), atol=1e-3)
+        np.testing.assert_allclose(L @ L.T, np.cov(codes, rowvar=False, bias=True), rtol=0.02, atol=1e-3)
+        # unconditional sampling visits the components by weight
+        z = g.prior(6000, seed=0)
+        np.testing.assert_allclose(z.mean(axis=0), m, atol=0.05 * np.abs(L).max() + 1e-3)
+    else:
         z = g.prior(labels=[7] * 4000, seed=0)
         np.testing.assert_allclose(z.mean(axis=0), g.prior_means[7], atol=0.15 * g.prior_chol[7].max())
     # the standard prior is still there on request

@@ -161,27 +161,33 @@ class Generator(k.Model):
     """An encoder/decoder pair with its kind and latent size; saves as one .keras file."""
 
     def __init__(self, encoder, decoder, kind="cvae", latent_dim=16, prior_means=None,
-                 prior_chol=None, **kwargs):
+                 prior_chol=None, prior_weights=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.kind = _check_kind(kind)
         self.latent_dim = int(latent_dim)
-        # The sampling prior, one Gaussian per class for the cvae (one for the others): its means
-        # (C, latent) and the Cholesky factors of its covariances (C, latent, latent). Fresh
-        # models sample N(0, I); `fit_prior` sets it to Gaussians fitted to the training codes.
-        self._set_prior(prior_means, prior_chol)
+        # The sampling prior: a mixture of C Gaussians -- their means (C, latent), the Cholesky
+        # factors of their covariances (C, latent, latent) and weights (C,). The cvae has one per
+        # class, chosen by the requested digit; the vae/ae pick a component by weight. Fresh
+        # models sample N(0, I); `fit_prior` fits the mixture to the training codes.
+        self._set_prior(prior_means, prior_chol, prior_weights)
         self.built = True
 
-    def _set_prior(self, means=None, chol=None):
-        c = 10 if self.kind == "cvae" else 1
+    def _set_prior(self, means=None, chol=None, weights=None):
         n = self.latent_dim
+        c = len(means) if means is not None else (10 if self.kind == "cvae" else 1)
         m = np.zeros((c, n), np.float64) if means is None else np.asarray(means, np.float64)
         L = np.broadcast_to(np.eye(n), (c, n, n)).copy() if chol is None else np.asarray(chol, np.float64)
-        if m.shape != (c, n) or L.shape != (c, n, n):
-            raise NeuroartError(f"prior of shape {m.shape}/{L.shape} does not fit a {self.kind} with latent {n}")
-        # plain numpy arrays kept outside Keras' attribute tracking
-        object.__setattr__(self, "_prior", (m.astype(np.float32), L.astype(np.float32)))
+        w = np.full(c, 1.0 / c) if weights is None else np.asarray(weights, np.float64).reshape(-1)
+        if (m.shape != (c, n) or L.shape != (c, n, n) or w.shape != (c,)
+                or (self.kind == "cvae" and c != 10) or c not in (1, 10)):
+            raise NeuroartError(f"a prior of shapes {m.shape}/{L.shape}/{w.shape} does not fit a {self.kind} "
+                                f"with latent size {n}")
+        if (w < 0).any() or not np.isclose(w.sum(), 1.0):
+            raise NeuroartError("prior weights must be non-negative and sum to 1")
+        # plain numpy arrays, kept outside Keras' attribute tracking
+        object.__setattr__(self, "_prior", (m.astype(np.float32), L.astype(np.float32), w / w.sum()))
 
     @property
     def prior_means(self) -> np.ndarray:
@@ -192,9 +198,24 @@ class Generator(k.Model):
         return self._prior[1]
 
     @property
+    def prior_weights(self) -> np.ndarray:
+        return self._prior[2]
+
+    @property
     def fitted_prior(self) -> bool:
         n = self.latent_dim
         return not (np.all(self._prior[0] == 0) and np.all(self._prior[1] == np.eye(n)))
+
+    def prior_gaussian(self, component: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and Cholesky factor of one prior component, or (None) of the whole mixture's
+        moment-matched Gaussian (the cvae's component is the digit)."""
+        m, L, w = (a.astype(np.float64) for a in self._prior)
+        if component is not None:
+            return m[component], L[component]
+        mean = w @ m
+        cov = np.einsum("c,cij->ij", w, L @ L.transpose(0, 2, 1) + m[:, :, None] * m[:, None, :])
+        cov -= np.outer(mean, mean)
+        return mean, np.linalg.cholesky(cov + 1e-9 * np.eye(self.latent_dim))
 
     # -- keras plumbing
     def call(self, inputs, training=False):
@@ -215,6 +236,7 @@ class Generator(k.Model):
             "latent_dim": self.latent_dim,
             "prior_means": np.round(self.prior_means.astype(np.float64), 6).tolist(),
             "prior_chol": np.round(self.prior_chol.astype(np.float64), 6).tolist(),
+            "prior_weights": np.round(self.prior_weights.astype(np.float64), 8).tolist(),
             "encoder": s(self.encoder),
             "decoder": s(self.decoder),
         }
@@ -261,11 +283,33 @@ class Generator(k.Model):
             if labels is None:
                 raise NeuroartError("the cvae needs the digits to draw (labels)")
             y = _one_hot(labels, len(z))
+        s = float(sharpness)
+        if not np.isfinite(s) or s <= 0 or s > 20:
+            raise NeuroartError(f"sharpness must be between 0 and 20, got {sharpness}")
+        logits = self._logits_model() if s != 1.0 else None
         out = []
         for i in range(0, len(z), batch_size):
             args = [z[i : i + batch_size], y[i : i + batch_size]] if self.conditional else z[i : i + batch_size]
-            out.append(np.asarray(self.decoder(args, training=False)))
-        return sharpen(np.concatenate(out), sharpness)
+            if logits is None:
+                out.append(np.asarray(self.decoder(args, training=False)))
+            else:  # sigmoid(s * logit) on the decoder's own logits: exact, and fast in TensorFlow
+                t = tf()
+                out.append(np.asarray(t.reshape(t.sigmoid(s * logits(args, training=False)), (-1, 28, 28))))
+        if logits is None and s != 1.0:
+            return sharpen(np.concatenate(out), s)
+        return np.clip(np.concatenate(out), 0.0, 1.0).astype(np.float32)
+
+    def _logits_model(self):
+        """The decoder up to its pre-sigmoid layer (cached), or None if it has no such layer."""
+        cached = self.__dict__.get("_logits_cache")
+        if cached is None:
+            try:
+                inputs = self.decoder.inputs if len(self.decoder.inputs) > 1 else self.decoder.inputs[0]
+                cached = k.Model(inputs, self.decoder.get_layer("up2_logits").output)
+            except ValueError:
+                cached = False
+            object.__setattr__(self, "_logits_cache", cached)
+        return cached or None
 
     def prior(self, n: int | None = None, labels=None, *, temperature: float = 1.0, seed: int = 0,
               truncation: float = 1.0, standard: bool = False) -> np.ndarray:
@@ -288,6 +332,13 @@ class Generator(k.Model):
         if not 0.05 <= truncation <= 1.0:
             raise NeuroartError(f"truncation must be a quantile between 0.05 and 1, got {truncation}")
         rng = np.random.default_rng(seed)
+        means, chol, weights = self._prior
+        if self.conditional:
+            c = labels if labels is not None else np.arange(int(n)) % 10  # no labels: all classes
+        elif len(weights) > 1:
+            c = rng.choice(len(weights), int(n), p=weights)
+        else:
+            c = np.zeros(int(n), np.int64)
         eps = rng.standard_normal((int(n), self.latent_dim))
         if truncation < 1.0:
             r_max = chi_quantile(truncation, self.latent_dim)
@@ -299,11 +350,6 @@ class Generator(k.Model):
         eps = eps.astype(np.float32)
         if standard:
             return (float(temperature) * eps).astype(np.float32)
-        means, chol = self._prior
-        if self.conditional:
-            c = labels if labels is not None else np.arange(int(n)) % 10  # no labels: all classes
-        else:
-            c = np.zeros(int(n), np.int64)
         z = means[c] + float(temperature) * np.einsum("nij,nj->ni", chol[c], eps)
         return z.astype(np.float32)
 
@@ -440,14 +486,18 @@ def describe(model) -> dict:
 
 def fit_prior(model, x, labels=None, *, batch_size: int = 5000) -> None:
     """Fit the sampling prior to the training codes (in place): a full-covariance Gaussian per
-    class for the cvae, one Gaussian for the vae/ae.
+    class when `labels` are given (the cvae needs them), else one Gaussian.
 
-    For the VAEs it is the moment-matched aggregate posterior, cov(mu(x)) + mean(sigma^2(x)):
-    sampling where the encoder actually puts each class, rather than N(0, I) whose corners the
-    decoder has rarely seen ("ex-post density estimation", Ghosh et al. 2020). The AE gets a
-    Gaussian fitted to its codes.
+    For the VAEs each Gaussian is the moment-matched aggregate posterior of its digits,
+    cov(mu(x)) + mean(sigma^2(x)): sampling where the encoder actually puts the digits, rather
+    than N(0, I), whose gaps between the digit clusters decode to ambiguous scrawls ("ex-post
+    density estimation", Ghosh et al. 2020). For the unconditional vae/ae the per-class
+    Gaussians form a mixture weighted by class frequency; sampling picks a component at random,
+    so they stay unconditional generators.
     """
     x = np.asarray(x, np.float32)
+    if model.conditional and labels is None:
+        raise NeuroartError("fitting the cvae's prior needs the training labels")
     y = _one_hot(labels, len(x)) if model.conditional else None
     means, var = [], []
     for i in range(0, len(x), batch_size):
@@ -460,15 +510,22 @@ def fit_prior(model, x, labels=None, *, batch_size: int = 5000) -> None:
             means.append(np.asarray(out[0], np.float64))
             var.append(np.exp(np.clip(np.asarray(out[1], np.float64), -12, 8)))
     mu, v = np.concatenate(means), np.concatenate(var)
-    groups = [np.asarray(labels).reshape(-1) == c for c in range(10)] if model.conditional else [slice(None)]
+    if labels is not None:
+        lab = np.asarray(labels).reshape(-1)
+        groups = [lab == c for c in range(10)]
+    else:
+        groups = [np.ones(len(x), bool)]
     n = model.latent_dim
-    all_m, all_l = [], []
+    all_m, all_l, weights = [], [], []
     for g in groups:
+        if g.sum() < 2:
+            raise NeuroartError("fitting the prior needs at least two training digits of every class")
         m = mu[g].mean(axis=0)
         cov = np.atleast_2d(np.cov(mu[g], rowvar=False)) + np.diag(v[g].mean(axis=0)) + 1e-6 * np.eye(n)
         all_m.append(m)
         all_l.append(np.linalg.cholesky(cov))
-    model._set_prior(np.stack(all_m), np.stack(all_l))
+        weights.append(g.mean())
+    model._set_prior(np.stack(all_m), np.stack(all_l), np.asarray(weights))
 
 
 #: How samples are drawn and rendered unless told otherwise (generate, the card's sample grid).
@@ -535,7 +592,7 @@ def train_generator(
     history = fit(model, xtr, ytr if kind == "cvae" else None, epochs=epochs, batch_size=batch_size,
                   learning_rate=cfg.learning_rate, seed=seed, progress=progress, label=f"training {kind}")
     seconds = time.perf_counter() - start
-    fit_prior(model, xtr, ytr if kind == "cvae" else None)
+    fit_prior(model, xtr, ytr)
     scores = evaluate_generator(model, xte, yte if kind == "cvae" else None)
     card = {
         "name": out.stem,
@@ -544,7 +601,7 @@ def train_generator(
         "latent_dim": latent_dim,
         "prior": ("training loss: N(0, I); sampling: " if kind != "ae" else "sampling: ")
         + ("a full-covariance Gaussian per class fitted to the training codes" if kind == "cvae"
-           else "a full-covariance Gaussian fitted to the training codes"),
+           else "a mixture of full-covariance Gaussians, one per class, fitted to the training codes"),
         "sampling": SAMPLE_DEFAULTS,
         "architecture": describe(model),
         "loss": ("binary cross-entropy summed over 784 pixels"
