@@ -141,3 +141,20 @@ def test_reconstruct_and_morph_user_images(run, tmp_path, mnist):
     m = run("morph", "three.png", "8", "--frames", "4", "--out", "m.png")
     assert m.exit_code == 0, m.output
     assert "3 -> 8" in m.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["morph", "2", "5", "--frames", "5", "--seed", "3", "--out", "o.png", "--gif", "o.gif"],
+        ["latent-map", "--size", "4", "--seed", "2", "--out", "o.png"],
+        ["reconstruct", "--n", "4", "--seed", "5", "--out", "o.png"],
+    ],
+)
+def test_other_commands_same_seed_same_bytes(run, tmp_path, args):
+    assert run(*args).exit_code == 0
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for p in tmp_path.iterdir():
+        p.unlink()
+    assert run(*args).exit_code == 0
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first
