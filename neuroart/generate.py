@@ -180,7 +180,8 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     A digit picks a real MNIST test digit of that class (seeded). Both ends are encoded; the path
     is spherical (slerp) for the Gaussian-prior VAEs and straight for the autoencoder (``path``
     may force ``slerp`` or ``linear``). For the cvae the digit label travels too, linearly from one
-    class to the other, so a 3 turns into an 8 while keeping its handwriting style.
+    class to the other, so a 3 turns into an 8 while keeping its handwriting style. The frames
+    are spaced evenly in picture space (equal arc length along the decoded path).
     Returns ``(frames (F, 28, 28), info)`` where info holds the endpoint labels.
     """
     g = _generator(model)
@@ -197,18 +198,31 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     zb = g.encode(xb[None], [lb] if g.conditional else None)[0]
     from .models.generators import sharpen
 
-    t = np.linspace(0.0, 1.0, frames)
     use_slerp = path == "slerp" or (path == "auto" and g.gaussian_prior)
-    if use_slerp:
-        z = slerp(za, zb, t)
+
+    def render(t):
+        if use_slerp:
+            z = slerp(za, zb, t)
+        else:
+            z = ((1 - t)[:, None] * za + t[:, None] * zb).astype(np.float32)
+        if g.conditional:
+            ya, yb = np.eye(10, dtype=np.float32)[la], np.eye(10, dtype=np.float32)[lb]
+            soft = ((1 - t)[:, None] * ya + t[:, None] * yb).astype(np.float32)
+            return sharpen(np.asarray(g.decoder([z, soft], training=False)), sharpness)
+        return g.decode(z, sharpness=sharpness)
+
+    # Even steps in the picture, not in the latent: the decoder answers a travelling label (and
+    # some latent stretches) unevenly -- a 1 can stay a 1 for most of the way and then jump to a
+    # 7. So the path is drawn densely, and the frames are placed at equal arc length of the
+    # pictures along it (a perceptually uniform morph).
+    dense_t = np.linspace(0.0, 1.0, max(128, 16 * frames))
+    dense = render(dense_t).reshape(len(dense_t), -1)
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))])
+    if arc[-1] > 1e-6:
+        t = np.interp(np.linspace(0.0, arc[-1], frames), arc, dense_t)
     else:
-        z = ((1 - t)[:, None] * za + t[:, None] * zb).astype(np.float32)
-    if g.conditional:
-        ya, yb = np.eye(10, dtype=np.float32)[la], np.eye(10, dtype=np.float32)[lb]
-        soft = (1 - t)[:, None] * ya + t[:, None] * yb
-        out = sharpen(np.asarray(g.decoder([z, soft.astype(np.float32)], training=False)), sharpness)
-    else:
-        out = g.decode(z, sharpness=sharpness)
+        t = np.linspace(0.0, 1.0, frames)
+    out = render(t)
     return out, {"from": la, "to": lb, "path": "slerp" if use_slerp else "linear", "kind": g.kind}
 
 

@@ -376,3 +376,14 @@ def test_truncation_bounds_the_prior_radius(G):
     assert np.mean(full <= chi_quantile(0.5, 6)) == pytest.approx(0.5, abs=0.03)
     with pytest.raises(NeuroartError, match="truncation"):
         g.prior(3, truncation=0)
+
+
+def test_bundled_morph_moves_in_even_steps():
+    """Frames sit at equal arc length of the pictures: no long still stretch, then a jump."""
+    from neuroart.generate import morph
+
+    for a, b in [(1, 7), (3, 8)]:
+        frames, info = morph(a, b, frames=12, seed=8)
+        steps = np.linalg.norm(np.diff(frames.reshape(12, -1), axis=0), axis=1)
+        assert steps.max() < 1.5 * steps.min(), (a, b, steps)
+        assert (info["from"], info["to"]) == (a, b)
