@@ -78,8 +78,8 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed
     """
     g = _generator(model)
     per_digit = int(per_digit)
-    if per_digit < 1 or per_digit > 100_000:
-        raise NeuroartError(f"per-digit must be between 1 and 100000, got {per_digit}")
+    if per_digit < 1 or per_digit > 10_000:
+        raise NeuroartError(f"per-digit must be between 1 and 10000, got {per_digit}")
     temperature = _check_temperature(temperature)
     if g.conditional:
         ds = _digits(digits)

@@ -51,6 +51,15 @@ def test_generate_grid_and_npz(run, tmp_path):
     assert recipe["model"] == "cvae" and len(recipe["model_sha256"]) == 16
 
 
+def test_large_batch_without_grid(run, tmp_path):
+    result = run("generate", "--per-digit", "600", "--no-grid", "--npz", "big.npz")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["big.npz"]
+    with np.load(tmp_path / "big.npz") as f:
+        assert f["images"].shape == (6000, 28, 28)
+        np.testing.assert_array_equal(np.bincount(f["labels"]), [600] * 10)
+
+
 def test_same_seed_same_bytes(run, tmp_path):
     args = ["generate", "0", "5", "--per-digit", "3", "--seed", "11", "--out", "s.png", "--npz", "s.npz"]
     assert run(*args).exit_code == 0
@@ -70,6 +79,8 @@ def test_same_seed_same_bytes(run, tmp_path):
         (["generate", "10"], "digit 10"),
         (["generate", "x"], "not a digit"),
         (["generate", "--per-digit", "0"], "per-digit"),
+        (["generate", "--per-digit", "600"], "too large to draw"),
+        (["generate", "--no-grid"], "needs --npz"),
         (["generate", "--model", "gan"], "unknown model"),
         (["generate", "--out", "grid.jpg"], ".png"),
         (["generate", "--npz", "nowhere/x.npz"], "folder does not exist"),

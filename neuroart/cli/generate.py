@@ -18,6 +18,7 @@ def _default(fn, name):
     return inspect.signature(fn).parameters[name].default
 
 
+MAX_GRID = 5000  # digits in one PNG grid (a 20-column grid of 5,000 at scale 3 is ~1700 x 22000 px)
 MODEL_HELP = "Generator: bundled cvae (class-conditional) or vae, or a .keras file from `neuroart train generator`."
 
 
@@ -82,6 +83,8 @@ def _hash(model):
               help="The labelled grid (PNG).")
 @click.option("--npz", type=click.Path(dir_okay=False), default=None,
               help="Also save `images` float32 (N, 28, 28) in [0, 1] and `labels` (N,) as .npz.")
+@click.option("--grid/--no-grid", default=True, show_default=True,
+              help="Draw the PNG grid (--no-grid with --npz for large batches).")
 @click.option("--truncation", type=float, default=_default(lib.generate, "truncation"), show_default=True,
               help="Redraw the rarest latent codes, beyond this quantile of the prior (1 = none).")
 @_sharpness_option(_default(lib.generate, "sharpness"))
@@ -90,8 +93,8 @@ def _hash(model):
 @_cmap_option
 @_scale_option
 @library_errors
-def generate(digits, per_digit, temperature, seed, model, out, npz, truncation, sharpness, standard_prior,
-             cmap, scale):
+def generate(digits, per_digit, temperature, seed, model, out, npz, grid, truncation, sharpness,
+             standard_prior, cmap, scale):
     """Draw new handwritten digits: a grid with one row per requested digit (all ten by default).
 
     DIGITS are 0-9; repeat a digit for more rows of it. The default model is the bundled
@@ -102,23 +105,30 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, truncation, 
         neuroart generate                              # 10 of each digit -> generated.png
         neuroart generate 3 7 --per-digit 16 --seed 2 --out sevens.png
         neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
+        neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
     """
-    _check_outputs((out, ".png"), (npz, ".npz"))
+    _check_outputs((out if grid else None, ".png"), (npz, ".npz"))
     _check_cmap(cmap)
-    lib._digits(digits or None)
+    count = len(lib._digits(digits or None)) * per_digit
+    if not grid and not npz:
+        raise NeuroartError("--no-grid needs --npz: nothing would be written")
+    if grid and count > MAX_GRID:
+        raise NeuroartError(f"a grid of {count:,} digits is too large to draw (at most {MAX_GRID:,}); "
+                            "use --no-grid --npz PATH for large batches")
     images, labels = lib.generate(list(digits) or None, per_digit=per_digit, temperature=temperature,
                                   seed=seed, model=model, truncation=truncation, sharpness=sharpness,
                                   standard_prior=standard_prior)
     from ..imaging import save_grid
 
-    cols = per_digit if per_digit <= 20 else 20
-    row_labels = None
-    if labels[0] >= 0 and per_digit % cols == 0:
-        row_labels = [str(d) for d in labels[::cols]]
-    rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model), temperature=temperature,
-                 truncation=truncation, sharpness=sharpness)
-    save_grid(images, out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
-    echo_wrote(out)
+    if grid:
+        cols = per_digit if per_digit <= 20 else 20
+        row_labels = None
+        if labels[0] >= 0 and per_digit % cols == 0:
+            row_labels = [str(d) for d in labels[::cols]]
+        rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model), temperature=temperature,
+                     truncation=truncation, sharpness=sharpness)
+        save_grid(images, out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
+        echo_wrote(out)
     if npz:
         lib.save_npz(npz, images=images.astype("float32"), labels=labels)
         echo_wrote(npz)
