@@ -310,24 +310,3 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
     labels = [digit] * len(z) if g.conditional else None
     images = g.decode(z, labels, sharpness=sharpness)
     return images, {"plane": desc, "digit": digit, "n": n, "kind": g.kind}
-
-
-def save_npz(path, **arrays) -> Path:
-    """Write arrays as an .npz atomically and byte-reproducibly (fixed zip timestamps, no pickle)."""
-    import io
-    import zipfile
-
-    from ._util import atomic_path
-
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise NeuroartError(f"{path}: output must be an .npz file")
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for name, arr in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
-    return path

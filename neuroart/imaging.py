@@ -34,6 +34,13 @@ def _hex(c: str) -> tuple[int, int, int]:
     return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)
 
 
+def check_cmap(name: str) -> str:
+    """`name` if it is a known colour map, else a clear error."""
+    if name not in CMAPS:
+        raise NeuroartError(f"unknown colour map {name!r} (choose from {', '.join(CMAPS)})")
+    return name
+
+
 def lut(name: str) -> np.ndarray:
     """The (256, 3) uint8 look-up table of colour map `name`."""
     if name == "gray":
@@ -41,8 +48,7 @@ def lut(name: str) -> np.ndarray:
         return np.stack([ramp] * 3, axis=1)
     if name == "inverted":
         return lut("gray")[::-1].copy()
-    if name not in _ANCHORS:
-        raise NeuroartError(f"unknown colour map {name!r} (choose from {', '.join(CMAPS)})")
+    check_cmap(name)
     anchors = np.array([_hex(c) for c in _ANCHORS[name]], np.float64)
     xs = np.linspace(0, 255, len(anchors))
     grid = np.arange(256)

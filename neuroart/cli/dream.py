@@ -117,10 +117,9 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     out_p = check_output(out, ".png", "--out")
     gif_p = check_output(gif, ".gif", "--gif")
     npz_p = check_output(npz, ".npz", "--npz")
-    from ..imaging import CMAPS
+    from ..imaging import check_cmap
 
-    if cmap not in CMAPS:
-        raise NeuroartError(f"unknown colour map {cmap!r} (use {', '.join(CMAPS)})")
+    check_cmap(cmap)
     if start not in ("noise", "blank", "mean", "digit") and not start.startswith("digit:"):
         if not Path(start).is_file():
             raise NeuroartError(f"--start {start}: no such image file (or use noise, blank, mean, digit, digit:D)")

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
-from . import echo_wrote, library_errors, main, recipe
+from . import SEED, check_output, echo_wrote, library_errors, main, recipe
 from .. import generate as lib
 from .._util import NeuroartError
-
-CMAPS = ("gray", "inverted", "magma", "viridis", "inferno", "plasma", "cividis", "twilight")
+from ..imaging import check_cmap, save_npz
 
 
 def _default(fn, name):
@@ -43,22 +42,7 @@ def _scale_option(fn):
 def _check_outputs(*pairs):
     """Refuse bad output paths before any work, so a failure never leaves a partial set of files."""
     for path, suffix in pairs:
-        if path is None:
-            continue
-        p = Path(path)
-        if p.suffix.lower() != suffix:
-            raise NeuroartError(f"{p}: output must be a {suffix} file")
-        if not p.parent.exists():
-            raise NeuroartError(f"folder does not exist: {p.parent}")
-        if p.is_dir():
-            raise NeuroartError(f"{p}: is a folder")
-
-
-def _check_cmap(cmap):
-    from ..imaging import CMAPS as known
-
-    if cmap not in known:
-        raise NeuroartError(f"unknown colour map {cmap!r} (choose from {', '.join(known)})")
+        check_output(path, suffix)
 
 
 def _hash(model):
@@ -76,7 +60,7 @@ def _hash(model):
               help="How many new digits of each class.")
 @click.option("--temperature", "-t", type=float, default=_default(lib.generate, "temperature"), show_default=True,
               help="Spread of the latent prior: <1 neater and more typical, >1 wilder.")
-@click.option("--seed", type=int, default=_default(lib.generate, "seed"), show_default=True,
+@click.option("--seed", type=SEED, default=_default(lib.generate, "seed"), show_default=True,
               help="Random seed (same seed, same bytes).")
 @click.option("--model", default=_default(lib.generate, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="generated.png", show_default=True,
@@ -108,7 +92,7 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
     """
     _check_outputs((out if grid else None, ".png"), (npz, ".npz"))
-    _check_cmap(cmap)
+    check_cmap(cmap)
     count = len(lib._digits(digits or None)) * per_digit
     if not grid and not npz:
         raise NeuroartError("--no-grid needs --npz: nothing would be written")
@@ -130,7 +114,7 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         save_grid(images, out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
         echo_wrote(out)
     if npz:
-        lib.save_npz(npz, images=images.astype("float32"), labels=labels)
+        save_npz(npz, images=images.astype("float32"), labels=labels)
         echo_wrote(npz)
 
 
@@ -138,7 +122,7 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--n", "n", type=int, default=_default(lib.reconstruct, "n"), show_default=True,
               help="How many random MNIST test digits (when no IMAGES are given).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Which test digits (seeded).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Which test digits (seeded).")
 @click.option("--model", default=_default(lib.reconstruct, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--data", default="auto", show_default=True, help="MNIST source (see `neuroart train --help`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="reconstruct.png", show_default=True,
@@ -161,7 +145,7 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
     import numpy as np
 
     _check_outputs((out, ".png"))
-    _check_cmap(cmap)
+    check_cmap(cmap)
     arrays = None
     if images:
         from ..data import load_digit_image
@@ -193,7 +177,7 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
 @click.argument("b")
 @click.option("--frames", "-f", type=int, default=_default(lib.morph, "frames"), show_default=True,
               help="Images on the path, both ends included (at least 2).")
-@click.option("--seed", type=int, default=_default(lib.morph, "seed"), show_default=True,
+@click.option("--seed", type=SEED, default=_default(lib.morph, "seed"), show_default=True,
               help="Which MNIST test digits stand for digits A and B.")
 @click.option("--model", default=_default(lib.morph, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--path", "path_kind", type=click.Choice(["auto", "slerp", "linear"]), default="auto",
@@ -222,7 +206,7 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
         neuroart morph my_two.png 5 --model vae --cmap magma
     """
     _check_outputs((out, ".png"), (gif, ".gif"))
-    _check_cmap(cmap)
+    check_cmap(cmap)
     if frames < 2:
         raise NeuroartError(f"frames must be at least 2, got {frames}")
     strip, info = lib.morph(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
@@ -258,7 +242,7 @@ def _plane(value: str):
                    "pca (top principal directions of the encoded test digits) or axes like 0,1.")
 @click.option("--span", type=float, default=_default(lib.latent_map, "span"), show_default=True,
               help="Prior quantile reached at the edges of the map.")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=SEED, default=None,
               help="Slice through a seeded prior draw instead of the prior mean [default: the mean].")
 @click.option("--data", default="auto", show_default=True, help="MNIST source (for --plane pca).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="latent-map.png", show_default=True,
@@ -280,7 +264,7 @@ def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, s
         neuroart latent-map --plane pca --seed 3
     """
     _check_outputs((out, ".png"))
-    _check_cmap(cmap)
+    check_cmap(cmap)
     images, info = lib.latent_map(model=model, digit=digit, n=n, span=span, plane=_plane(plane), data=data,
                                   seed=seed, sharpness=sharpness)
     from ..imaging import save_grid
