@@ -67,8 +67,12 @@ PIECES: tuple[Piece, ...] = (
           "A spherical path through the VAE's latent space from a 1 to a 7.",
           "morph 1 7 --frames 12 --seed 8 --scale 3", gif=True),
     Piece("latent-map", "Latent map",
-          "The VAE's latent plane decoded on a grid, as in the Keras VAE example.",
-          "latent-map --seed 9"),
+          "The VAE's latent plane decoded on a grid, as in the Keras VAE example (along the two "
+          "directions in which the decoded digit changes most).",
+          "latent-map"),
+    Piece("latent-map-cvae-4", "Ways to write a 4",
+          "The class-conditional VAE told to draw a 4, across a plane of its style space.",
+          "latent-map --model cvae --digit 4 --cmap magma"),
 )
 
 
