@@ -14,6 +14,22 @@ class NeuroartError(Exception):
     """A problem with the user's input or files, told in one line (the CLI prints just this)."""
 
 
+def check_digits(digits) -> list[int]:
+    """Digits (ints or digit strings) as ints 0-9; anything else is a NeuroartError in one line."""
+    out = []
+    for d in digits:
+        if isinstance(d, bool):
+            raise NeuroartError(f"not a digit: {d!r} (digits are 0-9)")
+        try:
+            v = int(str(d).strip())
+        except ValueError:
+            raise NeuroartError(f"not a digit: {d!r} (digits are 0-9)") from None
+        if not 0 <= v <= 9:
+            raise NeuroartError(f"digit {v} is out of range (digits are 0-9)")
+        out.append(v)
+    return out
+
+
 def tf():
     """Import TensorFlow on first use, with its start-up chatter silenced.
 

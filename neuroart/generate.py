@@ -16,7 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ._util import NeuroartError
+from ._util import NeuroartError, check_digits
 
 DEFAULT_MODEL = "cvae"
 # = models.generators.SAMPLE_DEFAULTS (repeated here so the CLI's --help needs no TensorFlow;
@@ -39,17 +39,7 @@ def _digits(digits) -> list[int]:
         return list(range(10))
     if isinstance(digits, (int, np.integer, str)):
         digits = [digits]
-    out = []
-    for d in digits:
-        if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
-            v = int(d)
-        elif isinstance(d, str) and d.strip().isdigit():
-            v = int(d.strip())
-        else:
-            raise NeuroartError(f"not a digit: {d!r} (digits are 0-9)")
-        if not 0 <= v <= 9:
-            raise NeuroartError(f"digit {v} is out of range (digits are 0-9)")
-        out.append(v)
+    out = check_digits(digits)
     if not out:
         raise NeuroartError("no digits requested")
     return out

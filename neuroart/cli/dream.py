@@ -103,7 +103,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
         neuroart dream --prior none                   # pixels alone, no autoencoder prior
     """
-    from ..dream.dreams import check_digits
+    from .._util import check_digits
 
     units = parse_units(units)
     for d in digits:  # fail fast, before TensorFlow loads

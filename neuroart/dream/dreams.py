@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._util import NeuroartError, tf
+from .._util import NeuroartError, check_digits, tf
 from . import objectives as O
 from . import params as P
 from . import transforms as TR
@@ -83,20 +83,6 @@ class DreamResult:
     config: DreamConfig = DEFAULTS
     units: np.ndarray | None = None  # (N,) the unit dreamed of, for neuron/channel objectives
     prior: str = "none"  # the Plug & Play prior actually used
-
-
-def check_digits(digits) -> list[int]:
-    """Digits as ints 0-9; anything else is a NeuroartError in one line."""
-    out = []
-    for d in digits:
-        try:
-            v = int(str(d).strip())
-        except ValueError:
-            raise NeuroartError(f"not a digit: {d!r} (digits are 0-9)") from None
-        if not 0 <= v <= 9:
-            raise NeuroartError(f"digit {v} is out of range (digits are 0-9)")
-        out.append(v)
-    return out
 
 
 def _hidden_layers(taps: ModelTaps):

@@ -101,7 +101,8 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
     except Exception as e:  # a truncated zip, a missing config, a foreign layer
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise NeuroartError(f"{path}: cannot load model ({first[:200]})") from None
-    _cache.clear()
+    if len(_cache) >= 8:  # a few models at once (a dream uses a classifier, a prior and a judge)
+        _cache.pop(next(iter(_cache)))
     _cache[key] = model
     return model
 

@@ -637,27 +637,13 @@ def load_generator(name_or_path="cvae"):
 
     Returns the `Generator` (a Keras model) with ``.decoder``, ``.encoder``, ``.latent_dim``,
     ``.kind``, ``.encode(x, labels=None)``, ``.decode(z, labels=None)`` and ``.prior(n, ...)``.
-    Loaded generators are cached by path and modification time.
+    Loaded generators are cached by path and modification time (as by `load_model`).
     """
-    import zipfile
+    from . import load_model, resolve
 
-    from . import resolve
-
-    path = resolve(name_or_path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
-    if key in _cache:
-        return _cache[key]
-    if not zipfile.is_zipfile(path):
-        raise NeuroartError(f"{path}: not a .keras model file (corrupted or wrong format)")
-    try:
-        model = k.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:  # truncated zip, missing config, foreign layer
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise NeuroartError(f"{path}: cannot load model ({first[:200]})") from None
+    model = load_model(name_or_path)  # cached, safe mode, one-line errors
     if not isinstance(model, Generator):
-        raise NeuroartError(f"{path}: not a neuroart generator (a classifier?)")
-    _cache[key] = model
+        raise NeuroartError(f"{resolve(name_or_path)}: not a neuroart generator (a classifier?)")
     return model
 
 
-_cache: dict = {}
