@@ -165,10 +165,12 @@ def test_float_npz_in_unit_range_is_scaled_not_zeroed(tmp_path, mnist):
         data.load_mnist(tmp_path / "g.npz")
 
 
-def test_env_auto_does_not_recurse(monkeypatch):
-    monkeypatch.setenv("NEUROART_MNIST", "auto")
+def test_env_auto_does_not_recurse(monkeypatch, tmp_path):
+    arrays = _write_small_npz(tmp_path / "cache.npz")
+    monkeypatch.setenv("NEUROART_MNIST", "auto")  # means: no override
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "cache.npz")
     (x, _), _ = data.load_mnist("auto")
-    assert x.shape == (60000, 28, 28)
+    assert np.array_equal(x, arrays["x_train"]) and data.last_source.startswith("keras cache")
 
 
 def test_idx_with_short_header(tmp_path):
