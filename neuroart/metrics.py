@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 _BATCH = 2000
-_JUDGES: dict = {}
 _FEATURES: dict = {}
 
 
@@ -80,22 +79,9 @@ def load_judge(judge="cnn"):
         if not hasattr(judge, "layers"):
             raise NeuroartError(f"a judge must be a model name, a .keras path or a Keras model, got {judge!r}")
         return judge
-    key = str(judge)
-    if key not in _JUDGES:
-        import zipfile
+    from .models import load_model
 
-        from .models import resolve
-
-        path = resolve(key)
-        if not zipfile.is_zipfile(path):
-            raise NeuroartError(f"{path}: not a .keras model file (corrupted or wrong format)")
-        try:
-            model = keras().saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as e:  # truncated zip, missing config, foreign layer
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise NeuroartError(f"{path}: cannot load judge ({first[:200]})") from None
-        _JUDGES[key] = model
-    return _JUDGES[key]
+    return load_model(judge)  # cached, safe mode, one-line errors
 
 
 def _batched(fn, x: np.ndarray, batch: int = _BATCH) -> np.ndarray:
