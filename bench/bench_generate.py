@@ -33,7 +33,7 @@ def main():
 
     from neuroart.generate import generate
     from neuroart.models import load_card
-    from neuroart.models.generators import load_generator
+    from neuroart.generate.model import load_generator
 
     t = time.perf_counter()
     g = load_generator(args.model)
@@ -60,7 +60,7 @@ def main():
     print(f"bundled {args.model} training (card): {card.get('train_seconds')} s for {card.get('epochs')} epochs "
           f"(target < 300 s; ratio {card.get('train_seconds', 0) / 300:.2f})")
     if args.train:
-        from neuroart.models.generators import train_generator
+        from neuroart.generate.train import train_generator
 
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

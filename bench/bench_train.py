@@ -31,7 +31,7 @@ def article(x_train, y_train, x_test, y_test):
 
 
 def neuroart_default():
-    from neuroart.models.classifier import train_classifier
+    from neuroart.classify import train_classifier
 
     _, card = train_classifier(arch="mlp", data="offline", show_progress=False)
     return card["test_accuracy"]

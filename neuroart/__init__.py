@@ -34,9 +34,9 @@ _API = {
     "load_model": "models",
     "load_card": "models",
     "save_model": "models",
-    "train_classifier": "models.classifier",
-    "evaluate": "models.classifier",
-    "predict": "models.classifier",
+    "train_classifier": "classify",
+    "evaluate": "classify",
+    "predict": "classify",
     "classify_images": "classify",
     "classify_files": "classify",
     # dreaming (neuroart.dream)
@@ -48,13 +48,13 @@ _API = {
     "objectives": "dream",
     "params": "dream",
     "transforms": "dream",
-    # generators (neuroart.generate, neuroart.models.generators)
+    # generators (neuroart.generate)
     "generate_digits": ("generate", "generate"),
     "reconstruct": "generate",
     "morph": "generate",
     "latent_map": "generate",
-    "load_generator": "models.generators",
-    "train_generator": "models.generators",
+    "load_generator": "generate",
+    "train_generator": "generate",
     # scores for generated digits
     "judge_agreement": "metrics",
     "frechet_distance": "metrics",

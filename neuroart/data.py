@@ -34,9 +34,6 @@ IDX_NAMES = {
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
 MAX_IMAGE_PIXELS = 50_000_000  # ~7000x7000; larger inputs are refused before decoding
 
-#: The source the last successful `load_mnist` call used (for reports and model cards).
-last_source: str | None = None
-
 Split = tuple[np.ndarray, np.ndarray]
 
 
@@ -45,7 +42,12 @@ Split = tuple[np.ndarray, np.ndarray]
 
 def load_mnist(source: str | os.PathLike = "auto") -> tuple[Split, Split]:
     """Return ``(x_train, y_train), (x_test, y_test)``: uint8 (N, 28, 28) and int64 labels 0-9."""
-    global last_source
+    train, test, _ = mnist_with_source(source)
+    return train, test
+
+
+def mnist_with_source(source: str | os.PathLike = "auto") -> tuple[Split, Split, str]:
+    """`load_mnist`, plus the source actually used (for reports and model cards)."""
     source = str(source)
     if source == "auto":
         data, used = _load_auto()
@@ -64,9 +66,8 @@ def load_mnist(source: str | os.PathLike = "auto") -> tuple[Split, Split]:
             )
         data = _load_idx_folder(path) if path.is_dir() else _load_npz(path)
         used = str(path)
-    data = _validate(data, used)
-    last_source = used
-    return data
+    train, test = _validate(data, used)
+    return train, test, used
 
 
 def available_sources() -> dict[str, bool]:

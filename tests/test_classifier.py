@@ -7,7 +7,7 @@ import pytest
 
 from neuroart import models
 from neuroart._util import NeuroartError
-from neuroart.models import classifier
+from neuroart.classify import model as classifier_model, train as classifier
 
 
 @pytest.mark.parametrize("name,floor", [("mlp", 0.977), ("cnn", 0.992)])
@@ -24,7 +24,7 @@ def test_bundled_classifier_accuracy_on_real_test_set(name, floor, test_digits):
 
 
 def test_mlp_is_the_articles_model():
-    m = classifier.build_mlp()
+    m = classifier_model.build_mlp()
     kinds = [(type(layer).__name__, layer.get_config().get("units"), layer.get_config().get("activation"))
              for layer in m.layers]
     assert kinds == [("Flatten", None, None), ("Dense", 128, "relu"), ("Dropout", None, None),
@@ -41,7 +41,7 @@ def test_plain_keras_loads_the_bundled_files():
         "    m = keras.saving.load_model(p)\n"
         "    print(m(np.zeros((1, 28, 28), 'float32')).shape)\n"
     )
-    paths = [str(models.resolve(n)) for n in classifier.ARCHS]
+    paths = [str(models.resolve(n)) for n in classifier_model.ARCHS]
     out = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["(1,", "10)"] * 2
@@ -76,7 +76,7 @@ def test_bad_model_files(tmp_path):
 def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
     target = tmp_path / "m.keras"
     target.write_bytes(b"previous model")
-    model = classifier.build_mlp()
+    model = classifier_model.build_mlp()
 
     def boom(*a, **k):
         raise OSError("disk full")

@@ -111,7 +111,7 @@ def test_corrupted_model_file(run, tmp_path, _one_line_error):
 
 def test_unknown_generator_kind():
     from neuroart._util import NeuroartError
-    from neuroart.models.generators import train_generator
+    from neuroart.generate.train import train_generator
 
     with pytest.raises(NeuroartError, match="unknown generator kind 'gan'"):
         train_generator("gan", progress=False)

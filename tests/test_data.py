@@ -33,9 +33,9 @@ def _write_small_npz(path, n=20, **override):
 
 def test_npz_source_roundtrip(tmp_path):
     arrays = _write_small_npz(tmp_path / "m.npz")
-    (x, y), (xt, yt) = data.load_mnist(tmp_path / "m.npz")
+    (x, y), (xt, yt), source = data.mnist_with_source(tmp_path / "m.npz")
     assert np.array_equal(x, arrays["x_train"]) and np.array_equal(yt, arrays["y_test"])
-    assert data.last_source == str(tmp_path / "m.npz")
+    assert source == str(tmp_path / "m.npz")
 
 
 def test_idx_folder_gzipped_and_plain(tmp_path, mnist):
@@ -169,8 +169,8 @@ def test_env_auto_does_not_recurse(monkeypatch, tmp_path):
     arrays = _write_small_npz(tmp_path / "cache.npz")
     monkeypatch.setenv("NEUROART_MNIST", "auto")  # means: no override
     monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "cache.npz")
-    (x, _), _ = data.load_mnist("auto")
-    assert np.array_equal(x, arrays["x_train"]) and data.last_source.startswith("keras cache")
+    (x, _), _, source = data.mnist_with_source("auto")
+    assert np.array_equal(x, arrays["x_train"]) and source.startswith("keras cache")
 
 
 def test_idx_with_short_header(tmp_path):

@@ -13,9 +13,12 @@ from neuroart._util import NeuroartError
 
 @pytest.fixture(scope="module")
 def G():
-    from neuroart.models import generators
+    """The generator pipeline's modules as one namespace (architecture and training)."""
+    from types import SimpleNamespace
 
-    return generators
+    from neuroart.generate import model, train
+
+    return SimpleNamespace(**{**vars(model), **vars(train)})
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def mnist_float(mnist):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """One tiny trained generator of each kind (1,500 digits, 2 epochs, latent 4): seconds each."""
-    from neuroart.models.generators import train_generator
+    from neuroart.generate.train import train_generator
 
     folder = tmp_path_factory.mktemp("gens")
     out = {}
@@ -157,7 +160,7 @@ def test_sampling_prior_is_fitted_to_the_training_codes(G, tiny, mnist_float, ki
 
 
 def test_sharpen():
-    from neuroart.models.generators import sharpen
+    from neuroart.generate.model import sharpen
 
     p = np.array([0.0, 0.1, 0.5, 0.9, 1.0], np.float32)
     np.testing.assert_array_equal(sharpen(p, 1.0), p)
@@ -358,15 +361,8 @@ def test_bundled_cards_describe_their_training():
         assert card["test_elbo"] < 0 and card["epochs"] >= 1 and "sha256" in card
 
 
-def test_library_and_card_sampling_defaults_agree():
-    from neuroart import generate as lib
-    from neuroart.models.generators import SAMPLE_DEFAULTS
-
-    assert SAMPLE_DEFAULTS == {"temperature": 1.0, "truncation": lib.TRUNCATION, "sharpness": lib.SHARPNESS}
-
-
 def test_truncation_bounds_the_prior_radius(G):
-    from neuroart.models.generators import chi_quantile
+    from neuroart.generate.model import chi_quantile
 
     g = G.build_generator("vae", latent_dim=6)
     z = g.prior(5000, truncation=0.5, seed=0)  # N(0, I) before fitting: the radius is the code's norm

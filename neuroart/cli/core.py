@@ -43,7 +43,7 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
         neuroart train classifier --recipe article     # the article's exact training
         neuroart train classifier --arch cnn --epochs 8 --out cnn.keras
     """
-    from ..models.classifier import train_classifier
+    from ..classify import train_classifier
 
     out = out or f"{arch}.keras"
     _, card = train_classifier(arch=arch, recipe=recipe, epochs=epochs, batch_size=batch_size,
@@ -73,7 +73,7 @@ def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out):
         neuroart train generator                          # cvae.keras + cvae.json + cvae.png
         neuroart train generator --kind vae --latent-dim 2 --epochs 20 --out vae2.keras
     """
-    from ..models.generators import train_generator
+    from ..generate import train_generator
 
     path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size,
                                  seed=seed, data=data, out=out)
@@ -98,7 +98,7 @@ def evaluate(model_name, data, as_json):
         neuroart evaluate --model my_mlp.keras --data ~/mnist.npz
     """
     from ..models import load_model
-    from ..models.classifier import evaluate as evaluate_fn
+    from ..classify import evaluate as evaluate_fn
 
     scores = evaluate_fn(load_model(model_name), data=data)
     if as_json:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import SEED, check_output, echo_wrote, library_errors, main, recipe
-from .. import generate as lib
+from ..generate import sample as lib
 from .._util import NeuroartError
 from ..imaging import check_cmap, save_npz
 

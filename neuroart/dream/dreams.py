@@ -307,7 +307,7 @@ def _load_generator(name):
     if not isinstance(name, str) and not hasattr(name, "__fspath__"):
         return name  # already a model
     try:
-        from ..models.generators import load_generator
+        from ..generate.model import load_generator
     except ImportError:  # pragma: no cover
         raise NeuroartError("the generators module is not available") from None
     return load_generator(name)

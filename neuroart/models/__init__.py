@@ -1,4 +1,7 @@
-"""Models: the article's classifier and a small CNN, the digit generators, and their files.
+"""Model files: the registry of bundled models, loading, saving and model cards.
+
+The architectures and their training live with their pipelines (`neuroart.classify`,
+`neuroart.generate`); this module is the one door every model file goes through.
 
 Every model is one native ``.keras`` file with a JSON *model card* beside it (same stem):
 architecture, data source, test scores, epochs, seed, training seconds, neuroart version and the
@@ -79,8 +82,8 @@ def _register_custom_objects() -> None:
     """Import the modules whose custom layers generator files need (they register on import)."""
     import importlib.util
 
-    if importlib.util.find_spec("neuroart.models.generators") is not None:
-        from . import generators  # noqa: F401
+    if importlib.util.find_spec("neuroart.generate.model") is not None:
+        from ..generate import model  # noqa: F401
 
 
 _cache: dict[tuple[str, int, bool], object] = {}

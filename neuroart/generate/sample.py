@@ -2,7 +2,7 @@
 
 All functions return float32 images (N, 28, 28) in [0, 1] and take a `model`: a bundled name
 (``cvae`` — the default, class-conditional — or ``vae``) or the path of a ``.keras`` generator
-made by `neuroart.models.generators.train_generator`. Everything random takes a `seed`.
+made by `neuroart.generate.train.train_generator`. Everything random takes a `seed`.
 
     >>> from neuroart.generate import generate
     >>> images, labels = generate([3, 7], per_digit=8, seed=1)   # 16 new digits: eight 3s, eight 7s
@@ -16,20 +16,11 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ._util import NeuroartError, check_digits
-
-DEFAULT_MODEL = "cvae"
-# = models.generators.SAMPLE_DEFAULTS (repeated here so the CLI's --help needs no TensorFlow;
-# tests check they agree)
-SHARPNESS = 3.0
-TRUNCATION = 0.8
-LABEL_JUDGE = "cnn"  # names the digit of a user's image file when a cvae needs its label
-
-__all__ = ["generate", "sample", "reconstruct", "morph", "latent_map", "slerp", "save_npz"]
-
+from .._util import NeuroartError, check_digits
+from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TRUNCATION
 
 def _generator(model):
-    from .models.generators import Generator, load_generator
+    from .model import Generator, load_generator
 
     return model if isinstance(model, Generator) else load_generator(model)
 
@@ -88,7 +79,7 @@ sample = generate
 
 
 def _test_digits(data="auto"):
-    from .data import load_mnist, to_float
+    from ..data import load_mnist, to_float
 
     _, (xt, yt) = load_mnist(data)
     return to_float(xt), yt
@@ -119,7 +110,7 @@ def reconstruct(images=None, labels=None, *, n: int = 10, seed: int = 0, model=D
 
 
 def _classify(images) -> np.ndarray:
-    from .metrics import judge_predict
+    from ..metrics import judge_predict
 
     return judge_predict(images, LABEL_JUDGE).argmax(axis=1).astype(np.int64)
 
@@ -157,7 +148,7 @@ def _endpoint(x, g, rng, data):
     path = Path(text)
     if not path.exists():
         raise NeuroartError(f"{text}: neither a digit 0-9 nor an image file")
-    from .data import load_digit_image
+    from ..data import load_digit_image
 
     img = load_digit_image(path)
     return img, int(_classify(img[None])[0])
@@ -186,7 +177,7 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     (xa, la), (xb, lb) = _endpoint(a, g, rng, data), _endpoint(b, g, rng, data)
     za = g.encode(xa[None], [la] if g.conditional else None)[0]
     zb = g.encode(xb[None], [lb] if g.conditional else None)[0]
-    from .models.generators import sharpen
+    from .model import sharpen
 
     use_slerp = path == "slerp" or (path == "auto" and g.gaussian_prior)
 

@@ -7,9 +7,20 @@ from typing import Iterable
 
 import numpy as np
 
-from .data import load_digit_image
-from .models import load_model
-from .models.classifier import predict
+from .._util import NeuroartError
+from ..data import load_digit_image
+from ..models import load_model
+
+
+def predict(model, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+    """Softmax probabilities (N, 10) for float images (N, 28, 28) in [0, 1]."""
+    images = np.asarray(images, np.float32)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise NeuroartError(f"expected images of shape (N, 28, 28), got {images.shape}")
+    out = [np.asarray(model(images[i : i + batch_size], training=False)) for i in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
 def classify_images(images: np.ndarray, *, model="mlp", top: int = 1) -> list[list[tuple[int, float]]]:

@@ -1,5 +1,5 @@
-"""Digit generators: a convolutional autoencoder (``ae``), a VAE (``vae``) and a class-conditional
-VAE (``cvae``), their training, and their files.
+"""The generator architecture: a convolutional autoencoder (``ae``), a VAE (``vae``) and a
+class-conditional VAE (``cvae``), as one saveable Keras model, and loading it.
 
 Each generator is one registered Keras model, `Generator`, holding two functional sub-models:
 
@@ -13,58 +13,15 @@ Importing this module registers the class (package ``neuroart``); `load_generato
 
 The VAE losses are summed over the 784 pixels (binary cross-entropy, in nats) plus the KL term
 summed over latent dimensions: a per-pixel mean would weight the KL 784x too strongly and
-collapse the samples to a blurry average.
+collapse the samples to a blurry average (the training is in `neuroart.generate.train`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import time
-from pathlib import Path
-
 import numpy as np
 
-from .._util import NeuroartError, progress as _progress, set_seed, tf
-from .._version import __version__
-
-KINDS = ("ae", "vae", "cvae")
-DEFAULT_KIND = "cvae"
-
-
-@dataclasses.dataclass(frozen=True)
-class GeneratorConfig:
-    """Training defaults for one generator kind (the CLI options default to these)."""
-
-    latent_dim: int = 16  # size of the latent code z
-    epochs: int = 10  # passes over the 60k training digits
-    batch_size: int = 128
-    learning_rate: float = 1e-3  # Adam, decayed by cosine to 5% over the run
-    seed: int = 0
-    filters: tuple[int, int] = (32, 64)  # encoder convolutions (the decoder mirrors them, lighter)
-    hidden: int = 256  # dense layer between convolutions and the code
-
-
-DEFAULTS = {
-    # batch 256 trains ~1.7x faster per image than 128 on a 2-core CPU; lr scaled with it
-    "ae": GeneratorConfig(latent_dim=16, epochs=12, batch_size=256, learning_rate=2e-3),
-    "vae": GeneratorConfig(latent_dim=16, epochs=15, batch_size=256, learning_rate=2e-3),
-    "cvae": GeneratorConfig(latent_dim=16, epochs=15, batch_size=256, learning_rate=2e-3),
-}
-
-
-def _check_latent(latent_dim) -> int:
-    value = int(latent_dim)
-    if value < 1 or value > 512:
-        raise NeuroartError(f"latent_dim must be between 1 and 512, got {latent_dim}")
-    return value
-
-
-def _check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise NeuroartError(f"unknown generator kind {kind!r} (choose from {', '.join(KINDS)})")
-    return kind
+from .._util import NeuroartError, tf
+from .config import DEFAULT_KIND, DEFAULTS, check_kind, check_latent
 
 
 # --------------------------------------------------------------------------- architecture
@@ -165,7 +122,7 @@ class Generator(k.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self.kind = _check_kind(kind)
+        self.kind = check_kind(kind)
         self.latent_dim = int(latent_dim)
         # The sampling prior: a mixture of C Gaussians -- their means (C, latent), the Cholesky
         # factors of their covariances (C, latent, latent) and weights (C,). The cvae has one per
@@ -360,273 +317,24 @@ class Generator(k.Model):
 
 def build_generator(kind: str = DEFAULT_KIND, latent_dim: int | None = None, **arch):
     """A fresh, untrained generator of `kind` (``ae``, ``vae`` or ``cvae``)."""
-    _check_kind(kind)
-    latent_dim = _check_latent(DEFAULTS[kind].latent_dim if latent_dim is None else latent_dim)
+    check_kind(kind)
+    latent_dim = check_latent(DEFAULTS[kind].latent_dim if latent_dim is None else latent_dim)
     enc = build_encoder(kind, latent_dim, **arch)
     dec = build_decoder(kind, latent_dim, **arch)
     return Generator(enc, dec, kind=kind, latent_dim=latent_dim, name=kind)
 
 
-# --------------------------------------------------------------------------- losses
-
-
-def _losses(model, x, y, eps, training: bool):
-    """Per-image reconstruction loss (BCE summed over pixels, nats) and KL (summed over latent)."""
-    t = tf()
-    if model.kind == "cvae":
-        z_mean, z_log_var = model.encoder([x, y], training=training)
-    elif model.kind == "vae":
-        z_mean, z_log_var = model.encoder(x, training=training)
-    else:
-        z_mean, z_log_var = model.encoder(x, training=training), None
-    if z_log_var is not None:
-        z_log_var = t.clip_by_value(z_log_var, -12.0, 8.0)
-        z = z_mean + t.exp(0.5 * z_log_var) * eps
-        kl = -0.5 * t.reduce_sum(1.0 + z_log_var - t.square(z_mean) - t.exp(z_log_var), axis=1)
-    else:
-        z = z_mean
-        kl = t.zeros_like(z_mean[:, 0])
-    x_hat = model.decoder([z, y] if model.kind == "cvae" else z, training=training)
-    p = t.clip_by_value(x_hat, 1e-6, 1.0 - 1e-6)
-    bce = -(x * t.math.log(p) + (1.0 - x) * t.math.log(1.0 - p))
-    rec = t.reduce_sum(t.reshape(bce, (-1, 784)), axis=1)
-    return rec, kl
-
-
-def evaluate_generator(model, x, labels=None, *, batch_size: int = 1000) -> dict:
-    """Test scores: reconstruction loss (nats/image), KL and ELBO (VAEs), pixel MSE.
-
-    The encoder's mean is decoded for the reconstruction loss of the AE; for the VAEs the loss is
-    the one-sample Monte Carlo estimate with a fixed seed (so the card's numbers reproduce).
-    """
-    t = tf()
-    x = np.asarray(x, np.float32)
-    y = _one_hot(labels, len(x)) if labels is not None else np.zeros((len(x), 10), np.float32)
-    rng = np.random.default_rng(12345)
-    rec_sum = kl_sum = mse_sum = 0.0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        eps = rng.standard_normal((len(xb), model.latent_dim)).astype(np.float32)
-        rec, kl = _losses(model, t.constant(xb), t.constant(yb), t.constant(eps), False)
-        rec_sum += float(t.reduce_sum(rec))
-        kl_sum += float(t.reduce_sum(kl))
-        recon = model.reconstruct(xb, labels[i : i + batch_size] if model.conditional else None)
-        mse_sum += float(((recon - xb) ** 2).mean(axis=(1, 2)).sum())
-    n = len(x)
-    out = {"reconstruction_loss": round(rec_sum / n, 3), "pixel_mse": round(mse_sum / n, 5)}
-    if model.gaussian_prior:
-        out["kl"] = round(kl_sum / n, 3)
-        out["elbo"] = round(-(rec_sum + kl_sum) / n, 3)
-    return out
-
-
-# --------------------------------------------------------------------------- training
-
-
-def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_rate: float = 1e-3,
-        seed: int = 0, progress: bool = True, label: str = "training") -> list[float]:
-    """Train `model` in place on images x (N, 28, 28) in [0, 1]; returns the mean loss per epoch."""
-    t = tf()
-    x = np.asarray(x, np.float32)
-    n = len(x)
-    batch_size = int(min(batch_size, n))
-    steps = n // batch_size
-    if steps < 1 or epochs < 1:
-        raise NeuroartError("need at least one epoch and one batch of training images")
-    y = _one_hot(labels, n) if labels is not None else np.zeros((n, 10), np.float32)
-    schedule = k.optimizers.schedules.CosineDecay(learning_rate, epochs * steps, alpha=0.05)
-    opt = k.optimizers.Adam(schedule)
-    variables = model.encoder.trainable_variables + model.decoder.trainable_variables
-    opt.build(variables)
-    noise = t.random.Generator.from_seed(int(seed))
-    latent = model.latent_dim
-
-    @t.function(jit_compile=False, reduce_retracing=True)
-    def step(xb, yb):
-        eps = noise.normal((batch_size, latent))
-        with t.GradientTape() as tape:
-            rec, kl = _losses(model, xb, yb, eps, True)
-            loss = t.reduce_mean(rec + kl)
-        grads = tape.gradient(loss, variables)
-        opt.apply_gradients(zip(grads, variables))
-        return loss
-
-    rng = np.random.default_rng(seed)
-    history = []
-    with _progress(length=epochs * steps, label=label, show=progress) as bar:
-        for _ in range(epochs):
-            order = rng.permutation(n)
-            total = 0.0
-            for s in range(steps):
-                idx = order[s * batch_size : (s + 1) * batch_size]
-                total += float(step(t.constant(x[idx]), t.constant(y[idx])))
-                bar.update(1)
-            history.append(total / steps)
-    return history
-
-
-def _load_data(data):
-    """(x_train, y_train), (x_test, y_test) as float32 [0, 1] images and int labels, + source."""
-    from .. import data as data_mod
-
-    (xtr, ytr), (xte, yte) = data_mod.load_mnist(data)
-    return (data_mod.to_float(xtr), ytr), (data_mod.to_float(xte), yte), data_mod.last_source
 
 
 def describe(model) -> dict:
     """Architecture summary for the model card."""
-    from .classifier import describe as lines
+    from ..classify.model import describe as lines
 
     return {
         "encoder": lines(model.encoder),
         "decoder": lines(model.decoder),
         "parameters": int(model.encoder.count_params() + model.decoder.count_params()),
     }
-
-
-def fit_prior(model, x, labels=None, *, batch_size: int = 5000) -> None:
-    """Fit the sampling prior to the training codes (in place): a full-covariance Gaussian per
-    class when `labels` are given (the cvae needs them), else one Gaussian.
-
-    For the VAEs each Gaussian is the moment-matched aggregate posterior of its digits,
-    cov(mu(x)) + mean(sigma^2(x)): sampling where the encoder actually puts the digits, rather
-    than N(0, I), whose gaps between the digit clusters decode to ambiguous scrawls ("ex-post
-    density estimation", Ghosh et al. 2020). For the unconditional vae/ae the per-class
-    Gaussians form a mixture weighted by class frequency; sampling picks a component at random,
-    so they stay unconditional generators.
-    """
-    x = np.asarray(x, np.float32)
-    if model.conditional and labels is None:
-        raise NeuroartError("fitting the cvae's prior needs the training labels")
-    y = _one_hot(labels, len(x)) if model.conditional else None
-    means, var = [], []
-    for i in range(0, len(x), batch_size):
-        args = [x[i : i + batch_size], y[i : i + batch_size]] if model.conditional else x[i : i + batch_size]
-        out = model.encoder(args, training=False)
-        if model.kind == "ae":
-            means.append(np.asarray(out, np.float64))
-            var.append(np.zeros_like(means[-1]))
-        else:
-            means.append(np.asarray(out[0], np.float64))
-            var.append(np.exp(np.clip(np.asarray(out[1], np.float64), -12, 8)))
-    mu, v = np.concatenate(means), np.concatenate(var)
-    if labels is not None:
-        lab = np.asarray(labels).reshape(-1)
-        groups = [lab == c for c in range(10)]
-    else:
-        groups = [np.ones(len(x), bool)]
-    n = model.latent_dim
-    all_m, all_l, weights = [], [], []
-    for g in groups:
-        if g.sum() < 2:
-            raise NeuroartError("fitting the prior needs at least two training digits of every class")
-        m = mu[g].mean(axis=0)
-        cov = np.atleast_2d(np.cov(mu[g], rowvar=False)) + np.diag(v[g].mean(axis=0)) + 1e-6 * np.eye(n)
-        all_m.append(m)
-        all_l.append(np.linalg.cholesky(cov))
-        weights.append(g.mean())
-    model._set_prior(np.stack(all_m), np.stack(all_l), np.asarray(weights))
-
-
-#: How samples are drawn and rendered unless told otherwise (generate, the card's sample grid).
-SAMPLE_DEFAULTS = {"temperature": 1.0, "truncation": 0.8, "sharpness": 3.0}
-
-
-def sample_grid(model, *, per_digit: int = 10, seed: int = 0, **options):
-    """A 10 x per_digit grid of samples (rows = digits 0-9 for the cvae), and its row labels."""
-    opts = {**SAMPLE_DEFAULTS, **options}
-    n = 10 * per_digit
-    if model.conditional:
-        labels = np.repeat(np.arange(10), per_digit)
-        z = model.prior(labels=labels, temperature=opts["temperature"], truncation=opts["truncation"], seed=seed)
-        return model.decode(z, labels, sharpness=opts["sharpness"]), [str(d) for d in range(10)]
-    z = model.prior(n, temperature=opts["temperature"], truncation=opts["truncation"], seed=seed)
-    return model.decode(z, sharpness=opts["sharpness"]), None
-
-
-def train_generator(
-    kind: str = DEFAULT_KIND,
-    *,
-    latent_dim: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    seed: int | None = None,
-    data: str | os.PathLike = "auto",
-    out: str | os.PathLike | None = None,
-    progress: bool = True,
-    limit: int | None = None,
-) -> tuple[Path, dict]:
-    """Train a generator on MNIST and write ``out`` (.keras), its card (.json) and a sample grid (.png).
-
-    `kind` is ``ae``, ``vae`` or ``cvae``; None for any option means the kind's default from
-    `DEFAULTS`. `data` is an MNIST source for `neuroart.data.load_mnist`. `out` defaults to
-    ``<kind>.keras`` in the current folder. `limit` trains on the first `limit` training digits
-    only (for quick tests). Returns the model path and its card (test reconstruction loss, and
-    KL/ELBO for the VAEs, in nats per image).
-    """
-    from . import save_model
-    from ..imaging import save_grid
-
-    _check_kind(kind)
-    cfg = DEFAULTS[kind]
-    latent_dim = _check_latent(cfg.latent_dim if latent_dim is None else latent_dim)
-    epochs = int(cfg.epochs if epochs is None else epochs)
-    batch_size = int(cfg.batch_size if batch_size is None else batch_size)
-    seed = int(cfg.seed if seed is None else seed)
-    if epochs < 1:
-        raise NeuroartError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise NeuroartError(f"batch size must be >= 1, got {batch_size}")
-    out = Path(out) if out is not None else Path(f"{kind}.keras")
-    if out.suffix != ".keras":
-        raise NeuroartError(f"{out}: model files must end in .keras")
-    if not out.parent.exists():
-        raise NeuroartError(f"folder does not exist: {out.parent}")
-
-    (xtr, ytr), (xte, yte), source = _load_data(data)
-    if limit is not None:
-        xtr, ytr = xtr[: int(limit)], ytr[: int(limit)]
-    set_seed(seed)
-    model = build_generator(kind, latent_dim, filters=cfg.filters, hidden=cfg.hidden)
-    start = time.perf_counter()
-    history = fit(model, xtr, ytr if kind == "cvae" else None, epochs=epochs, batch_size=batch_size,
-                  learning_rate=cfg.learning_rate, seed=seed, progress=progress, label=f"training {kind}")
-    seconds = time.perf_counter() - start
-    fit_prior(model, xtr, ytr)
-    scores = evaluate_generator(model, xte, yte if kind == "cvae" else None)
-    card = {
-        "name": out.stem,
-        "kind": kind,
-        "task": "generate MNIST digits" + (" of a requested class" if kind == "cvae" else ""),
-        "latent_dim": latent_dim,
-        "prior": ("training loss: N(0, I); sampling: " if kind != "ae" else "sampling: ")
-        + ("a full-covariance Gaussian per class fitted to the training codes" if kind == "cvae"
-           else "a mixture of full-covariance Gaussians, one per class, fitted to the training codes"),
-        "sampling": SAMPLE_DEFAULTS,
-        "architecture": describe(model),
-        "loss": ("binary cross-entropy summed over 784 pixels"
-                 + (" + KL(q(z|x) || N(0, I)) summed over latent dims" if kind != "ae" else "")),
-        "data_source": source,
-        "train_images": int(len(xtr)),
-        "eval_images": int(len(xte)),  # the MNIST test digits the test_* scores are measured on
-        **{f"test_{key}": value for key, value in scores.items()},
-        "train_loss_per_epoch": [round(v, 3) for v in history],
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": cfg.learning_rate,
-        "seed": seed,
-        "train_seconds": round(seconds, 1),
-        "version": __version__,
-        "trained_with": (f"neuroart train generator --kind {kind} --latent-dim {latent_dim} "
-                         f"--epochs {epochs} --seed {seed}"),
-    }
-    save_model(model, out, card)
-    grid, rows = sample_grid(model, seed=seed)
-    save_grid(grid, out.with_suffix(".png"), ncols=10, row_labels=rows, scale=2,
-              recipe={"model": out.name, "kind": kind, "seed": seed, **SAMPLE_DEFAULTS,
-                      "version": __version__})
-    card = json.loads(out.with_suffix(".json").read_text())
-    return out, card
 
 
 # --------------------------------------------------------------------------- loading
@@ -639,7 +347,7 @@ def load_generator(name_or_path="cvae"):
     ``.kind``, ``.encode(x, labels=None)``, ``.decode(z, labels=None)`` and ``.prior(n, ...)``.
     Loaded generators are cached by path and modification time (as by `load_model`).
     """
-    from . import load_model, resolve
+    from ..models import load_model, resolve
 
     model = load_model(name_or_path)  # cached, safe mode, one-line errors
     if not isinstance(model, Generator):

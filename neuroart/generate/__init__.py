@@ -1,0 +1,30 @@
+"""Generating digits: the autoencoder family (``ae``, ``vae``, ``cvae``) and what they draw.
+
+- `config`: sampling defaults and training configuration (no TensorFlow: the CLI reads them);
+- `model`: the `Generator` architecture and `load_generator` (importing it loads TensorFlow);
+- `train`: losses, the training loop, the fitted sampling prior, `train_generator`;
+- `sample`: `generate`, `reconstruct`, `morph`, `latent_map`.
+
+    >>> from neuroart.generate import generate
+    >>> images, labels = generate([3, 7], per_digit=8, seed=1)   # eight 3s, eight 7s
+"""
+
+from __future__ import annotations
+
+from .sample import generate, latent_map, morph, reconstruct, slerp
+
+__all__ = ["generate", "latent_map", "load_generator", "morph", "reconstruct", "slerp", "train_generator"]
+
+
+def load_generator(name_or_path="cvae"):
+    """Load a generator by bundled name or ``.keras`` path (see `neuroart.generate.model.load_generator`)."""
+    from .model import load_generator as load
+
+    return load(name_or_path)
+
+
+def train_generator(kind="cvae", **options):
+    """Train a generator (see `neuroart.generate.train.train_generator` for the options)."""
+    from .train import train_generator as train
+
+    return train(kind, **options)
