@@ -232,7 +232,7 @@ def main(argv=None):
     # -- batched, compiled (includes tracing) -------------------------------------------------
     obj = O.class_logprob(labels) - 2.0 * O.l1()
     t0 = time.perf_counter()
-    batched = render(model, obj, param, steps=steps, lr=lr, optimizer="normgrad", transforms=tr, seed=0)
+    render(model, obj, param, steps=steps, lr=lr, optimizer="normgrad", transforms=tr, seed=0)
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
     render(model, obj, param, steps=steps, lr=lr, optimizer="normgrad", transforms=tr, seed=0)

@@ -32,8 +32,8 @@ def main():
     import numpy as np
 
     from neuroart.generate import generate
-    from neuroart.models import load_card
     from neuroart.generate.model import load_generator
+    from neuroart.models import load_card
 
     t = time.perf_counter()
     g = load_generator(args.model)
@@ -94,7 +94,7 @@ def quality(g):
     div = M.diversity(images, labels, per_class=True)
     real_div = M.diversity(xt, yt, per_class=True)
     print(f"judge agreement (cnn): {agree:.2%}  (real test digits {real_agree:.2%}; target >= 98%)")
-    print(f"  seeds 1-4: " + ", ".join(f"{a:.2%}" for a in others) + f"; all five: mean "
+    print("  seeds 1-4: " + ", ".join(f"{a:.2%}" for a in others) + f"; all five: mean "
           f"{(agree + sum(others)) / 5:.2%}, min {min([agree, *others]):.2%}")
     print("  per digit: " + "  ".join(f"{d}:{a:.1%}" for d, a in per.items()))
     raw, _ = generate(per_digit=1000, seed=0, model=g, truncation=1.0, sharpness=1.0)

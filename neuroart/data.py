@@ -273,7 +273,6 @@ def _open_image(path: str | os.PathLike):
 
 def _to_gray(img) -> np.ndarray:
     """Pillow image -> float32 gray in [0, 1], transparent areas treated as background."""
-    from PIL import Image
 
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")

@@ -88,7 +88,7 @@ def source_picture(path: str | os.PathLike, *, width: int = 640, height: int = 4
     sky = np.stack([0.35 + 0.4 * yn, 0.55 + 0.3 * yn, 0.95 - 0.2 * yn], -1)
     sun = np.exp(-(((xn - 0.72) ** 2) + ((yn - 0.25) ** 2) * 2) / 0.004)[..., None] * np.array([1.0, 0.85, 0.5])
     img = np.clip(sky + sun, 0, 1)
-    for k, (base, amp, col) in enumerate([(0.55, 0.08, (0.25, 0.45, 0.3)), (0.7, 0.06, (0.15, 0.32, 0.2))]):
+    for base, amp, col in [(0.55, 0.08, (0.25, 0.45, 0.3)), (0.7, 0.06, (0.15, 0.32, 0.2))]:
         phase = rng.uniform(0, 2 * np.pi, 3)
         ridge = base + amp * (np.sin(xn * 7 + phase[0]) + 0.5 * np.sin(xn * 17 + phase[1]) + 0.25 * np.sin(xn * 41 + phase[2]))
         mask = (yn > ridge)[..., None]

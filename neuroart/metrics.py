@@ -16,7 +16,6 @@ whose last layer is `Dense(10, activation="softmax")`. Loaded judges are cached 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 

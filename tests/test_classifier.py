@@ -7,7 +7,8 @@ import pytest
 
 from neuroart import models
 from neuroart._util import NeuroartError
-from neuroart.classify import model as classifier_model, train as classifier
+from neuroart.classify import model as classifier_model
+from neuroart.classify import train as classifier
 
 
 @pytest.mark.parametrize("name,floor", [("mlp", 0.977), ("cnn", 0.992)])
@@ -52,7 +53,7 @@ def test_tiny_training_learns_and_is_reproducible(tmp_path):
                                           out=tmp_path / "a.keras")
     assert card["test_accuracy"] > 0.85, card
     b, _ = classifier.train_classifier(limit=3000, epochs=2, seed=3, data="auto", show_progress=False)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     saved = json.loads((tmp_path / "a.json").read_text())
     assert saved["sha256"] == models.file_sha256(tmp_path / "a.keras")

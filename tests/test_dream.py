@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neuroart._util import NeuroartError
 from neuroart.dream import objectives as O
 from neuroart.dream import params as P
 from neuroart.dream import transforms as TR
-from neuroart._util import NeuroartError
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def tiny_cnn():
 
 
 def _value(model, objective, images):
-    from neuroart.dream.render import ModelTaps
     from neuroart._util import tf
+    from neuroart.dream.render import ModelTaps
 
     x = tf().constant(np.asarray(images, np.float32))
     return float(np.sum(objective(ModelTaps(model)(x, x)).numpy()))
@@ -102,8 +102,8 @@ def test_objective_algebra_adds_and_scales(mlp):
 
 
 def _taps(model, x):
-    from neuroart.dream.render import ModelTaps
     from neuroart._util import tf
+    from neuroart.dream.render import ModelTaps
 
     t = tf().constant(x)
     return ModelTaps(model)(t, t)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -28,11 +28,11 @@ def classify_images(images: np.ndarray, *, model="mlp", top: int = 1) -> list[li
     net = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     probs = predict(net, images)
     order = np.argsort(-probs, axis=1)[:, :top]
-    return [[(int(d), round(float(p[d]), 4)) for d in row] for row, p in zip(order, probs)]
+    return [[(int(d), round(float(p[d]), 4)) for d in row] for row, p in zip(order, probs, strict=True)]
 
 
 def classify_files(paths: Iterable[str | os.PathLike], *, model="mlp", top: int = 1):
     """Read every image first (so a bad file fails before any work), then classify them all."""
     paths = [str(p) for p in paths]
     images = np.stack([load_digit_image(p) for p in paths])
-    return list(zip(paths, classify_images(images, model=model, top=top)))
+    return list(zip(paths, classify_images(images, model=model, top=top), strict=True))

@@ -97,8 +97,8 @@ def evaluate(model_name, data, as_json):
         neuroart evaluate --model cnn
         neuroart evaluate --model my_mlp.keras --data ~/mnist.npz
     """
-    from ..models import load_model
     from ..classify import evaluate as evaluate_fn
+    from ..models import load_model
 
     scores = evaluate_fn(load_model(model_name), data=data)
     if as_json:

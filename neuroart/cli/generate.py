@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import click
 
-from . import SEED, check_output, echo_wrote, library_errors, main, recipe
-from ..generate import sample as lib
 from .._util import NeuroartError
+from ..generate import sample as lib
 from ..imaging import check_cmap, save_npz
+from . import SEED, check_output, echo_wrote, library_errors, main, recipe
 
 
 def _default(fn, name):

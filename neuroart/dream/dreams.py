@@ -296,7 +296,7 @@ def _load_autoencoder(name):
         model = load_model(path)  # a plain Keras autoencoder: images -> images
         shape = tuple(model.output_shape[1:]) if hasattr(model, "output_shape") else ()
         if int(np.prod(shape)) != 28 * 28:
-            raise NeuroartError(f"{name}: not an autoencoder (its output has shape {shape}, not 28x28 images)")
+            raise NeuroartError(f"{name}: not an autoencoder (its output has shape {shape}, not 28x28 images)") from None
         return model
     if getattr(gen, "conditional", False):
         raise NeuroartError(f"{name}: a conditional generator cannot denoise unlabelled images; use ae or vae")

@@ -154,7 +154,6 @@ def neuron(layer_name: str, unit, x: int | None = None, y: int | None = None) ->
 
     ``unit`` is an int or one unit per image.
     """
-    t = tf()
     u = _targets(unit)
 
     def fn(T):

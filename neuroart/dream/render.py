@@ -169,7 +169,7 @@ def render(
             grads = tape.gradient(total, values)
             new_values, new_m, new_v = [], [], []
             stepf = t.cast(step + 1, t.float32)
-            for val, g, mi, vi in zip(values, grads, m, v):
+            for val, g, mi, vi in zip(values, grads, m, v, strict=True):
                 if optimizer == "adam":
                     mi = beta1 * mi + (1 - beta1) * g
                     vi = beta2 * vi + (1 - beta2) * g * g
@@ -197,7 +197,7 @@ def render(
         snaps.append(to_image(values).numpy())
     bounds = np.unique(np.linspace(0, steps, min(chunks, steps) + 1).round().astype(int))
     with progress(length=int(steps), label="dreaming", show=show_progress) as bar:
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             values, m, v = run(values, m, v, t.constant(int(a)), t.constant(int(b - a)))
             if frames and frames > 0:
                 snaps.append(to_image(values).numpy())

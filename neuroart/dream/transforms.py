@@ -154,7 +154,7 @@ def _gauss_blur(x, amount, sigma):
     def band(n):
         m = np.zeros((n, n), np.float32)
         for i in range(n):
-            for d, kv in zip(range(-2, 3), k1):
+            for d, kv in zip(range(-2, 3), k1, strict=True):
                 if 0 <= i + d < n:
                     m[i, i + d] = kv
         return t.constant(m)

@@ -23,7 +23,6 @@ import numpy as np
 from .._util import NeuroartError, tf
 from .config import DEFAULT_KIND, DEFAULTS, check_kind, check_latent
 
-
 # --------------------------------------------------------------------------- architecture
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from .._util import NeuroartError, check_digits
 from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TRUNCATION
 
+
 def _generator(model):
     from .model import Generator, load_generator
 

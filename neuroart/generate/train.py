@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._util import NeuroartError, progress as _progress, set_seed, tf
+from .._util import NeuroartError, set_seed, tf
+from .._util import progress as _progress
 from .._version import __version__
 from .config import DEFAULT_KIND, DEFAULTS, SAMPLE_DEFAULTS, check_kind, check_latent
 from .model import _one_hot, build_generator, describe, k
@@ -95,7 +96,7 @@ def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_r
             rec, kl = _losses(model, xb, yb, eps, True)
             loss = t.reduce_mean(rec + kl)
         grads = tape.gradient(loss, variables)
-        opt.apply_gradients(zip(grads, variables))
+        opt.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
     rng = np.random.default_rng(seed)
@@ -197,8 +198,8 @@ def train_generator(
     only (for quick tests). Returns the model path and its card (test reconstruction loss, and
     KL/ELBO for the VAEs, in nats per image).
     """
-    from ..models import save_model
     from ..imaging import save_grid
+    from ..models import save_model
 
     check_kind(kind)
     cfg = DEFAULTS[kind]
