@@ -73,7 +73,7 @@ def colorize(image: np.ndarray, cmap: str = "gray") -> np.ndarray:
     return lut(cmap)[values]
 
 
-def _upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
+def upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
     return rgb if scale == 1 else rgb.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
@@ -126,7 +126,7 @@ def make_grid(
     if row_labels is not None and len(row_labels) != nrows:
         raise NeuroartError(f"{len(row_labels)} row labels for {nrows} rows")
 
-    cells = [_upscale(colorize(im, cmap), scale) for im in images]
+    cells = [upscale(colorize(im, cmap), scale) for im in images]
     ch, cw = cells[0].shape[:2]
     font_px = max(10, min(18, cw // 4))
     font = _font(font_px)
@@ -171,18 +171,23 @@ def _recipe_text(recipe: dict) -> str:
     return json.dumps(recipe, sort_keys=True, default=str)
 
 
-def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None) -> Path:
-    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk."""
+def encode_png(rgb: np.ndarray, file, *, recipe: dict | None = None) -> None:
+    """Encode uint8 RGB (or gray) pixels as PNG into an open binary file, the recipe in a text chunk."""
     from PIL import Image, PngImagePlugin
 
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise NeuroartError(f"{path}: output must be a .png file")
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
         info.add_itxt(RECIPE_KEY, _recipe_text(recipe), zip=True)
-    with atomic_path(path) as tmp:
-        Image.fromarray(np.asarray(rgb, np.uint8)).save(tmp, format="PNG", pnginfo=info, optimize=False)
+    Image.fromarray(np.asarray(rgb, np.uint8)).save(file, format="PNG", pnginfo=info, optimize=False)
+
+
+def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None) -> Path:
+    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise NeuroartError(f"{path}: output must be a .png file")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        encode_png(rgb, f, recipe=recipe)
     return path
 
 
@@ -194,7 +199,7 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, *, recipe: dict | Non
 def save_image(image: np.ndarray, path: str | os.PathLike, *, cmap: str = "gray", scale: int = 1,
                recipe: dict | None = None) -> Path:
     """Write one float image (H, W) or (H, W, 3) in [0, 1] as a PNG."""
-    return write_png(_upscale(colorize(image, cmap), scale), path, recipe=recipe)
+    return write_png(upscale(colorize(image, cmap), scale), path, recipe=recipe)
 
 
 def save_gif(
@@ -211,21 +216,26 @@ def save_gif(
 
     `loop=0` loops forever; `bounce` plays the frames forward then backward.
     """
-    from PIL import Image
-
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise NeuroartError(f"{path}: output must be a .gif file")
     if len(frames) < 1:
         raise NeuroartError("a GIF needs at least one frame")
-    rgb = [_upscale(colorize(f, cmap), scale) for f in frames]
+    rgb = [upscale(colorize(f, cmap), scale) for f in frames]
     if bounce and len(rgb) > 2:
         rgb = rgb + rgb[-2:0:-1]
-    pics = [Image.fromarray(f) for f in rgb]
-    with atomic_path(path) as tmp:
-        pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms,
-                     loop=loop, disposal=2, optimize=False)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        encode_gif(rgb, f, duration_ms=duration_ms, loop=loop)
     return path
+
+
+def encode_gif(frames: Sequence[np.ndarray], file, *, duration_ms: int = 80, loop: int = 0) -> None:
+    """Encode uint8 RGB frames as an animated GIF into an open binary file."""
+    from PIL import Image
+
+    pics = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+    pics[0].save(file, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms,
+                 loop=loop, disposal=2, optimize=False)
 
 
 def save_npz(path: str | os.PathLike, **arrays) -> Path:
@@ -234,22 +244,27 @@ def save_npz(path: str | os.PathLike, **arrays) -> Path:
     ``np.savez`` stamps zip entries with the current time; this uses a fixed timestamp, so the
     same seed gives a byte-identical file. Nothing is pickled (object arrays are refused).
     """
-    import io
-    import zipfile
-
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise NeuroartError(f"{path}: output must be a .npz file")
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, arr in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        encode_npz(arrays, f)
     return path
+
+
+def encode_npz(arrays: dict, file) -> None:
+    """Encode arrays as ``.npz`` into an open binary file: fixed timestamps, nothing pickled."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
 
 
 def read_recipe(path: str | os.PathLike) -> dict | None:

@@ -1,0 +1,206 @@
+"""Writing what neuroart makes: a `Sheet` (images, labels, frames, recipe) and its files.
+
+Every front end writes through here — each CLI command, `neuroart gallery`, and the studio's
+Save — so there is one output check and one writer:
+
+- `check_outputs` refuses a wrong suffix, a folder, a missing or read-only folder, before any
+  work starts; its message names the user's option and path (``--npz ro/x.npz``);
+- `save` renders the sheet (a labelled grid PNG with its recipe, a GIF of its frames, an npz of
+  its arrays) and writes the set all or nothing: every file goes to a temporary file beside
+  its target first, and only when all of them are complete are they renamed into place. A
+  failure removes this run's temporary files and leaves the user's old files untouched.
+
+No TensorFlow here; pixels become bytes in `neuroart.imaging`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._util import NeuroartError
+from ._version import __version__
+
+#: The output kinds a sheet can be written as: option name -> file suffix.
+SUFFIXES = {"out": ".png", "gif": ".gif", "npz": ".npz"}
+
+
+@dataclass
+class Sheet:
+    """A result ready to be written: what a library pipeline hands to `save`.
+
+    `images` are digits (N, 28, 28) in grid order, or one picture (H, W) / (H, W, 3); all
+    float32 in [0, 1]. `frames` (each shaped like `images`) make the GIF; `arrays` are the raw
+    result for the npz (``images`` and ``labels`` by default); `recipe` is what the library
+    knows about how it was made (models and their hashes, seed, ...), completed by `save` with
+    the command line and version.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    ncols: int | None = None
+    row_labels: list[str] | None = None
+    captions: list[str] | None = None
+    frames: list[np.ndarray] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)
+    pad: int = 2
+    picture: bool = False  # `images` is one picture, written pixel for pixel (no grid)
+    gif_duration_ms: int = 80
+    gif_hold: int = 0  # repeat the last frame this many times (a pause before the loop)
+    gif_bounce: bool = False  # play forward then back
+    gif_min_scale: int = 1  # GIF cells at least this large (small strips are hard to see)
+    message: str | None = None  # one line a front end may print (e.g. "vae: 1 -> 7, 12 frames")
+
+    def npz_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays written to ``--npz``: images, labels (when known) and any extra arrays."""
+        out = {"images": np.asarray(self.images, np.float32)}
+        if self.labels is not None:
+            out["labels"] = np.asarray(self.labels, np.int64)
+        out.update(self.arrays)
+        return out
+
+
+def check_output(path, kind: str = "out", *, option: str | None = None) -> Path | None:
+    """One output path checked before any work: right suffix, not a folder, folder exists and is writable.
+
+    `kind` is ``out`` (PNG), ``gif`` or ``npz``; `option` is how the front end calls it (the
+    CLI's ``--npz``, the studio's field), used in the message. Returns the Path, or None for None.
+    """
+    if path is None:
+        return None
+    suffix = SUFFIXES[kind]
+    name = option or kind
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise NeuroartError(f"{name} must be a {suffix} file, got {p}")
+    if p.is_dir():
+        raise NeuroartError(f"{name} {p}: is a folder")
+    folder = p.parent
+    if not folder.is_dir():
+        raise NeuroartError(f"{name} {p}: folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NeuroartError(f"{name} {p}: folder is not writable: {folder}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise NeuroartError(f"{name} {p}: file is not writable")
+    return p
+
+
+def check_outputs(*, options: dict[str, str] | None = None, **paths) -> dict[str, Path | None]:
+    """`check_output` for each of ``out=``, ``gif=``, ``npz=`` (None skips one); two the same is an error."""
+    options = options or {}
+    checked = {kind: check_output(p, kind, option=options.get(kind)) for kind, p in paths.items()}
+    seen: dict[Path, str] = {}
+    for kind, p in checked.items():
+        if p is None:
+            continue
+        key = p.resolve()
+        if key in seen:
+            raise NeuroartError(f"{options.get(kind, kind)} and {options.get(seen[key], seen[key])} are the same file: {p}")
+        seen[key] = kind
+    return checked
+
+
+def recipe(argv: list[str] | None, **extra) -> dict:
+    """A recipe: the command line that makes the picture (as an argv list), the version, and `extra`.
+
+    The ``command`` string is derived from ``argv`` for people to read; `neuroart replay`
+    only ever runs ``argv`` (and shows the command it derives from it).
+    """
+    argv = [str(a) for a in (argv or [])]
+    out = {"command": "neuroart " + shlex.join(argv), "argv": argv, "version": __version__}
+    out.update(extra)
+    return out
+
+
+def render(sheet: Sheet, *, scale: int = 3, cmap: str = "gray") -> tuple[np.ndarray, list[np.ndarray]]:
+    """The sheet's still (uint8 RGB) and its GIF frames (uint8 RGB), rendered but not written."""
+    from .imaging import check_cmap, colorize, make_grid, upscale
+
+    check_cmap(cmap)
+    if sheet.picture:
+        still = upscale(colorize(sheet.images, cmap), scale)
+        frames = [upscale(colorize(f, cmap), scale) for f in sheet.frames]
+        return still, frames
+    grid = dict(ncols=sheet.ncols, row_labels=sheet.row_labels, captions=sheet.captions, scale=scale,
+                cmap=cmap, pad=sheet.pad)
+    still = make_grid(sheet.images, **grid)
+    gscale = max(scale, sheet.gif_min_scale)
+    # a frame is a batch of digits (N, h, w), drawn as a grid, or one image (h, w), drawn as is
+    frames = [make_grid(f, **{**grid, "scale": gscale}) if np.ndim(f) == 3 else upscale(colorize(f, cmap), gscale)
+              for f in sheet.frames]
+    return still, frames
+
+
+def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: str = "gray",
+         argv: list[str] | None = None, options: dict[str, str] | None = None) -> list[Path]:
+    """Write the sheet as a PNG grid (`out`), a GIF of its frames (`gif`) and an npz (`npz`).
+
+    All or nothing: every path is checked first, everything is rendered, each file is written
+    to a temporary file beside its target, and only then are they renamed into place. On any
+    failure the temporary files are removed and no target is touched. `argv` is the command
+    line recorded in the PNG's recipe; `options` names the paths in messages (``{"npz": "--npz"}``).
+    Returns the paths written, in the order out, gif, npz.
+    """
+    from .imaging import encode_gif, encode_npz, encode_png
+
+    paths = check_outputs(options=options, out=out, gif=gif, npz=npz)
+    if gif is not None and not sheet.frames:
+        raise NeuroartError(f"{(options or {}).get('gif', 'gif')}: this result has no frames to animate")
+    if all(p is None for p in paths.values()):
+        raise NeuroartError("nothing to write: give an output path")
+    still, frames = render(sheet, scale=scale, cmap=cmap)
+    jobs = []
+    if paths["out"] is not None:
+        rec = recipe(argv, **sheet.recipe)
+        jobs.append((paths["out"], lambda f: encode_png(still, f, recipe=rec)))
+    if paths["gif"] is not None:
+        pics = list(frames) + [frames[-1]] * sheet.gif_hold
+        if sheet.gif_bounce and len(pics) > 2:
+            pics = pics + pics[-2:0:-1]
+        jobs.append((paths["gif"], lambda f: encode_gif(pics, f, duration_ms=sheet.gif_duration_ms)))
+    if paths["npz"] is not None:
+        arrays = sheet.npz_arrays()
+        jobs.append((paths["npz"], lambda f: encode_npz(arrays, f)))
+    return write_all(jobs, options=options)
+
+
+def write_all(jobs, *, options: dict[str, str] | None = None) -> list[Path]:
+    """Run ``(path, write(file_object))`` jobs all or nothing (temporary files, then renames).
+
+    Used by `save` and by anything else that writes a set of files that belong together.
+    """
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, write in jobs:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            tmp = Path(tmp)
+            written.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+    except OSError as e:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        path = written[-1][1] if written else None
+        raise NeuroartError(f"cannot write {path}: {e.strerror or e}") from None
+    except BaseException:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, path in written:
+        os.replace(tmp, path)
+    return [path for _, path in written]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
