@@ -11,6 +11,9 @@ from .._util import NeuroartError
 from ..data import load_digit_image
 from ..models import load_model
 
+#: The model that reads a person's digits unless told otherwise (classify, explain, the studio).
+DEFAULT_MODEL = "mlp"
+
 
 def predict(model, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
     """Softmax probabilities (N, 10) for float images (N, 28, 28) in [0, 1]."""
@@ -23,7 +26,7 @@ def predict(model, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
-def classify_images(images: np.ndarray, *, model="mlp", top: int = 1) -> list[list[tuple[int, float]]]:
+def classify_images(images: np.ndarray, *, model=DEFAULT_MODEL, top: int = 1) -> list[list[tuple[int, float]]]:
     """For float images (N, 28, 28) in [0, 1]: the `top` likeliest digits with probabilities."""
     net = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     probs = predict(net, images)
@@ -31,7 +34,7 @@ def classify_images(images: np.ndarray, *, model="mlp", top: int = 1) -> list[li
     return [[(int(d), round(float(p[d]), 4)) for d in row] for row, p in zip(order, probs, strict=True)]
 
 
-def classify_files(paths: Iterable[str | os.PathLike], *, model="mlp", top: int = 1):
+def classify_files(paths: Iterable[str | os.PathLike], *, model=DEFAULT_MODEL, top: int = 1):
     """Read every image first (so a bad file fails before any work), then classify them all."""
     paths = [str(p) for p in paths]
     images = np.stack([load_digit_image(p) for p in paths])
