@@ -77,6 +77,53 @@ def upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
     return rgb if scale == 1 else rgb.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+# A diverging palette for signed maps on a dark page: cool (negative) - black (zero) - warm (positive).
+DIVERGING = ["#c6f1ff", "#5cc2f2", "#2577d0", "#173a7c", "#000000", "#7e1d12", "#d2401c", "#f7962b", "#ffe9a3"]
+
+
+def _robust_limit(values: np.ndarray) -> np.ndarray:
+    """Per image: the 99.5th percentile of |value| (so one hot pixel does not wash the rest out)."""
+    a = np.abs(values.reshape(len(values), -1))
+    lim = np.percentile(a, 99.5, axis=1)
+    lim = np.where(lim > 0, lim, a.max(axis=1))
+    return np.where(lim > 0, lim, 1.0).astype(np.float32)
+
+
+def diverging(values: np.ndarray, limit=None) -> np.ndarray:
+    """Signed maps (N, h, w) or (h, w) -> float RGB (..., 3) in [0, 1] in the `DIVERGING` palette.
+
+    Each map is scaled to its own `limit` (default: its 99.5th percentile of |value|), so that
+    zero is black, +limit the warmest colour and -limit the coolest.
+    """
+    v = np.asarray(values, np.float32)
+    one = v.ndim == 2
+    v = v[None] if one else v
+    lim = _robust_limit(v) if limit is None else np.broadcast_to(np.asarray(limit, np.float32), (len(v),))
+    u = np.clip(v / lim[:, None, None], -1.0, 1.0) * 0.5 + 0.5
+    anchors = np.array([_hex(c) for c in DIVERGING], np.float32) / 255.0
+    xs = np.linspace(0, 1, len(anchors))
+    rgb = np.stack([np.interp(u, xs, anchors[:, k]) for k in range(3)], axis=-1).astype(np.float32)
+    return rgb[0] if one else rgb
+
+
+def overlay(digits: np.ndarray, values: np.ndarray, *, dim: float = 0.4) -> np.ndarray:
+    """Digits (N, h, w) in dimmed gray with their signed maps laid over in the diverging palette.
+
+    Each pixel blends the gray digit with the map's colour in proportion to |value| (scaled as in
+    `diverging`): strong evidence shows in colour, the rest of the digit stays visible.
+    """
+    d = np.asarray(digits, np.float32)
+    v = np.asarray(values, np.float32)
+    one = d.ndim == 2
+    d, v = (d[None], v[None]) if one else (d, v)
+    lim = _robust_limit(v)
+    alpha = np.clip(np.abs(v) / lim[:, None, None], 0.0, 1.0)[..., None] ** 0.7
+    full = diverging(0.75 * np.sign(v), limit=1.0)  # saturated warm (orange) / cool (blue)
+    base = np.repeat(d[..., None] * dim, 3, axis=-1)
+    out = (base * (1 - alpha) + full * alpha).astype(np.float32)
+    return out[0] if one else out
+
+
 def _font(size: int):
     from PIL import ImageFont
 
