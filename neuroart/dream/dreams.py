@@ -144,14 +144,25 @@ def _load_classifier(model):
 
 
 def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
-          show_progress: bool = False, **overrides) -> DreamResult:
+          show_progress: bool = False, shard=None, _row: int | None = None, **overrides) -> DreamResult:
     """Dream images of ``digits`` (default: all ten) out of a classifier.
 
     Any :class:`DreamConfig` field can be given as a keyword (``steps=100, param="fourier"``).
     ``model`` may be a loaded Keras model (else ``config.model`` is loaded by name or path).
     ``frames`` > 0 also returns that many intermediate snapshots for an animation.
     Returns a :class:`DreamResult` whose images are in grid order: one row per digit (or unit).
+    ``shard`` ``(i, n)`` (or ``"i/n"``) dreams only shard i of n of the grid's rows: the samples
+    of one row are coupled (the diversity term pushes them apart), so a job is split into whole
+    rows (`neuroart.distribute.shard_range` over the rows). A sharded job renders one row per
+    batch, with every random start and transform drawn for the whole job from the one seed and
+    sliced: shards 0..n-1 concatenated are, byte for byte, the job run as ``shard=(0, 1)``.
+    Without `shard` all rows climb in one batch (faster for small jobs); TensorFlow's CPU
+    kernels round a few values differently at other batch sizes, so that run matches the
+    row-by-row one to float rounding (~1e-6), not to the byte.
     """
+    from ..distribute import check_shard, shard_range
+
+    shard = None if shard is None else check_shard(shard)
     cfg = dataclasses.replace(config or DEFAULTS, **overrides)
     _validate(cfg)
     keras_model = _load_classifier(model if model is not None else cfg.model)
@@ -198,6 +209,25 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
             main = (O.neuron if cfg.objective == "neuron" else O.channel)(layer_name, units)
             groups = units
     n = len(labels)
+    if shard is not None and _row is None:  # one batch per row of this shard's rows
+        parts = [dream(digits, config=cfg, frames=frames, model=keras_model, show_progress=show_progress,
+                       shard=shard, _row=r) for r in shard_range(len(rows), *shard)]
+        return _concat_rows(parts, cfg, k)
+    if _row is not None:  # row r of the grid: images a:b
+        a, b = _row * k, (_row + 1) * k
+        sel = slice(a, b)
+        rows = rows[_row : _row + 1]
+        labels, groups = labels[sel], groups[sel]
+        units = None if units is None else units[sel]
+        if cfg.objective in ("class", "prob"):
+            main = {"prob": O.class_prob, "logit": O.class_logit}.get(
+                "prob" if cfg.objective == "prob" else cfg.class_score, None)
+            main = main(labels) if main else O.class_logprob(labels, temperature=cfg.temperature)
+        elif cfg.objective in ("neuron", "channel"):
+            main = (O.neuron if cfg.objective == "neuron" else O.channel)(layer_name, units)
+        part = (n, a, b)
+    else:
+        sel, part = slice(None), None
 
     objective = main
     if cfg.l1:
@@ -223,7 +253,11 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         z0 = None
         if hasattr(gen, "prior"):  # the generator's own prior (a fitted Gaussian for the plain ae)
             z0 = gen.prior(n, seed=cfg.seed)
-        param = P.latent(decoder, n, labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
+        elif part is not None:  # the draw P.latent makes for the whole job
+            z0 = np.random.default_rng(cfg.seed).standard_normal((n, int(decoder.inputs[0].shape[-1]))).astype(np.float32)
+        if part is not None:
+            z0 = z0[sel]
+        param = P.latent(decoder, len(labels), labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
                          prior_weight=cfg.latent_prior, anchor_weight=cfg.latent_anchor)
     else:
         start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if cfg.start == "mean" else 0.0)
@@ -236,6 +270,8 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
             param = P.fourier(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, decay_power=cfg.decay_power)
         else:
             raise NeuroartError(f"unknown parameterisation {cfg.param!r} (use {', '.join(P.PARAMS)})")
+        if part is not None:  # the whole job's starts, this shard's rows
+            param = dataclasses.replace(param, init=[np.ascontiguousarray(v[sel]) for v in param.init])
 
     transforms = TR.standard(cfg.jitter, cfg.scale, cfg.rotate, cfg.blur)
     result = render(
@@ -251,6 +287,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         views=cfg.views,
         taps=taps,
         show_progress=show_progress,
+        part=part,
     )
     return DreamResult(
         images=result.images,
@@ -263,6 +300,19 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         units=units,
         prior=prior if prior != "custom" else str(cfg.prior),
     )
+
+
+def _concat_rows(parts: list[DreamResult], cfg: DreamConfig, k: int) -> DreamResult:
+    """The rows dreamed one by one, as one result (an empty one for a shard with no rows)."""
+    if not parts:
+        return DreamResult(images=np.zeros((0, 28, 28), np.float32), labels=np.zeros(0, np.int64), rows=[],
+                           ncols=k, scores=np.zeros(0, np.float32), config=cfg, prior=resolve_prior(cfg.prior))
+    cat = np.concatenate
+    frames = [cat([p.frames[j] for p in parts]) for j in range(len(parts[0].frames))]
+    units = None if parts[0].units is None else cat([p.units for p in parts])
+    return DreamResult(images=cat([p.images for p in parts]), labels=cat([p.labels for p in parts]),
+                       rows=[r for p in parts for r in p.rows], ncols=k, frames=frames,
+                       scores=cat([p.scores for p in parts]), config=cfg, units=units, prior=parts[0].prior)
 
 
 def resolve_prior(prior) -> str:

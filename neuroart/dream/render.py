@@ -114,6 +114,7 @@ def render(
     views: int = 1,
     taps: ModelTaps | None = None,
     show_progress: bool = False,
+    part: tuple[int, int, int] | None = None,
 ) -> RenderResult:
     """Maximise ``objective`` over ``param`` for ``steps`` steps, the whole batch at once.
 
@@ -123,6 +124,9 @@ def render(
     ``views``: random transforms per image per step; the score is averaged over them
     (expectation over transformations: the dream must work from every viewpoint).
     Random transform parameters for every step are drawn from ``seed`` up front.
+    ``part`` ``(n_total, start, stop)``: this batch is images start:stop of a larger batch of
+    n_total; the random transforms are drawn for all n_total images and sliced, so each image
+    gets the same random numbers as in the whole run (sharded jobs, `neuroart.distribute`).
     """
     t = tf()
     if steps < 1:
@@ -142,7 +146,14 @@ def render(
             f"too much at once: {steps} steps x {n} images x {views} views is more than {MAX_WORK:,} "
             "image-steps; lower --steps or --per-digit"
         )
-    u_all = t.constant(transforms.draw(rng, steps, n * views).reshape(steps, views, n, transforms.width))
+    if part is None:
+        u_all = t.constant(transforms.draw(rng, steps, n * views).reshape(steps, views, n, transforms.width))
+    else:
+        n_total, a, b = (int(v) for v in part)
+        if b - a != n or not 0 <= a <= b <= n_total:
+            raise NeuroartError(f"part {a}:{b} of {n_total} does not match a batch of {n} images")
+        u = transforms.draw(rng, steps, n_total * views).reshape(steps, views, n_total, transforms.width)
+        u_all = t.constant(np.ascontiguousarray(u[:, :, a:b]))
     prior = param.prior
     to_image = param.to_image
 

@@ -46,7 +46,7 @@ def _check_temperature(temperature: float) -> float:
 
 def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed: int = 0,
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
-             standard_prior: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             standard_prior: bool = False, shard=None) -> tuple[np.ndarray, np.ndarray]:
     """New digits of the requested classes (all ten by default), `per_digit` of each.
 
     Returns ``(images, labels)``: float32 (N, 28, 28) in [0, 1] and int64 (N,), ordered digit by
@@ -57,7 +57,14 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed
     training codes (per class for the cvae); `standard_prior` samples N(0, I) instead.
     A conditional model (cvae) draws each requested class; an unconditional one (vae, ae)
     cannot be told which digit to draw, so it only accepts ``digits=None`` and returns labels -1.
+    `shard` ``(i, n)`` (or ``"i/n"``) returns only shard i of n of the grid's rows (``per_digit``
+    digits each; `neuroart.distribute.shard_range` over the rows): every code is drawn from the
+    one seed and only the shard's rows are decoded, one row per batch, so shards 0..n-1
+    concatenated are, byte for byte, the batch made with ``shard=(0, 1)``. Without `shard` the
+    digits are decoded in one batch, which matches to float rounding, not always to the byte
+    (TensorFlow's CPU kernels round some values differently at other batch sizes).
     """
+    shard = None if shard is None else _check_shard(shard)
     g = _generator(model)
     per_digit = int(per_digit)
     if per_digit < 1 or per_digit > 10_000:
@@ -68,12 +75,42 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed
         labels = np.repeat(np.asarray(ds, np.int64), per_digit)
         z = g.prior(labels=labels, temperature=temperature, truncation=truncation, seed=seed,
                     standard=standard_prior)
+        if shard is not None:
+            return _decode_rows(g, z, labels, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
         return g.decode(z, labels, sharpness=sharpness), labels
     if digits is not None and list(digits) != []:
         raise NeuroartError(f"the {g.kind} is unconditional: it cannot draw chosen digits (use the cvae)")
     n = 10 * per_digit
     z = g.prior(n, temperature=temperature, truncation=truncation, seed=seed, standard=standard_prior)
-    return g.decode(z, sharpness=sharpness), np.full(n, -1, np.int64)
+    labels = np.full(n, -1, np.int64)
+    if shard is not None:
+        return _decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
+    return g.decode(z, sharpness=sharpness), labels
+
+
+def _check_shard(shard):
+    from ..distribute import check_shard
+
+    return check_shard(shard)
+
+
+def _rows_of(a, per_digit: int, shard):
+    """The items of shard ``(i, n)`` of the rows (``per_digit`` items each) of `a`."""
+    from ..distribute import shard_range
+
+    rows = shard_range(len(a) // per_digit, *shard)
+    return a[rows.start * per_digit : rows.stop * per_digit]
+
+
+def _decode_rows(g, z, labels, per_digit: int, shard, sharpness: float) -> np.ndarray:
+    """Decode the shard's rows of codes `z`, one row per batch (the same bytes whichever shard)."""
+    z = _rows_of(z, per_digit, shard)
+    labels = None if labels is None else _rows_of(labels, per_digit, shard)
+    out = [np.zeros((0, 28, 28), np.float32)]
+    for a in range(0, len(z), per_digit):
+        out.append(g.decode(z[a : a + per_digit], None if labels is None else labels[a : a + per_digit],
+                            sharpness=sharpness))
+    return np.concatenate(out)
 
 
 sample = generate

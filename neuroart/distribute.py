@@ -1,0 +1,192 @@
+"""Beyond one device: `tf.distribute` strategies for training, and shards for batch jobs.
+
+Training runs on TensorFlow's own engine. `resolve_strategy` picks one:
+
+- ``default``     -- one device (TensorFlow's default strategy: exactly today's training);
+- ``mirrored``    -- `tf.distribute.MirroredStrategy`: one replica per local GPU (or per
+  logical CPU device), gradients all-reduced every step;
+- ``multiworker`` -- `tf.distribute.MultiWorkerMirroredStrategy`: one process per machine,
+  the cluster named by the ``TF_CONFIG`` environment variable (see docs/scale.md);
+- ``auto``        -- multiworker when ``TF_CONFIG`` names a cluster of more than one task,
+  mirrored when more than one GPU is visible, else default.
+
+Batch jobs (``generate``, ``dream``, ``dataset``) split by `parse_shard` / `shard_range`:
+shard ``I/N`` does exactly items ``shard_range(n_items, I, N)`` of the whole job, so N
+processes (or machines) together make the same bytes as one run.
+
+TensorFlow is imported only when a strategy is built; parsing is pure Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ._util import NeuroartError, tf
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+# --------------------------------------------------------------------------- shards
+
+
+def parse_shard(text) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``; anything else is a one-line NeuroartError.
+
+    A tuple ``(I, N)`` is checked the same way; None means the whole job, ``(0, 1)``.
+    """
+    if text is None:
+        return (0, 1)
+    if isinstance(text, (tuple, list)):
+        if len(text) != 2:
+            raise NeuroartError(f"shard must be I/N (like 0/4), got {text!r}")
+        i, n = text
+    else:
+        s = str(text).strip()
+        if s.count("/") != 1:
+            raise NeuroartError(f"shard must be I/N (like 0/4: the first of four), got {s!r}")
+        i, n = s.split("/")
+    try:
+        i, n = int(str(i).strip()), int(str(n).strip())
+    except ValueError:
+        raise NeuroartError(f"shard must be two whole numbers I/N (like 0/4), got {text!r}") from None
+    if n < 1:
+        raise NeuroartError(f"shard {i}/{n}: the number of shards N must be at least 1")
+    if not 0 <= i < n:
+        raise NeuroartError(f"shard {i}/{n}: I must be between 0 and {n - 1} (shards count from 0)")
+    return (i, n)
+
+
+def shard_range(n_items: int, i: int, n: int) -> range:
+    """The items of shard `i` of `n` among `n_items`: contiguous, sizes differing by at most one.
+
+    Concatenating the ranges of shards 0..n-1 gives ``range(n_items)`` in order.
+    """
+    i, n = parse_shard((i, n))
+    n_items = int(n_items)
+    if n_items < 0:
+        raise NeuroartError(f"cannot shard {n_items} items")
+    base, extra = divmod(n_items, n)
+    start = i * base + min(i, extra)
+    return range(start, start + base + (1 if i < extra else 0))
+
+
+def check_shard(shard) -> tuple[int, int]:
+    """A library's ``shard=`` keyword: None, ``(i, n)`` or ``"i/n"`` -> a checked ``(i, n)``."""
+    return parse_shard(shard)
+
+
+# --------------------------------------------------------------------------- TF_CONFIG
+
+
+def tf_config(environ=None) -> dict | None:
+    """The parsed ``TF_CONFIG`` (None when unset or empty), checked: JSON, a cluster, a task in it.
+
+    Every problem is one line naming what is wrong (not JSON, no cluster, no task, a task type
+    or index the cluster does not have, an address without a port).
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("TF_CONFIG", "")
+    if not raw.strip():
+        return None
+    try:
+        cfg = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise NeuroartError(f"TF_CONFIG is not JSON ({e.msg} at character {e.pos})") from None
+    if not isinstance(cfg, dict):
+        raise NeuroartError("TF_CONFIG must be a JSON object with 'cluster' and 'task'")
+    cluster = cfg.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        raise NeuroartError("TF_CONFIG names no cluster (expected \"cluster\": {\"worker\": [\"host:port\", ...]})")
+    for kind, addrs in cluster.items():
+        if not isinstance(addrs, list) or not addrs or not all(isinstance(a, str) for a in addrs):
+            raise NeuroartError(f"TF_CONFIG cluster {kind!r} must be a list of \"host:port\" addresses")
+        for a in addrs:
+            host, _, port = a.rpartition(":")
+            if not host or not port.isdigit():
+                raise NeuroartError(f"TF_CONFIG address {a!r} is not host:port")
+    task = cfg.get("task")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise NeuroartError("TF_CONFIG names no task (expected \"task\": {\"type\": \"worker\", \"index\": 0})")
+    kind, index = task["type"], task["index"]
+    if kind not in cluster:
+        raise NeuroartError(f"TF_CONFIG task type {kind!r} is not in the cluster ({', '.join(cluster)})")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[kind]):
+        raise NeuroartError(f"TF_CONFIG task index {index!r} is out of range for {len(cluster[kind])} {kind}(s)")
+    return cfg
+
+
+def cluster_size(environ=None) -> int:
+    """How many tasks ``TF_CONFIG`` names (1 when it is unset)."""
+    cfg = tf_config(environ)
+    if cfg is None:
+        return 1
+    return sum(len(v) for k, v in cfg["cluster"].items() if k in ("chief", "worker"))
+
+
+def is_chief(environ=None) -> bool:
+    """Whether this process saves: the ``chief`` task, else worker 0, else (no TF_CONFIG) yes."""
+    cfg = tf_config(environ)
+    if cfg is None:
+        return True
+    task = cfg["task"]
+    if "chief" in cfg["cluster"]:
+        return task["type"] == "chief"
+    return task["type"] == "worker" and task["index"] == 0
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def _accelerators() -> int:
+    return len(tf().config.list_logical_devices("GPU"))
+
+
+def resolve_strategy(name: str = "auto"):
+    """A `tf.distribute.Strategy` for `name` (one of `STRATEGIES`).
+
+    ``auto``: MultiWorkerMirroredStrategy when ``TF_CONFIG`` names a cluster of more than one
+    task, MirroredStrategy when more than one GPU is visible, else the default strategy.
+    ``mirrored`` uses every local GPU, or every logical CPU device when there is no GPU.
+    """
+    name = str(name).strip().lower()
+    if name not in STRATEGIES:
+        raise NeuroartError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")
+    cfg = tf_config()  # checked before TensorFlow reads it
+    if name == "auto":
+        if cfg is not None and cluster_size() > 1:
+            name = "multiworker"
+        elif _accelerators() > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    t = tf()
+    if name == "default":
+        return t.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = t.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or t.config.list_logical_devices("CPU"))]
+        if len(devices) > 1 and not gpus:
+            # NCCL needs GPUs; on CPU devices the all-reduce is done by copying
+            return t.distribute.MirroredStrategy(devices, cross_device_ops=t.distribute.ReductionToOneDevice())
+        return t.distribute.MirroredStrategy(devices)
+    if cfg is None:
+        raise NeuroartError("--strategy multiworker needs TF_CONFIG naming the cluster and this task (see docs/scale.md)")
+    return t.distribute.MultiWorkerMirroredStrategy()
+
+
+def strategy_name(strategy) -> str:
+    """``default``, ``mirrored`` or ``multiworker`` for a strategy object (for the model card)."""
+    cls = type(strategy).__name__
+    if "MultiWorker" in cls or "CollectiveAllReduce" in cls:
+        return "multiworker"
+    if "Mirrored" in cls:
+        return "mirrored"
+    return "default"
+
+
+def describe_strategy(strategy) -> dict:
+    """What a model card records: the strategy, its replica count and (multiworker) the workers."""
+    out = {"strategy": strategy_name(strategy), "replicas": int(strategy.num_replicas_in_sync)}
+    if out["strategy"] == "multiworker":
+        out["workers"] = cluster_size()
+    return out
