@@ -243,8 +243,6 @@ def to_float(x: np.ndarray) -> np.ndarray:
 
 def _open_image(path: str | os.PathLike):
     """Open an image file with Pillow, refusing missing, broken, empty and gigantic files."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.exists():
         raise NeuroartError(f"{path}: no such file")
@@ -252,11 +250,21 @@ def _open_image(path: str | os.PathLike):
         raise NeuroartError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise NeuroartError(f"{path}: empty file")
+    return _decode_image(path, path)
+
+
+def _decode_image(source, name, max_pixels: int = MAX_IMAGE_PIXELS):
+    """Pillow-open a path or file object (`name` in messages), with the limits of `_open_image`."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = name
     try:
-        img = Image.open(path)
+        img = Image.open(source)
         w, h = img.size
-        if w * h > MAX_IMAGE_PIXELS:
-            raise NeuroartError(f"{path}: image too large ({w}x{h} pixels; the limit is {MAX_IMAGE_PIXELS:,})")
+        if w * h > max_pixels:
+            raise NeuroartError(f"{path}: image too large ({w}x{h} pixels; the limit is {max_pixels:,})")
+        if w * h == 0:
+            raise NeuroartError(f"{path}: image has no pixels ({w}x{h})")
         img.load()
     except NeuroartError:
         raise
@@ -333,6 +341,19 @@ def load_digit_image(path: str | os.PathLike) -> np.ndarray:
         return mnist_style(_to_gray(img))
     except NeuroartError as e:
         raise NeuroartError(f"{path}: {e}") from None
+
+
+def digit_from_bytes(data: bytes, *, name: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """`load_digit_image` for the bytes of an image file (an upload): float32 (28, 28), ink = 1."""
+    import io
+
+    if not data:
+        raise NeuroartError(f"{name}: empty file")
+    img = _decode_image(io.BytesIO(bytes(data)), name, max_pixels)
+    try:
+        return mnist_style(_to_gray(img))
+    except NeuroartError as e:
+        raise NeuroartError(f"{name}: {e}") from None
 
 
 def load_picture(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS, gray: bool = False) -> np.ndarray:

@@ -123,4 +123,4 @@ def run(argv: list[str], *, record: list[str] | None = None) -> None:
 
 
 # Register the command modules (each imports TensorFlow only inside its commands).
-from . import core, dream, gallery, generate  # noqa: E402,F401,I001
+from . import core, dream, gallery, generate, studio  # noqa: E402,F401,I001

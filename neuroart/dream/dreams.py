@@ -110,7 +110,15 @@ def _warp_images(images, rng, amount):
 
 
 def start_images(start: str, n: int, *, seed: int = 0, warp: float = 0.0, digits=None) -> np.ndarray | None:
-    """(n, 28, 28) starting images for a `start` name or image path; None means 'noise'."""
+    """(n, 28, 28) starting images for a `start` name or image path; None means 'noise'.
+
+    `start` may also be one (28, 28) image array in [0, 1] (a drawing, as the studio sends it).
+    """
+    if not isinstance(start, str) and not hasattr(start, "__fspath__"):
+        img = np.asarray(start, np.float32)
+        if img.shape != (28, 28) or not np.all(np.isfinite(img)):
+            raise NeuroartError(f"start image must be a finite (28, 28) array, got shape {img.shape}")
+        return np.broadcast_to(np.clip(img, 0, 1), (n, 28, 28)).copy()
     rng = np.random.default_rng([int(seed), 0x7374])
     if start == "noise":
         return None
@@ -260,8 +268,9 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         param = P.latent(decoder, len(labels), labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
                          prior_weight=cfg.latent_prior, anchor_weight=cfg.latent_anchor)
     else:
-        start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if cfg.start == "mean" else 0.0)
-        noise = cfg.noise if start is None or cfg.start in ("mean", "blank") else min(cfg.noise, 0.3)
+        named = cfg.start if isinstance(cfg.start, str) else "image"  # an array: the start itself
+        start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if named == "mean" else 0.0)
+        noise = cfg.noise if start is None or named in ("mean", "blank") else min(cfg.noise, 0.3)
         if start is None:
             noise = max(noise, 0.5)
         if cfg.param == "pixel":
