@@ -48,7 +48,7 @@ GROUPS = {
                  "params", "transforms"],
     "Generators": ["generate_digits", "reconstruct", "morph", "latent_map", "load_generator", "train_generator"],
     "Metrics": ["judge_agreement", "frechet_distance", "novelty", "diversity"],
-    "Gallery": ["render_gallery", "replay"],
+    "Writing results": ["Sheet", "save"],
     "Errors and version": ["NeuroartError", "__version__"],
 }
 

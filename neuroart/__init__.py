@@ -60,9 +60,9 @@ _API = {
     "frechet_distance": "metrics",
     "novelty": "metrics",
     "diversity": "metrics",
-    # gallery
-    "render_gallery": ("gallery", "render"),
-    "replay": "gallery",
+    # writing results (every command and the studio's Save go through these)
+    "Sheet": "outputs",
+    "save": "outputs",
 }
 
 __all__ = ["NeuroartError", "__version__", *_API]

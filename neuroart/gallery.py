@@ -1,8 +1,9 @@
-"""The showcase behind `neuroart gallery`, and `replay` of any neuroart PNG.
+"""The showcase behind `neuroart gallery`: its pieces, as data, and the page that shows them.
 
-Each gallery picture is made by running a real `neuroart ...` command in this process, so its
-PNG carries that command as its recipe and `neuroart replay` can make it again, byte for byte.
-`index.html` shows every picture with its caption and the command that reproduces it.
+Each piece is a real `neuroart ...` command line; `neuroart gallery` (the CLI layer) runs it, so
+the PNG carries that command as its recipe and `neuroart replay` can make it again, byte for
+byte. `index.html` shows every picture with its caption and the command that makes it, derived
+from the piece's own argv (never from text stored in a PNG).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._util import NeuroartError, atomic_path, progress
+from ._util import NeuroartError, atomic_path
 from ._version import __version__
 
 
@@ -26,6 +27,7 @@ class Piece:
     caption: str
     args: str  # the neuroart command line, without `--out`; {out} is the gallery folder
     gif: bool = False  # the command also writes {name}.gif (given as --gif)
+    inputs: tuple[str, ...] = ()  # files in the gallery folder the command reads (for replay --with)
 
     def argv(self, out_dir: Path) -> list[str]:
         argv = [a.format(out=out_dir.as_posix()) for a in shlex.split(self.args)]
@@ -56,7 +58,7 @@ PIECES: tuple[Piece, ...] = (
     Piece("deepdream-landscape", "DeepDream",
           "The 28-pixel classifier slides over a whole picture in tiles and octaves, "
           "growing digit strokes into it.",
-          "deepdream {out}/" + SOURCE_PICTURE + " --digit 3 --seed 5"),
+          "deepdream {out}/" + SOURCE_PICTURE + " --digit 3 --seed 5", inputs=(SOURCE_PICTURE,)),
     Piece("cvae-grid", "Generated digits",
           "A 10x10 grid of new digits sampled from the class-conditional VAE, one class per row.",
           "generate --per-digit 10 --seed 6 --scale 3"),
@@ -98,39 +100,27 @@ def source_picture(path: str | os.PathLike, *, width: int = 640, height: int = 4
     return save_image(np.clip(img, 0, 1).astype(np.float32), path)
 
 
-def render(out_dir: str | os.PathLike = "gallery", *, only: list[str] | None = None, show_progress: bool = True) -> list[Path]:
-    """Make every gallery picture (or those named in `only`) and write ``index.html``."""
-    from .cli import run
-
-    out = Path(out_dir)
+def select(only: list[str] | None = None) -> list[Piece]:
+    """The pieces named in `only` (all by default); an unknown name is one clear error."""
     names = {p.name for p in PIECES}
     unknown = set(only or ()) - names
     if unknown:
         raise NeuroartError(f"unknown gallery piece {sorted(unknown)[0]!r} (choose from {', '.join(sorted(names))})")
-    out.mkdir(parents=True, exist_ok=True)
-    pieces = [p for p in PIECES if not only or p.name in only]
-    source_picture(out / SOURCE_PICTURE)
-    written = []
-    with progress(pieces, label="gallery", show=show_progress) as bar:
-        for piece in bar:
-            run(piece.argv(out))
-            written.append(out / f"{piece.name}.png")
-    written.append(write_index(out))
-    return written
+    return [p for p in PIECES if not only or p.name in only]
 
 
 def write_index(out_dir: str | os.PathLike) -> Path:
-    """A static page with every picture present, its caption and the command (from its recipe)."""
-    from .imaging import read_recipe
-
+    """A static page with every picture present, its caption and the command that makes it."""
     out = Path(out_dir)
     figures = []
     for piece in PIECES:
         png = out / f"{piece.name}.png"
         if not png.is_file():
             continue
-        recipe = read_recipe(png) or {}
-        command = recipe.get("command", "neuroart " + shlex.join(piece.argv(out)))
+        command = "neuroart " + shlex.join(piece.argv(out))
+        replay = f"neuroart replay {png.as_posix()} --out again.png"
+        if piece.inputs:
+            replay += "".join(f" --with {(out / name).as_posix()}" for name in piece.inputs)
         imgs = f'<img src="{html.escape(png.name)}" alt="{html.escape(piece.title)}">'
         if piece.gif and (out / f"{piece.name}.gif").is_file():
             imgs += f'\n      <img src="{html.escape(piece.name)}.gif" alt="{html.escape(piece.title)} (animation)">'
@@ -141,7 +131,7 @@ def write_index(out_dir: str | os.PathLike) -> Path:
     </div>
     <figcaption><h2>{html.escape(piece.title)}</h2><p>{html.escape(piece.caption)}</p>
       <pre><code>{html.escape(command)}</code></pre>
-      <p class="replay">or: <code>neuroart replay {html.escape(png.as_posix())}</code></p></figcaption>
+      <p class="replay">or: <code>{html.escape(replay)}</code></p></figcaption>
   </figure>"""
         )
     page = f"""<!doctype html>
@@ -173,52 +163,3 @@ machine. Back to the <a href="../README.md">README</a>.</p>
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
-
-
-_OUTPUT_OPTIONS = ("--out", "-o", "--gif", "--npz")
-
-
-def replay(png: str | os.PathLike, *, out: str | os.PathLike | None = None) -> Path:
-    """Re-run the recipe stored in a neuroart PNG; write the image to `out` (default: in place).
-
-    Other files the command wrote (a GIF, an npz) are made again beside `out` with its stem.
-    """
-    from .cli import run
-    from .imaging import read_recipe
-
-    png = Path(png)
-    recipe = read_recipe(png)
-    if not recipe or not isinstance(recipe.get("argv"), list):
-        raise NeuroartError(f"{png}: has no neuroart recipe to replay")
-    argv = [str(a) for a in recipe["argv"]]
-    if argv and argv[0] in ("replay", "gallery"):
-        raise NeuroartError(f"{png}: its recipe is a `{argv[0]}` command, which cannot be replayed")
-    target = Path(out) if out is not None else png
-    if target.suffix.lower() != ".png":
-        raise NeuroartError(f"{target}: replay writes a .png file")
-    new = _retarget(argv, target)
-    run(new, record=argv)
-    return target
-
-
-def _retarget(argv: list[str], target: Path) -> list[str]:
-    """Point the command's output options at `target` (and siblings of it for GIF/npz)."""
-    out = list(argv)
-    found = False
-    i = 0
-    while i < len(out):
-        arg = out[i]
-        name, eq, value = arg.partition("=")
-        if name in _OUTPUT_OPTIONS:
-            suffix = {"--gif": ".gif", "--npz": ".npz"}.get(name, ".png")
-            new_value = target.with_suffix(suffix).as_posix()
-            found |= suffix == ".png"
-            if eq:
-                out[i] = f"{name}={new_value}"
-            elif i + 1 < len(out):
-                out[i + 1] = new_value
-                i += 1
-        i += 1
-    if not found:
-        out += ["--out", target.as_posix()]
-    return out

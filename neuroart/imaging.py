@@ -62,9 +62,33 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def colorize(image: np.ndarray, cmap: str = "gray") -> np.ndarray:
-    """Float (H, W) or (H, W, 3) in [0, 1] -> uint8 RGB (H, W, 3). Colour images pass through."""
+def as_pixels(image: np.ndarray) -> np.ndarray:
+    """Pixels as float in [0, 1] or as uint8 bytes: integer arrays are bytes 0-255.
+
+    Floats (and booleans) are intensities in [0, 1]; integers of any dtype are bytes, so ink 128
+    stays mid-grey (not full white). Integers outside 0-255 and non-numbers are refused.
+    """
     image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind == "b":
+        return image.astype(np.float32)
+    if image.dtype.kind in "iu":
+        if image.size and (image.min() < 0 or image.max() > 255):
+            raise NeuroartError(f"integer pixels must be bytes 0-255 (or give floats in [0, 1]); "
+                                f"got values from {image.min()} to {image.max()}")
+        return image.astype(np.uint8)
+    if image.dtype.kind != "f":
+        raise NeuroartError(f"pixels must be numbers (floats in [0, 1] or bytes 0-255), got dtype {image.dtype}")
+    return image
+
+
+def colorize(image: np.ndarray, cmap: str = "gray") -> np.ndarray:
+    """Float (H, W) or (H, W, 3) in [0, 1], or bytes 0-255 -> uint8 RGB (H, W, 3).
+
+    Colour images pass through. Integer pixels are bytes (see `as_pixels`).
+    """
+    image = as_pixels(image)
     if image.ndim == 3 and image.shape[-1] == 3:
         return to_uint8(image) if image.dtype != np.uint8 else image
     if image.ndim != 2:
@@ -148,13 +172,23 @@ def make_grid(
 ) -> np.ndarray:
     """Lay out (N, h, w) float images in a grid; returns uint8 RGB (H, W, 3).
 
+    Floats are intensities in [0, 1]; integer (e.g. uint8) images are bytes 0-255. A list of
+    images of different shapes is refused with one clear `NeuroartError`.
+
     `captions` puts a line of text under each cell, `row_labels` a label left of each row,
     `title` a line above the grid. Cells are upscaled by the integer `scale` (nearest neighbour,
     so pixels stay crisp) and separated by `pad` pixels of `background`.
     """
     from PIL import Image, ImageColor, ImageDraw
 
-    images = np.asarray(images)
+    try:
+        images = np.asarray(images)
+    except (ValueError, TypeError):  # a ragged list: numpy cannot stack images of different shapes
+        shapes = sorted({str(tuple(np.shape(im))) for im in images}) if isinstance(images, (list, tuple)) else []
+        raise NeuroartError(f"images must all have the same shape (got {', '.join(shapes[:4]) or 'a ragged list'})") from None
+    if images.dtype == object:
+        raise NeuroartError("images must be a numeric array of equal-shaped images, not a list of objects")
+    images = as_pixels(images)
     if images.ndim == 2:
         images = images[None]
     if images.ndim not in (3, 4) or len(images) == 0:
@@ -327,7 +361,12 @@ def read_recipe(path: str | os.PathLike) -> dict | None:
         raise NeuroartError(f"{path}: not a readable image ({e})") from None
     if text is None:
         return None
+    from .outputs import MAX_RECIPE_CHARS, validate_recipe
+
+    if len(text) > MAX_RECIPE_CHARS:
+        raise NeuroartError(f"{path}: its neuroart recipe is too long ({len(text):,} characters)")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
         raise NeuroartError(f"{path}: its neuroart recipe is not valid JSON") from None
+    return validate_recipe(obj, where=str(path))

@@ -92,18 +92,9 @@ def check_output(path, kind: str = "out", *, option: str | None = None) -> Path 
 
 
 def check_outputs(*, options: dict[str, str] | None = None, **paths) -> dict[str, Path | None]:
-    """`check_output` for each of ``out=``, ``gif=``, ``npz=`` (None skips one); two the same is an error."""
+    """`check_output` for each of ``out=``, ``gif=``, ``npz=`` (None skips one)."""
     options = options or {}
-    checked = {kind: check_output(p, kind, option=options.get(kind)) for kind, p in paths.items()}
-    seen: dict[Path, str] = {}
-    for kind, p in checked.items():
-        if p is None:
-            continue
-        key = p.resolve()
-        if key in seen:
-            raise NeuroartError(f"{options.get(kind, kind)} and {options.get(seen[key], seen[key])} are the same file: {p}")
-        seen[key] = kind
-    return checked
+    return {kind: check_output(p, kind, option=options.get(kind)) for kind, p in paths.items()}
 
 
 def recipe(argv: list[str] | None, **extra) -> dict:
@@ -116,6 +107,37 @@ def recipe(argv: list[str] | None, **extra) -> dict:
     out = {"command": "neuroart " + shlex.join(argv), "argv": argv, "version": __version__}
     out.update(extra)
     return out
+
+
+#: Bounds of a recipe read from a file (a PNG chunk is untrusted input).
+MAX_RECIPE_CHARS = 100_000
+MAX_ARGV = 256
+MAX_ARG_CHARS = 4096
+
+
+def validate_recipe(obj, *, where: str = "recipe") -> dict:
+    """Check a recipe read from a file against its schema; returns it, or one clear NeuroartError.
+
+    A recipe is a JSON object with string keys; ``argv`` (when present) is a list of at most
+    `MAX_ARGV` strings, ``command`` and ``version`` are strings, and every other value is a
+    JSON scalar or a flat list of scalars (no deep nesting).
+    """
+    if not isinstance(obj, dict):
+        raise NeuroartError(f"{where}: a recipe must be a JSON object, got {type(obj).__name__}")
+    scalars = (str, int, float, bool, type(None))
+    for key, value in obj.items():
+        if not isinstance(key, str) or len(key) > 100:
+            raise NeuroartError(f"{where}: bad recipe key {str(key)[:40]!r}")
+        if key == "argv":
+            if (not isinstance(value, list) or len(value) > MAX_ARGV
+                    or not all(isinstance(a, str) and len(a) <= MAX_ARG_CHARS for a in value)):
+                raise NeuroartError(f"{where}: the recipe's argv must be a list of at most {MAX_ARGV} strings")
+        elif key in ("command", "version"):
+            if not isinstance(value, str):
+                raise NeuroartError(f"{where}: the recipe's {key} must be a string")
+        elif not (isinstance(value, scalars) or (isinstance(value, list) and all(isinstance(v, scalars) for v in value))):
+            raise NeuroartError(f"{where}: the recipe's {key!r} must be a number, a string or a flat list")
+    return obj
 
 
 def render(sheet: Sheet, *, scale: int = 3, cmap: str = "gray") -> tuple[np.ndarray, list[np.ndarray]]:

@@ -90,17 +90,17 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
     [
         (["dream", "10"], "digit 10 is out of range"),
         (["dream", "x"], "not a digit"),
-        (["dream", "--steps", "0"], "--steps must be a positive integer"),
-        (["dream", "--steps", "-5"], "--steps must be a positive integer"),
+        (["dream", "--steps", "0"], "steps must be a positive integer"),
+        (["dream", "--steps", "-5"], "steps must be a positive integer"),
         (["dream", "--objective", "beauty"], "unknown objective 'beauty'"),
         (["dream", "--objective", "neuron", "--layer", "nope"], "unknown layer 'nope'"),
         (["dream", "--objective", "neuron", "--layer", "dense", "--unit", "999"], "unit 999 is out of range"),
         (["dream", "--param", "cppn", "--steps", "2"], "unknown parameterisation"),
         (["dream", "--model", "nope"], "unknown model 'nope'"),
-        (["dream", "--start", "missing.png"], "no such image file"),
+        (["dream", "--start", "missing.png"], "missing.png: no such file"),
         (["dream", "--npz", "x.txt"], "--npz must be a .npz file"),
         (["dream", "--out", "nofolder/x.png"], "folder does not exist"),
-        (["dream", "--cmap", "rainbowz"], "unknown colour map"),
+        (["dream", "--cmap", "rainbowz"], "--cmap"),
         (["dream", "--prior", "nope", "--steps", "2"], "unknown model 'nope'"),
         (["dream", "--objective", "neuron", "--unit", "x-y"], "bad --unit 'x-y'"),
         (["dream", "--objective", "neuron", "--unit", "-1"], "unit -1 is out of range"),
@@ -157,7 +157,7 @@ def test_deepdream_bad_input(run, tmp_path):
     Image.new("1", (6000, 4000)).save(tmp_path / "huge.png")  # 24 Mpx, a tiny file
     _one_line_error(run("deepdream", "huge.png", "--out", "o.png"), "too large")
     _photo(tmp_path / "p.png")
-    _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--steps", "0"), "--steps must be")
+    _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--steps", "0"), "steps must be")
     _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--digit", "10"), "digit 10 is out of range")
     _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--layer", "nope"), "unknown layer 'nope'")
     assert not (tmp_path / "o.png").exists()

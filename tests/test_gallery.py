@@ -37,10 +37,13 @@ def test_gallery_piece_replays_byte_identically(invoke, tmp_path, name):
     assert result.exit_code == 0, result.output + result.stderr
     original = tmp_path / "g" / f"{name}.png"
     assert (tmp_path / "g" / "index.html").read_text().count("<figure") == 1
-    result = invoke("replay", original, "--out", "again.png")
+    piece = gallery.PIECES[[p.name for p in gallery.PIECES].index(name)]
+    gif = ["--gif", "again.gif"] if piece.gif else []
+    result = invoke("replay", original, "--out", "again.png", *gif)
     assert result.exit_code == 0, result.stderr
+    assert "replaying: neuroart " + shlex.join(piece.argv(Path("g"))[:-2 - 2 * piece.gif]) in result.stderr
     assert (tmp_path / "again.png").read_bytes() == original.read_bytes()
-    if gallery.PIECES[[p.name for p in gallery.PIECES].index(name)].gif:
+    if piece.gif:
         assert (tmp_path / "again.gif").read_bytes() == (tmp_path / "g" / f"{name}.gif").read_bytes()
 
 
@@ -48,16 +51,11 @@ def test_replay_refuses_images_without_recipe(invoke, tmp_path, assert_clean_err
     import numpy as np
 
     imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "plain.png")
-    assert_clean_error(invoke("replay", "plain.png"), "no neuroart recipe")
+    assert_clean_error(invoke("replay", "plain.png", "--out", "x.png"), "no neuroart recipe")
     (tmp_path / "junk.png").write_text("not a png")
-    assert_clean_error(invoke("replay", "junk.png"), "junk.png")
+    assert_clean_error(invoke("replay", "junk.png", "--out", "x.png"), "junk.png")
     assert_clean_error(invoke("gallery", "--only", "nope", "--out", "newdir"), "unknown gallery piece")
     assert not (tmp_path / "newdir").exists()
     imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "r.png", recipe={"argv": ["info"]})
-    assert_clean_error(invoke("replay", "r.png", "--out", "again.jpg"), ".png")
-
-
-def test_retarget_rewrites_every_output():
-    argv = ["morph", "1", "7", "--out", "gallery/m.png", "--gif=gallery/m.gif"]
-    assert gallery._retarget(argv, Path("x/y.png")) == ["morph", "1", "7", "--out", "x/y.png", "--gif=x/y.gif"]
-    assert gallery._retarget(["dream", "3"], Path("a.png")) == ["dream", "3", "--out", "a.png"]
+    imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "d.png", recipe={"argv": ["dream", "3"]})
+    assert_clean_error(invoke("replay", "d.png", "--out", "again.jpg"), ".png")

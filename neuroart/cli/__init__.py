@@ -9,9 +9,7 @@ Commands live in topic modules (`core`, `dream`, `generate`, `gallery`) register
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import shlex
 import sys
 
 import click
@@ -21,11 +19,21 @@ from .._version import __version__
 
 
 class _Group(click.Group):
-    """A group that remembers the raw argument list, so written images can carry their recipe."""
+    """The `neuroart` group: remembers the raw argument list (for recipes) and tells usage
+    errors in one line (`Error: Invalid value for '--cmap': ...`), like every other error."""
 
     def parse_args(self, ctx, args):
         ctx.meta["neuroart.argv"] = list(args)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `neuroart train` alone: show its help
+                raise
+            hint = f" (see: neuroart {e.ctx.command_path.split(' ', 1)[-1]} --help)" if e.ctx and e.ctx.parent else ""
+            raise click.ClickException(e.format_message() + hint) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,20 +52,31 @@ def main():
     """
 
 
-# While `neuroart replay` re-runs a recipe, the argv to record (the original one, not the rewritten
-# output path), so that the replayed file is byte-identical to the original.
-recorded_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("recorded_argv", default=None)
-
-
-def recipe(**extra) -> dict:
-    """The recipe of the running command: its argv and version (plus `extra`), for PNG metadata."""
+def argv() -> list[str]:
+    """The running command's arguments (after ``neuroart``), recorded into what it writes."""
     ctx = click.get_current_context(silent=True)
-    argv = recorded_argv.get()
-    if argv is None:
-        argv = ctx.find_root().meta.get("neuroart.argv", []) if ctx else sys.argv[1:]
-    out = {"command": "neuroart " + shlex.join(argv), "argv": argv, "version": __version__}
-    out.update(extra)
-    return out
+    return list(ctx.find_root().meta.get("neuroart.argv", sys.argv[1:])) if ctx else sys.argv[1:]
+
+
+#: How the CLI names each output of `neuroart.outputs` in messages.
+FLAGS = {"out": "--out", "gif": "--gif", "npz": "--npz"}
+
+
+def check_outputs(**paths):
+    """Check output paths before any work (one clear line naming the flag and the path)."""
+    from ..outputs import check_outputs as check
+
+    return check(options=FLAGS, **paths)
+
+
+def save(sheet, **outputs) -> None:
+    """Write a library `Sheet` (all or nothing) with this command's recipe; print each file."""
+    from ..outputs import save as save_sheet
+
+    if sheet.message:
+        click.echo(sheet.message)
+    for path in save_sheet(sheet, argv=argv(), options=FLAGS, **outputs):
+        echo_wrote(path)
 
 
 def library_errors(fn):
@@ -70,13 +89,25 @@ def library_errors(fn):
         except click.ClickException:
             raise
         except NeuroartError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(_with_flag(str(e))) from None
         except (OSError, ValueError) as e:
             raise click.ClickException(_one_line(e)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
 
     return wrapper
+
+
+def _with_flag(message: str) -> str:
+    """A library message that starts with an argument name (`per_digit must be ...`) names the
+    running command's flag instead (`--per-digit must be ...`)."""
+    ctx = click.get_current_context(silent=True)
+    head = message.split(" ", 1)[0]
+    if ctx is not None and head.isidentifier():
+        for param in ctx.command.params:
+            if param.name == head and isinstance(param, click.Option):
+                return param.opts[0] + message[len(head):]
+    return message
 
 
 def _one_line(e: BaseException) -> str:
@@ -88,39 +119,21 @@ def _one_line(e: BaseException) -> str:
 
 #: click type of every --seed option (NumPy and TensorFlow seeds are unsigned 32-bit).
 SEED = click.IntRange(0, 2**32 - 1)
+#: click type of every --scale option (pixels per image pixel).
+SCALE = click.IntRange(1, 64)
 
 
-def check_output(path, suffix: str, what: str = "--out"):
-    """Refuse a wrong suffix, a folder or a missing parent folder before any work is done."""
-    from pathlib import Path
+def cmap_option(fn):
+    """The --cmap option, its choices from `neuroart.imaging.CMAPS`."""
+    from ..imaging import CMAPS
 
-    if path is None:
-        return None
-    p = Path(path)
-    if p.suffix.lower() != suffix:
-        raise NeuroartError(f"{what} must be a {suffix} file, got {p}")
-    if p.is_dir():
-        raise NeuroartError(f"{p}: is a folder")
-    if not p.parent.exists():
-        raise NeuroartError(f"folder does not exist: {p.parent}")
-    return p
+    return click.option("--cmap", type=click.Choice(CMAPS), default="gray", show_default=True,
+                        help="Colour map of the pictures.")(fn)
 
 
 def echo_wrote(path, what: str = "wrote") -> None:
     click.echo(f"{what} {path}")
 
 
-def run(argv: list[str], *, record: list[str] | None = None) -> None:
-    """Run `neuroart ARGV...` in this process (used by `gallery` and `replay`).
-
-    Errors propagate (as click exceptions); `record` is the argv written into image recipes.
-    """
-    token = recorded_argv.set(list(record) if record is not None else None)
-    try:
-        main.main(args=list(argv), prog_name="neuroart", standalone_mode=False)
-    finally:
-        recorded_argv.reset(token)
-
-
 # Register the command modules (each imports TensorFlow only inside its commands).
-from . import core, dream, gallery, generate, studio  # noqa: E402,F401,I001
+from . import core, dataset, dream, gallery, generate, studio  # noqa: E402,F401,I001

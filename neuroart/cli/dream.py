@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from .._util import NeuroartError
-from . import SEED, check_output, echo_wrote, library_errors, main, recipe
+from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
 
 
 def _defaults():
@@ -83,8 +82,8 @@ def parse_units(specs) -> tuple[int, ...]:
 @click.option("--gif", type=click.Path(dir_okay=False), default=None, help="Also write the ascent as an animated GIF.")
 @click.option("--npz", type=click.Path(dir_okay=False), default=None,
               help="Also write the raw result: images float32 (N,28,28) and labels int (N,), grid order.")
-@click.option("--scale", type=int, default=3, show_default=True, help="Pixel size of the grid cells.")
-@click.option("--cmap", default="gray", show_default=True, help="Colour map (gray, inverted, magma, viridis, inferno, ...).")
+@click.option("--scale", type=SCALE, default=3, show_default=True, help="Pixel size of the grid cells.")
+@cmap_option
 @library_errors
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
           diversity, temperature, prior, prior_weight, out, gif, npz, scale, cmap):
@@ -103,51 +102,15 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
         neuroart dream --prior none                   # pixels alone, no autoencoder prior
     """
-    from .._util import check_digits
+    from ..dream import dream as dream_fn
 
     units = parse_units(units)
-    for d in digits:  # fail fast, before TensorFlow loads
-        check_digits([d])
-    if steps < 1:
-        raise NeuroartError(f"--steps must be a positive integer, got {steps}")
-    if per_digit < 1:
-        raise NeuroartError(f"--per-digit must be a positive integer, got {per_digit}")
-    if not 1 <= scale <= 64:
-        raise NeuroartError(f"--scale must be an integer from 1 to 64, got {scale}")
-    out_p = check_output(out, ".png", "--out")
-    gif_p = check_output(gif, ".gif", "--gif")
-    npz_p = check_output(npz, ".npz", "--npz")
-    from ..imaging import check_cmap
-
-    check_cmap(cmap)
-    if start not in ("noise", "blank", "mean", "digit") and not start.startswith("digit:"):
-        if not Path(start).is_file():
-            raise NeuroartError(f"--start {start}: no such image file (or use noise, blank, mean, digit, digit:D)")
-
-    from ..dream import dream as dream_fn
-    from ..imaging import make_grid, save_gif, save_npz, write_png
-    from ..models import model_hash
-
-    frames = 40 if gif_p else 0
+    check_outputs(out=out, gif=gif, npz=npz)
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
-                      units=tuple(units), param=param, start=start, model=model, seed=seed, lr=lr,
-                      l1=l1, tv=tv, diversity=diversity, temperature=temperature, prior=prior,
-                      denoise=prior_weight, frames=frames, show_progress=True)
-    rec = recipe(model=model, model_sha256=model_hash(model), seed=seed, prior=result.prior,
-                 prior_sha256=model_hash(result.prior) if result.prior in ("vae", "ae") else None)
-    grid = dict(ncols=result.ncols, row_labels=result.rows, scale=scale, cmap=cmap)
-    # everything is rendered before anything is written: a failure leaves no partial set of files
-    png = make_grid(result.images, **grid)
-    pics = [make_grid(f, **grid) for f in result.frames] if gif_p else []
-    write_png(png, out_p, recipe=rec)
-    echo_wrote(out_p)
-    if gif_p:
-        save_gif(pics + [pics[-1]] * 10, gif_p, duration_ms=80)  # hold the last frame
-        echo_wrote(gif_p)
-    if npz_p:
-        extra = {} if result.units is None else {"units": np.asarray(result.units, np.int64)}
-        save_npz(npz_p, images=np.asarray(result.images, np.float32), labels=np.asarray(result.labels, np.int64), **extra)
-        echo_wrote(npz_p)
+                      units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
+                      diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
+                      frames=40 if gif else 0, show_progress=True)
+    save(result.sheet(), out=out, gif=gif, npz=npz, scale=scale, cmap=cmap)
 
 
 @main.command()
@@ -178,21 +141,10 @@ def deepdream(image, out, octaves, octave_scale, steps, layer, digit, zoom, lr, 
         neuroart deepdream photo.jpg --out dreamed.png
         neuroart deepdream photo.jpg --digit 8 --octaves 5 --steps 20 --out eights.png
     """
-    if steps < 1:
-        raise NeuroartError(f"--steps must be a positive integer, got {steps}")
-    if digit is not None and not 0 <= digit <= 9:
-        raise NeuroartError(f"digit {digit} is out of range (digits are 0-9)")
-    if layer and digit is not None:
-        raise NeuroartError("give --layer or --digit, not both")
-    out_p = check_output(out or f"{Path(image).stem}-dream.png", ".png", "--out")
-    from ..data import load_picture
-    from ..dream.deepdream import MAX_PIXELS
-    from ..dream.deepdream import deepdream as deepdream_fn
-    from ..imaging import save_image
-    from ..models import model_hash
+    from ..dream.deepdream import deepdream_sheet
 
-    picture = load_picture(image, max_pixels=MAX_PIXELS)
-    result = deepdream_fn(picture, octaves=octaves, octave_scale=octave_scale, steps=steps, layer=layer,
-                          digit=digit, zoom=zoom, lr=lr, model=model, seed=seed, show_progress=True)
-    save_image(result, out_p, recipe=recipe(model=model, model_sha256=model_hash(model), seed=seed))
-    echo_wrote(out_p)
+    out = out or f"{Path(image).stem}-dream.png"
+    check_outputs(out=out)
+    sheet = deepdream_sheet(image, octaves=octaves, octave_scale=octave_scale, steps=steps, layer=layer,
+                            digit=digit, zoom=zoom, lr=lr, model=model, seed=seed, show_progress=True)
+    save(sheet, out=out, scale=1)

@@ -1,10 +1,36 @@
-"""Showcase commands: gallery and replay."""
+"""Showcase commands: `gallery` (runs each piece's command line) and `replay` (runs a recipe's).
+
+Both re-run command lines, which is the CLI's job: the library (`neuroart.gallery`) holds the
+pieces as data and writes the index page. `replay` runs only what its allow-list permits.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
+from pathlib import Path
+
 import click
 
-from . import library_errors, main
+from .._util import NeuroartError, progress
+from . import check_outputs, library_errors, main
+
+
+def _invoke(argv: list[str], *, record: list[str] | None = None, overrides: dict | None = None) -> None:
+    """Run `neuroart ARGV...` in this process, as a fresh command line.
+
+    `record` is the argv written into the recipe (default: `argv`); `overrides` replace parsed
+    option values (replay's own output paths) after parsing.
+    """
+    name, *rest = argv
+    cmd = main.get_command(click.get_current_context(silent=True), name)
+    if cmd is None or isinstance(cmd, click.Group):
+        raise NeuroartError(f"not a rendering command: {name}")
+    with click.Context(main, info_name="neuroart") as root:
+        root.meta["neuroart.argv"] = list(record if record is not None else argv)
+        with cmd.make_context(name, list(rest), parent=root) as ctx:
+            ctx.params.update(overrides or {})
+            cmd.invoke(ctx)
 
 
 @main.command()
@@ -25,33 +51,154 @@ def gallery(out, only, list_only):
         neuroart gallery --only morph-1-to-7 --out /tmp/g
         neuroart gallery --list
     """
-    from pathlib import Path
+    from .. import gallery as lib
 
-    from ..gallery import PIECES, render
-
+    folder = Path(out)
+    pieces = lib.select(list(only) or None)
     if list_only:
-        for piece in PIECES:
-            click.echo(f"{piece.name:22s} neuroart {' '.join(piece.argv(Path(out)))}")
+        for piece in pieces:
+            click.echo(f"{piece.name:22s} neuroart {shlex.join(piece.argv(folder))}")
         return
-    written = render(out, only=list(only) or None)  # each command prints what it wrote
-    click.echo(f"gallery: {len(written) - 1} pictures and {written[-1]}")
+    folder.mkdir(parents=True, exist_ok=True)
+    lib.source_picture(folder / lib.SOURCE_PICTURE)
+    with progress(pieces, label="gallery") as bar:
+        for piece in bar:
+            _invoke(piece.argv(folder))  # each command prints what it wrote
+    click.echo(f"gallery: {len(pieces)} pictures and {lib.write_index(folder)}")
+
+
+# -------------------------------------------------------------------------------------- replay
+# A recipe is untrusted: anyone can write one into a PNG. Replay runs only rendering commands,
+# reads only bundled models, MNIST digits and files the user names with --with, never goes
+# online, writes only the files named on its own command line, and refuses costly recipes
+# unless --yes.
+
+#: Commands a recipe may run.
+REPLAYABLE = ("dream", "deepdream", "generate", "reconstruct", "morph", "latent-map", "explain", "restyle")
+#: Options that choose models: a bundled name (or auto/none), or a file given with --with.
+MODEL_OPTIONS = ("model", "prior", "judge")
+#: MNIST sources a recipe may use (never `download`, never a path).
+DATA_SOURCES = ("auto", "offline", "keras-cache")
+#: Output options of the commands: replaced by replay's own, so a recipe never names a file to write.
+OUTPUT_OPTIONS = ("out", "gif", "npz")
+#: Work a recipe may ask for without --yes (image-steps for dream, digits for the rest).
+REPLAY_WORK = 200_000
+
+
+def _replay_work(name: str, p: dict) -> int:
+    """A rough cost of a command: digit-images times optimisation steps (or images drawn)."""
+    if name == "dream":
+        rows = max(len(p.get("digits") or ()), len(p.get("units") or ()), 10)
+        return rows * int(p.get("per_digit") or 1) * int(p.get("steps") or 1)
+    if name == "deepdream":
+        return int(p.get("octaves") or 1) * int(p.get("steps") or 1) * 500
+    if name == "generate":
+        return max(len(p.get("digits") or ()), 10) * int(p.get("per_digit") or 1)
+    if name == "latent-map":
+        return int(p.get("n") or 1) ** 2
+    return int(p.get("frames") or p.get("n") or 10)
+
+
+def _looks_like_file(value: str) -> bool:
+    if "/" in value or os.sep in value:
+        return True
+    try:
+        float(value)
+        return False
+    except ValueError:
+        return bool(Path(value).suffix)
+
+
+def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = False) -> tuple[click.Command, dict]:
+    """Parse a recipe's argv with its command and apply the replay rules; returns the command and params."""
+    from ..models import bundled
+
+    if not argv or argv[0] not in REPLAYABLE:
+        what = argv[0] if argv else "(empty)"
+        raise NeuroartError(f"replay runs only rendering commands ({', '.join(REPLAYABLE)}); this recipe is `{what}`")
+    cmd = main.get_command(click.get_current_context(silent=True), argv[0])
+    if cmd is None:
+        raise NeuroartError(f"this recipe's command `{argv[0]}` is not available in this neuroart")
+    with click.Context(main, info_name="neuroart") as root:
+        try:
+            params = cmd.make_context(argv[0], list(argv[1:]), parent=root).params
+        except click.ClickException as e:
+            raise NeuroartError(f"this recipe does not parse: {e.format_message()}") from None
+    allowed = {Path(f).resolve() for f in allowed_files}
+    names = set(bundled()) | {"auto", "none"}
+    for key, value in params.items():
+        if key in OUTPUT_OPTIONS or value is None or isinstance(value, bool):
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in map(str, values):
+            if key == "data" and v not in DATA_SOURCES:
+                raise NeuroartError(f"replay reads MNIST only from {', '.join(DATA_SOURCES)}; this recipe asks for --data {v}")
+            if key in MODEL_OPTIONS and v in names:
+                continue
+            if (key in MODEL_OPTIONS or _looks_like_file(v)) and Path(v).resolve() not in allowed:
+                raise NeuroartError(f"this recipe reads {v} (--{key.replace('_', '-')}); "
+                                    f"replay reads only files you name: add --with {shlex.quote(v)}")
+    work = _replay_work(argv[0], params)
+    if work > REPLAY_WORK and not yes:
+        raise NeuroartError(f"this recipe asks for {work:,} units of work (replay runs at most {REPLAY_WORK:,} "
+                            "without --yes)")
+    return cmd, params
 
 
 @main.command()
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the image again [default: over IMAGE itself].")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True,
+              help="The PNG to write (replay writes only the files you name).")
+@click.option("--gif", type=click.Path(dir_okay=False), default=None,
+              help="Also write the recipe's animation here (dream, morph).")
+@click.option("--npz", type=click.Path(dir_okay=False), default=None, help="Also write the raw result here.")
+@click.option("--with", "with_files", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="A file the recipe may read (an input picture, a .keras model); repeatable.")
+@click.option("--yes", is_flag=True, help="Run a costly recipe (beyond the replay work limit).")
 @library_errors
-def replay(image, out):
-    """Re-run the recipe stored in a neuroart PNG and write the same image again.
+def replay(image, out, gif, npz, with_files, yes):
+    """Run the recipe stored in a neuroart PNG again and write the same image.
 
-    On the same machine and neuroart version the result is byte-identical.
+    On the same machine and neuroart version the result is byte-identical. A recipe is
+    untrusted input: replay runs only rendering commands (dream, deepdream, generate,
+    reconstruct, morph, latent-map, explain, restyle), reads only bundled models, MNIST and
+    the files you name with --with, never downloads, writes only --out (and --gif/--npz if
+    you ask), and asks for --yes before a costly run. It prints the command it runs.
 
     \b
     Example:
         neuroart replay gallery/dream-digits.png --out again.png
         cmp gallery/dream-digits.png again.png && echo identical
+        neuroart replay gallery/deepdream-landscape.png --out d.png --with gallery/source-landscape.png
     """
-    from ..gallery import replay as replay_fn
+    from ..imaging import read_recipe
 
-    replay_fn(image, out=out)  # the replayed command prints what it wrote
+    check_outputs(out=out, gif=gif, npz=npz)
+    recipe = read_recipe(image)
+    if not recipe or "argv" not in recipe:
+        raise NeuroartError(f"{image}: has no neuroart recipe to replay")
+    argv = recipe["argv"]
+    cmd, params = check_replayable(argv, list(with_files), yes=yes)
+    wanted = {"out": out, "gif": gif, "npz": npz}
+    for key, path in wanted.items():
+        if path is not None and key not in params:
+            raise NeuroartError(f"--{key}: this recipe's command `{argv[0]}` does not write a {key} file")
+    overrides = {k: v for k, v in wanted.items() if k in params}
+    shown = _strip_outputs(argv) + [x for k, v in overrides.items() if v for x in (f"--{k}", v)]
+    click.echo("replaying: neuroart " + shlex.join(shown), err=True)
+    _invoke(argv, overrides=overrides)
+
+
+def _strip_outputs(argv: list[str]) -> list[str]:
+    """`argv` without its output options (for showing the command replay actually runs)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--out", "-o", "--gif", "--npz"):
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return out

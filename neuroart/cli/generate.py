@@ -8,21 +8,14 @@ import click
 
 from .._util import NeuroartError
 from ..generate import sample as lib
-from ..imaging import check_cmap, save_npz
-from . import SEED, check_output, echo_wrote, library_errors, main, recipe
+from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
 
 
 def _default(fn, name):
     return inspect.signature(fn).parameters[name].default
 
 
-MAX_GRID = 5000  # digits in one PNG grid (a 20-column grid of 5,000 at scale 3 is ~1700 x 22000 px)
 MODEL_HELP = "Generator: bundled cvae (class-conditional) or vae, or a .keras file from `neuroart train generator`."
-
-
-def _cmap_option(fn):
-    return click.option("--cmap", default="gray", show_default=True,
-                        help="Colour map: gray, inverted, magma, viridis, inferno, ...")(fn)
 
 
 def _sharpness_option(default):
@@ -34,23 +27,8 @@ def _sharpness_option(default):
 
 
 def _scale_option(fn):
-    return click.option("--scale", type=click.IntRange(1, 32), default=3, show_default=True,
+    return click.option("--scale", type=SCALE, default=3, show_default=True,
                         help="Pixels per MNIST pixel in the image.")(fn)
-
-
-def _check_outputs(*pairs):
-    """Refuse bad output paths before any work, so a failure never leaves a partial set of files."""
-    for path, suffix in pairs:
-        check_output(path, suffix)
-
-
-def _hash(model):
-    from ..models import model_hash
-
-    try:
-        return model_hash(model)
-    except NeuroartError:
-        return None
 
 
 @main.command()
@@ -73,7 +51,7 @@ def _hash(model):
 @_sharpness_option(_default(lib.generate, "sharpness"))
 @click.option("--standard-prior", is_flag=True,
               help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
-@_cmap_option
+@cmap_option
 @_scale_option
 @library_errors
 def generate(digits, per_digit, temperature, seed, model, out, npz, grid, truncation, sharpness,
@@ -90,31 +68,13 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
         neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
     """
-    _check_outputs((out if grid else None, ".png"), (npz, ".npz"))
-    check_cmap(cmap)
-    count = len(lib._digits(digits or None)) * per_digit
     if not grid and not npz:
         raise NeuroartError("--no-grid needs --npz: nothing would be written")
-    if grid and count > MAX_GRID:
-        raise NeuroartError(f"a grid of {count:,} digits is too large to draw (at most {MAX_GRID:,}); "
-                            "use --no-grid --npz PATH for large batches")
-    images, labels = lib.generate(list(digits) or None, per_digit=per_digit, temperature=temperature,
-                                  seed=seed, model=model, truncation=truncation, sharpness=sharpness,
-                                  standard_prior=standard_prior)
-    from ..imaging import save_grid
-
-    if grid:
-        cols = per_digit if per_digit <= 20 else 20
-        row_labels = None
-        if labels[0] >= 0 and per_digit % cols == 0:
-            row_labels = [str(d) for d in labels[::cols]]
-        rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model), temperature=temperature,
-                     truncation=truncation, sharpness=sharpness)
-        save_grid(images, out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
-        echo_wrote(out)
-    if npz:
-        save_npz(npz, images=images.astype("float32"), labels=labels)
-        echo_wrote(npz)
+    check_outputs(out=out if grid else None, npz=npz)
+    sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
+                               seed=seed, model=model, truncation=truncation, sharpness=sharpness,
+                               standard_prior=standard_prior)
+    save(sheet, out=out if grid else None, npz=npz, scale=scale, cmap=cmap)
 
 
 @main.command()
@@ -127,7 +87,7 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="reconstruct.png", show_default=True,
               help="The grid: originals above their reconstructions.")
 @_sharpness_option(_default(lib.reconstruct, "sharpness"))
-@_cmap_option
+@cmap_option
 @_scale_option
 @library_errors
 def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
@@ -143,32 +103,12 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
     """
     import numpy as np
 
-    _check_outputs((out, ".png"))
-    check_cmap(cmap)
-    arrays = None
-    if images:
-        from ..data import load_digit_image
+    from ..data import load_digit_image
 
-        arrays = np.stack([load_digit_image(p) for p in images])
-    originals, recons, labels = lib.reconstruct(arrays, n=n, seed=seed, model=model, data=data,
-                                                sharpness=sharpness)
-    cols = min(len(originals), 10)
-    rows, row_labels = [], []
-    for i in range(0, len(originals), cols):
-        a, b = originals[i : i + cols], recons[i : i + cols]
-        pad = cols - len(a)
-        if pad:
-            a = np.concatenate([a, np.zeros((pad, 28, 28), np.float32)])
-            b = np.concatenate([b, np.zeros((pad, 28, 28), np.float32)])
-        rows += [a, b]
-        row_labels += ["in", "out"]
-    from ..imaging import save_grid
-
-    rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model))
-    save_grid(np.concatenate(rows), out, ncols=cols, row_labels=row_labels, scale=scale, cmap=cmap, recipe=rec)
-    err = float(((originals - recons) ** 2).mean())
-    click.echo(f"mean squared pixel error {err:.4f} over {len(originals)} digits")
-    echo_wrote(out)
+    check_outputs(out=out)
+    arrays = np.stack([load_digit_image(p) for p in images]) if images else None
+    save(lib.reconstruct_sheet(arrays, n=n, seed=seed, model=model, data=data, sharpness=sharpness),
+         out=out, scale=scale, cmap=cmap)
 
 
 @main.command()
@@ -189,7 +129,7 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
 @click.option("--duration", type=click.IntRange(10, 5000), default=80, show_default=True,
               help="GIF milliseconds per frame.")
 @_sharpness_option(_default(lib.morph, "sharpness"))
-@_cmap_option
+@cmap_option
 @_scale_option
 @library_errors
 def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpness, cmap, scale):
@@ -204,22 +144,11 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
         neuroart morph 3 8 --frames 12 --gif morph.gif
         neuroart morph my_two.png 5 --model vae --cmap magma
     """
-    _check_outputs((out, ".png"), (gif, ".gif"))
-    check_cmap(cmap)
-    if frames < 2:
-        raise NeuroartError(f"frames must be at least 2, got {frames}")
-    strip, info = lib.morph(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
+    check_outputs(out=out, gif=gif)
+    sheet = lib.morph_sheet(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
                             sharpness=sharpness)
-    from ..imaging import save_gif, save_grid
-
-    rec = recipe(seed=seed, model=str(model), model_sha256=_hash(model), **{"from": info["from"], "to": info["to"]})
-    save_grid(strip, out, ncols=len(strip), scale=scale, cmap=cmap, recipe=rec)
-    if gif:
-        save_gif(list(strip), gif, duration_ms=duration, cmap=cmap, scale=max(scale, 4), bounce=True)
-    click.echo(f"{info['kind']}: {info['from']} -> {info['to']}, {len(strip)} frames, {info['path']} path")
-    echo_wrote(out)
-    if gif:
-        echo_wrote(gif)
+    sheet.gif_duration_ms = duration
+    save(sheet, out=out, gif=gif, scale=scale, cmap=cmap)
 
 
 def _plane(value: str):
@@ -247,7 +176,7 @@ def _plane(value: str):
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="latent-map.png", show_default=True,
               help="The map (PNG).")
 @_sharpness_option(_default(lib.latent_map, "sharpness"))
-@_cmap_option
+@cmap_option
 @_scale_option
 @library_errors
 def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, scale):
@@ -262,13 +191,6 @@ def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, s
         neuroart latent-map --model cvae --digit 4 --size 12 --cmap viridis
         neuroart latent-map --plane pca --seed 3
     """
-    _check_outputs((out, ".png"))
-    check_cmap(cmap)
-    images, info = lib.latent_map(model=model, digit=digit, n=n, span=span, plane=_plane(plane), data=data,
-                                  seed=seed, sharpness=sharpness)
-    from ..imaging import save_grid
-
-    rec = recipe(model=str(model), model_sha256=_hash(model), plane=info["plane"], seed=seed)
-    save_grid(images, out, ncols=info["n"], scale=scale, cmap=cmap, recipe=rec, pad=0)
-    click.echo(f"{info['kind']} latent map along {info['plane']}")
-    echo_wrote(out)
+    check_outputs(out=out)
+    save(lib.latent_map_sheet(model=model, digit=digit, n=n, span=span, plane=_plane(plane), data=data,
+                              seed=seed, sharpness=sharpness), out=out, scale=scale, cmap=cmap)

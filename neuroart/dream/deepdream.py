@@ -15,11 +15,12 @@ dreamed in luminance and the change is added to every channel, keeping the colou
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._util import NeuroartError, progress, tf
+from .._util import NeuroartError, check_digits, progress, tf
 from . import objectives as O
 from .render import ModelTaps
 
@@ -67,8 +68,7 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
 
     Any :class:`DeepDreamConfig` field can be passed as a keyword.
     """
-    cfg = dataclasses.replace(config or DEFAULTS, **overrides)
-    _validate(cfg)
+    cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
     t = tf()
     pic = np.asarray(picture, np.float32)
     if pic.ndim not in (2, 3) or (pic.ndim == 3 and pic.shape[2] not in (1, 3)):
@@ -85,7 +85,11 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
     if model is None or isinstance(model, str) or hasattr(model, "__fspath__"):
         from ..models import load_model
 
-        model = load_model(cfg.model if model is None else model)
+        model = load_model(cfg.model if model is None else model, role="classifier")
+    else:
+        from ..models import check_model
+
+        model = check_model(model, "classifier")
     taps = ModelTaps(model)
     if cfg.digit is not None:
         if not 0 <= int(cfg.digit) <= 9:
@@ -175,16 +179,38 @@ def _image_grad(img, tile, B, shift, tile_grads):
     return g[sy : sy + h, sx : sx + w].copy()
 
 
-def _validate(cfg: DeepDreamConfig):
-    if cfg.octaves < 1 or cfg.octaves > 10:
-        raise NeuroartError(f"--octaves must be between 1 and 10, got {cfg.octaves}")
-    if not (1.0 < cfg.octave_scale <= 4.0):
-        raise NeuroartError(f"--octave-scale must be above 1 and at most 4, got {cfg.octave_scale}")
-    if cfg.steps < 1 or cfg.steps > 10_000:
-        raise NeuroartError(f"--steps must be a positive integer (at most 10000), got {cfg.steps}")
-    if cfg.zoom < 1 or cfg.zoom > 16:
-        raise NeuroartError(f"--zoom must be between 1 and 16, got {cfg.zoom}")
-    if cfg.batch < 1:
-        raise NeuroartError(f"batch must be positive, got {cfg.batch}")
-    if not (cfg.lr > 0):
-        raise NeuroartError(f"--lr must be positive, got {cfg.lr}")
+def _validate(cfg: DeepDreamConfig) -> DeepDreamConfig:
+    """Every option checked (non-finite numbers refused), as plain Python numbers."""
+    from .. import validate as V
+
+    if cfg.layer and cfg.digit is not None:
+        raise NeuroartError("give a layer or a digit to amplify, not both")
+    return dataclasses.replace(
+        cfg,
+        octaves=V.integer("octaves", cfg.octaves, low=1, high=10),
+        octave_scale=V.finite("octave_scale", cfg.octave_scale, low=1, low_open=True, high=4),
+        steps=V.positive_int("steps", cfg.steps, high=10_000),
+        lr=V.finite("lr", cfg.lr, low=0, low_open=True),
+        digit=None if cfg.digit is None else check_digits([cfg.digit])[0],
+        zoom=V.integer("zoom", cfg.zoom, low=1, high=16),
+        contrast=V.finite("contrast", cfg.contrast, low=0, high=100),
+        jitter=V.integer("jitter", cfg.jitter, low=-1, high=1000),
+        batch=V.positive_int("batch", cfg.batch, high=65_536),
+        seed=V.integer("seed", cfg.seed, low=0),
+        max_pixels=V.positive_int("max_pixels", cfg.max_pixels),
+    )
+
+
+def deepdream_sheet(picture, *, show_progress: bool = False, **options):
+    """`deepdream` as a `neuroart.outputs.Sheet` to save: `picture` is an array or an image path
+    (read with the size limit); options are :class:`DeepDreamConfig` fields."""
+    from ..data import load_picture
+    from ..models import model_stamp
+    from ..outputs import Sheet
+
+    cfg = dataclasses.replace(DEFAULTS, **options)
+    _validate(cfg)
+    if isinstance(picture, (str, os.PathLike)):
+        picture = load_picture(picture, max_pixels=cfg.max_pixels)
+    result = deepdream(picture, config=cfg, show_progress=show_progress)
+    return Sheet(result, picture=True, recipe={**model_stamp(cfg.model), "seed": cfg.seed})

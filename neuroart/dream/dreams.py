@@ -84,6 +84,17 @@ class DreamResult:
     units: np.ndarray | None = None  # (N,) the unit dreamed of, for neuron/channel objectives
     prior: str = "none"  # the Plug & Play prior actually used
 
+    def sheet(self):
+        """The labelled grid (one row per digit or unit), its ascent as GIF frames, and the npz arrays."""
+        from ..models import model_stamp
+        from ..outputs import Sheet
+
+        recipe = {**model_stamp(self.config.model), "seed": self.config.seed, "prior": self.prior,
+                  "prior_sha256": model_stamp(self.prior)["model_sha256"] if self.prior in ("vae", "ae") else None}
+        extra = {} if self.units is None else {"units": np.asarray(self.units, np.int64)}
+        return Sheet(self.images, labels=self.labels, ncols=self.ncols, row_labels=self.rows, frames=list(self.frames),
+                     arrays=extra, recipe=recipe, gif_hold=10)
+
 
 def _hidden_layers(taps: ModelTaps):
     keras = tf().keras
@@ -144,11 +155,9 @@ def start_images(start: str, n: int, *, seed: int = 0, warp: float = 0.0, digits
 
 
 def _load_classifier(model):
-    if isinstance(model, str) or hasattr(model, "__fspath__"):
-        from ..models import load_model
+    from ..models import load_classifier
 
-        return load_model(model)
-    return model
+    return load_classifier(model)  # a name, a path or a Keras model; contract checked
 
 
 def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
@@ -171,8 +180,7 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
     from ..distribute import check_shard, shard_range
 
     shard = None if shard is None else check_shard(shard)
-    cfg = dataclasses.replace(config or DEFAULTS, **overrides)
-    _validate(cfg)
+    cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
     keras_model = _load_classifier(model if model is not None else cfg.model)
     taps = ModelTaps(keras_model)
     k = cfg.per_digit
@@ -342,24 +350,11 @@ def resolve_prior(prior) -> str:
 
 def _load_autoencoder(name):
     """A callable images -> reconstructions: a bundled/neuroart generator, or any Keras model."""
+    from ..models import check_model, load_model
+
     if not isinstance(name, str) and not hasattr(name, "__fspath__"):
-        return name
-    from ..models import resolve
-
-    path = resolve(name)
-    try:
-        gen = _load_generator(str(path))
-    except NeuroartError:
-        from ..models import load_model
-
-        model = load_model(path)  # a plain Keras autoencoder: images -> images
-        shape = tuple(model.output_shape[1:]) if hasattr(model, "output_shape") else ()
-        if int(np.prod(shape)) != 28 * 28:
-            raise NeuroartError(f"{name}: not an autoencoder (its output has shape {shape}, not 28x28 images)") from None
-        return model
-    if getattr(gen, "conditional", False):
-        raise NeuroartError(f"{name}: a conditional generator cannot denoise unlabelled images; use ae or vae")
-    return gen
+        return check_model(name, "prior")
+    return load_model(name, role="prior")  # an unconditional generator, or images -> images
 
 
 def _load_generator(name):
@@ -376,20 +371,38 @@ MAX_STEPS = 100_000
 MAX_PER_DIGIT = 1000
 
 
-def _validate(cfg: DreamConfig):
-    if not isinstance(cfg.steps, (int, np.integer)) or cfg.steps < 1:
-        raise NeuroartError(f"--steps must be a positive integer, got {cfg.steps}")
-    if cfg.steps > MAX_STEPS:
-        raise NeuroartError(f"--steps must be at most {MAX_STEPS}, got {cfg.steps}")
-    if cfg.per_digit < 1 or cfg.per_digit > MAX_PER_DIGIT:
-        raise NeuroartError(f"--per-digit must be between 1 and {MAX_PER_DIGIT}, got {cfg.per_digit}")
+def _validate(cfg: DreamConfig) -> DreamConfig:
+    """Every option checked (non-finite numbers refused), as plain Python numbers."""
+    from .. import validate as V
+
     if cfg.objective not in O.OBJECTIVES:
         raise NeuroartError(f"unknown objective {cfg.objective!r} (use {', '.join(O.OBJECTIVES)})")
     if cfg.param not in P.PARAMS:
         raise NeuroartError(f"unknown parameterisation {cfg.param!r} (use {', '.join(P.PARAMS)})")
     if cfg.optimizer not in ("adam", "normgrad"):
         raise NeuroartError(f"unknown optimizer {cfg.optimizer!r} (use adam or normgrad)")
-    if not (cfg.lr > 0):
-        raise NeuroartError(f"--lr must be positive, got {cfg.lr}")
-    if not (cfg.temperature > 0):
-        raise NeuroartError(f"--temperature must be positive, got {cfg.temperature}")
+    fin = V.finite
+    return dataclasses.replace(
+        cfg,
+        steps=V.positive_int("steps", cfg.steps, high=MAX_STEPS),
+        per_digit=V.positive_int("per_digit", cfg.per_digit, high=MAX_PER_DIGIT),
+        views=V.positive_int("views", cfg.views, high=64),
+        lowres=V.positive_int("lowres", cfg.lowres, high=28),
+        seed=V.integer("seed", cfg.seed, low=0),
+        lr=fin("lr", cfg.lr, low=0, low_open=True),
+        latent_lr=fin("latent_lr", cfg.latent_lr, low=0, low_open=True),
+        temperature=fin("temperature", cfg.temperature, low=0, low_open=True),
+        l1=fin("l1", cfg.l1), l2=fin("l2", cfg.l2), tv=fin("tv", cfg.tv),
+        diversity=None if cfg.diversity is None else fin("diversity", cfg.diversity),
+        denoise=fin("denoise", cfg.denoise, low=0),
+        jitter=fin("jitter", cfg.jitter, low=0, high=28),
+        scale=fin("scale", cfg.scale, low=0, high=4),
+        rotate=fin("rotate", cfg.rotate, low=0, high=360),
+        blur=fin("blur", cfg.blur, low=0, high=28),
+        noise=fin("noise", cfg.noise, low=0, high=100),
+        smooth=fin("smooth", cfg.smooth, low=0, high=10),
+        warp=fin("warp", cfg.warp, low=0, high=6),  # 15% zoom x warp must stay below 100%
+        decay_power=fin("decay_power", cfg.decay_power, low=0, high=10),
+        latent_prior=fin("latent_prior", cfg.latent_prior, low=0),
+        latent_anchor=fin("latent_anchor", cfg.latent_anchor, low=0),
+    )

