@@ -91,9 +91,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise NeuroartError(f"folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent or ".", prefix=f".{path.name}.", suffix=suffix or path.suffix + ".tmp"
-    )
+    suffix = suffix or path.suffix + ".tmp"
+    remove_stale_temps(path, suffix)
+    # the temporary name carries the writer's pid, so a later run can tell an abandoned one
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.{os.getpid()}-", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
@@ -103,6 +104,56 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+STALE_SECONDS = 60  # a temporary file untouched this long, whose writer is gone, is abandoned
+
+
+def remove_stale_temps(path: str | os.PathLike, suffix: str | None = None) -> list[Path]:
+    """Remove the temporary files of `path` that an earlier, killed run of `atomic_path` left.
+
+    Only names of `atomic_path`'s own pattern for this very target (``.<name>.<pid>-<random>
+    <suffix>``, or the older ``.<name>.<random><suffix>``) are candidates, and only those last
+    modified over `STALE_SECONDS` ago whose writing process is no longer alive: a concurrent
+    writer's file is never touched. Returns the removed paths.
+    """
+    import glob
+    import re
+    import time
+
+    path = Path(path)
+    suffix = suffix or path.suffix + ".tmp"
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[a-z0-9_]{{8}}{re.escape(suffix)}")
+    removed = []
+    try:
+        candidates = list((path.parent or Path(".")).glob(f".{glob.escape(path.name)}.*"))
+    except OSError:
+        return removed
+    now = time.time()
+    for tmp in candidates:
+        m = pattern.fullmatch(tmp.name)
+        if m is None or (m.group(1) and _alive(int(m.group(1)))):
+            continue
+        try:
+            if not tmp.is_file() or tmp.is_symlink() or now - tmp.stat().st_mtime < STALE_SECONDS:
+                continue
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # another user's process, or cannot tell: keep the file
+    return True
 
 
 def _umask() -> int:

@@ -84,10 +84,9 @@ def load_judge(judge="cnn"):
     if not isinstance(judge, (str, os.PathLike)):
         if not hasattr(judge, "layers"):
             raise NeuroartError(f"a judge must be a model name, a .keras path or a Keras model, got {judge!r}")
-        return judge
-    from .models import load_model
+    from .models import load_classifier
 
-    return load_model(judge)  # cached, safe mode, one-line errors
+    return load_classifier(judge)  # cached, safe mode, contract checked, one-line errors
 
 
 def _batched(fn, x: np.ndarray, batch: int = _BATCH) -> np.ndarray:

@@ -48,6 +48,7 @@ def test_plain_keras_loads_the_bundled_files():
     assert out.stdout.split() == ["(1,", "10)"] * 2
 
 
+@pytest.mark.slow
 def test_tiny_training_learns_and_is_reproducible(tmp_path):
     a, card = classifier.train_classifier(limit=3000, epochs=2, seed=3, data="auto", show_progress=False,
                                           out=tmp_path / "a.keras")

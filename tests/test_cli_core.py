@@ -44,6 +44,8 @@ def test_every_command_has_an_example(command, runner):
     result = runner.invoke(main, command.split() + ["--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output, f"`neuroart {command} --help` has no Example: block"
+    example = result.output.split("Example:", 1)[1]
+    assert f"neuroart {command}" in example, f"`neuroart {command} --help`: its example does not run it"
 
 
 def test_python_dash_m_works():
@@ -103,6 +105,7 @@ def test_train_with_bad_data_writes_nothing(invoke, tmp_path, assert_clean_error
     assert files_in(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_train_classifier_cli_one_epoch(invoke, tmp_path):
     result = invoke("train", "classifier", "--epochs", "1", "--data", "offline", "--out", "one.keras", "--seed", "1")
     assert result.exit_code == 0, result.output

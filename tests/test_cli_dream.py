@@ -29,12 +29,6 @@ def _one_line_error(result, text):
     assert len(out.splitlines()) == 1, out
 
 
-def test_help_has_examples():
-    for cmd in ("dream", "deepdream"):
-        r = CliRunner().invoke(main, [cmd, "--help"])
-        assert r.exit_code == 0 and "Example:" in r.output and f"neuroart {cmd}" in r.output
-
-
 def test_default_dream_writes_a_labelled_grid_in_the_current_folder(run, tmp_path):
     r = run("dream", *FAST)
     assert r.exit_code == 0, r.output

@@ -6,11 +6,6 @@ import io
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from neuroart.cli import main
-
-COMMANDS = ["generate", "reconstruct", "morph", "latent-map"]
 
 
 @pytest.fixture
@@ -25,14 +20,6 @@ def _one_line_error(assert_clean_error):
         return result.stderr.strip()
 
     return check
-
-
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_an_example(command):
-    result = CliRunner().invoke(main, [command, "--help"])
-    assert result.exit_code == 0
-    assert "Example:" in result.output
-    assert f"neuroart {command}" in result.output
 
 
 def test_generate_grid_and_npz(run, tmp_path):

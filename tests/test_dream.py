@@ -208,8 +208,8 @@ def test_dream_neuron_and_layer_objectives(mlp):
     "kwargs, message",
     [
         (dict(digits=[10]), "digit 10 is out of range"),
-        (dict(steps=0), "--steps must be a positive integer"),
-        (dict(steps=-3), "--steps must be a positive integer"),
+        (dict(steps=0), "steps must be a positive integer"),
+        (dict(steps=-3), "steps must be a positive integer"),
         (dict(objective="nope"), "unknown objective 'nope'"),
         (dict(objective="neuron", layer="nope"), "unknown layer 'nope'"),
         (dict(objective="neuron", layer="dense", units=(128,)), "unit 128 is out of range"),

@@ -31,7 +31,9 @@ def mnist_float(mnist):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """One tiny trained generator of each kind (1,500 digits, 2 epochs, latent 4): seconds each."""
+    """One tiny trained generator of each kind (1,500 digits, 2 epochs, latent 4): seconds each.
+
+    Tests that use it train, so they are marked slow (CI runs them)."""
     from neuroart.generate.train import train_generator
 
     folder = tmp_path_factory.mktemp("gens")
@@ -90,6 +92,7 @@ def test_vae_loss_is_summed_over_pixels(G):
     assert (np.asarray(kl) >= 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
 def test_train_writes_model_card_and_grid_and_learns(tiny, kind):
     path, card = tiny[kind]
@@ -108,6 +111,7 @@ def test_train_writes_model_card_and_grid_and_learns(tiny, kind):
         assert "test_elbo" not in card
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
 def test_save_load_keeps_architecture_and_weights_in_safe_mode(G, tiny, kind):
     import keras
@@ -130,6 +134,7 @@ def test_save_load_keeps_architecture_and_weights_in_safe_mode(G, tiny, kind):
     assert config["class_name"] == "Generator" and config["config"]["kind"] == kind
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ae", "cvae"])
 def test_sampling_prior_is_fitted_to_the_training_codes(G, tiny, mnist_float, kind):
     (x, y), _ = mnist_float
@@ -172,6 +177,7 @@ def test_sharpen():
         sharpen(p, 0)
 
 
+@pytest.mark.slow
 def test_corrupted_and_wrong_model_files(G, tmp_path, tiny):
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"not a zip at all")
@@ -179,7 +185,7 @@ def test_corrupted_and_wrong_model_files(G, tmp_path, tiny):
         G.load_generator(str(bad))
     truncated = tmp_path / "truncated.keras"
     truncated.write_bytes(tiny["vae"][0].read_bytes()[:5000])
-    with pytest.raises(NeuroartError):
+    with pytest.raises(NeuroartError, match="truncated.keras: (cannot load|not a .keras)"):
         G.load_generator(str(truncated))
     with pytest.raises(NeuroartError, match="no such model file|unknown model"):
         G.load_generator(str(tmp_path / "missing.keras"))
@@ -198,6 +204,7 @@ def test_train_refuses_bad_options_before_work(G, tmp_path):
 # ----------------------------------------------------------------- library functions
 
 
+@pytest.mark.slow
 def test_generate_is_seeded_and_ordered(tiny):
     from neuroart.generate import generate
 
@@ -214,6 +221,7 @@ def test_generate_is_seeded_and_ordered(tiny):
     np.testing.assert_allclose(d[0], d[2], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_generate_rejects_bad_requests(tiny):
     from neuroart.generate import generate
 
@@ -221,7 +229,7 @@ def test_generate_rejects_bad_requests(tiny):
         generate([10], model=str(tiny["cvae"][0]))
     with pytest.raises(NeuroartError, match="not a digit"):
         generate(["x"], model=str(tiny["cvae"][0]))
-    with pytest.raises(NeuroartError, match="per-digit"):
+    with pytest.raises(NeuroartError, match="per_digit must be"):
         generate(per_digit=0, model=str(tiny["cvae"][0]))
     with pytest.raises(NeuroartError, match="temperature"):
         generate(temperature=-1, model=str(tiny["cvae"][0]))
@@ -245,6 +253,7 @@ def test_slerp_endpoints_and_norm():
     assert np.linalg.norm((a + b) / 2) < np.linalg.norm(a)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["vae", "cvae", "ae"])
 def test_morph_goes_from_a_to_b(tiny, kind):
     from neuroart.generate import morph
@@ -258,7 +267,7 @@ def test_morph_goes_from_a_to_b(tiny, kind):
     steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
     assert (steps > 0).all()  # it moves every frame
     assert np.abs(frames[0] - frames[-1]).mean() > steps.max() / 2  # ends differ more than a step
-    with pytest.raises(NeuroartError, match="frames must be at least 2"):
+    with pytest.raises(NeuroartError, match="frames must be an integer >= 2"):
         morph(3, 8, frames=1, model=model)
     with pytest.raises(NeuroartError, match="neither a digit"):
         morph(3, "no_such_file.png", model=model)
@@ -266,6 +275,7 @@ def test_morph_goes_from_a_to_b(tiny, kind):
         morph(3, 12, model=model)
 
 
+@pytest.mark.slow
 def test_latent_map_planes(tiny):
     from neuroart.generate import latent_map
 
@@ -296,6 +306,7 @@ def test_latent_map_planes(tiny):
     assert one.shape == (9, 28, 28) and info["digit"] == 4
 
 
+@pytest.mark.slow
 def test_reconstruct_random_test_digits(tiny):
     from neuroart.generate import reconstruct
 

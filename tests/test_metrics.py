@@ -162,5 +162,5 @@ def test_judge_by_path_and_by_model(tmp_path, judge, mnist_float):
     by_name = M.judge_agreement(xt[:300], yt[:300], judge)
     assert M.judge_agreement(xt[:300], yt[:300], str(WEIGHTS_DIR / "cnn.keras")) == by_name
     assert M.judge_agreement(xt[:300], yt[:300], M.load_judge(judge)) == by_name
-    with pytest.raises(NeuroartError):
+    with pytest.raises(NeuroartError, match="missing.keras: no such model file"):
         M.judge_agreement(xt[:3], yt[:3], str(tmp_path / "missing.keras"))

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._util import NeuroartError
 from ..data import load_digit_image
-from ..models import load_model
+from ..models import load_classifier
 
 #: The model that reads a person's digits unless told otherwise (classify, explain, the studio).
 DEFAULT_MODEL = "mlp"
@@ -28,7 +28,7 @@ def predict(model, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
 
 def classify_images(images: np.ndarray, *, model=DEFAULT_MODEL, top: int = 1) -> list[list[tuple[int, float]]]:
     """For float images (N, 28, 28) in [0, 1]: the `top` likeliest digits with probabilities."""
-    net = load_model(model) if isinstance(model, (str, os.PathLike)) else model
+    net = load_classifier(model)  # a name, a path or a Keras model; contract checked
     probs = predict(net, images)
     order = np.argsort(-probs, axis=1)[:, :top]
     return [[(int(d), round(float(p[d]), 4)) for d in row] for row, p in zip(order, probs, strict=True)]

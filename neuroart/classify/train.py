@@ -16,6 +16,7 @@ import numpy as np
 
 from .._util import NeuroartError, keras, progress, set_seed, tf
 from ..data import load_mnist, mnist_with_source, to_float
+from ..validate import finite, integer, positive_int
 from .model import ARCHS, BUILDERS, describe
 from .read import predict
 
@@ -92,15 +93,12 @@ def train_classifier(
     if (arch, recipe) not in RECIPES:
         raise NeuroartError(f"unknown recipe {recipe!r} (choose from fast, article)")
     r = RECIPES[(arch, recipe)]
-    epochs = r.epochs if epochs is None else int(epochs)
-    batch_size = r.batch_size if batch_size is None else int(batch_size)
-    lr = r.learning_rate if learning_rate is None else float(learning_rate)
-    if epochs < 1:
-        raise NeuroartError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise NeuroartError(f"batch size must be >= 1, got {batch_size}")
-    if not lr > 0:
-        raise NeuroartError(f"learning rate must be > 0, got {lr}")
+    epochs = positive_int("epochs", r.epochs if epochs is None else epochs, high=10_000)
+    batch_size = positive_int("batch_size", r.batch_size if batch_size is None else batch_size, high=1_000_000)
+    lr = finite("learning_rate", r.learning_rate if learning_rate is None else learning_rate, low=0, low_open=True, high=10)
+    seed = integer("seed", seed, low=0)
+    if limit is not None:
+        limit = positive_int("limit", limit)
     if out is not None:
         out = Path(out)
         if out.suffix != ".keras":
@@ -165,11 +163,24 @@ def train_classifier(
 
 
 def evaluate(model, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None, *, data: str = "auto") -> dict:
-    """Test accuracy, loss and per-digit accuracy (on the MNIST test set unless given)."""
+    """Test accuracy, loss and per-digit accuracy (on the MNIST test set unless given).
+
+    `model` is a Keras classifier, a bundled name or a ``.keras`` path (its contract is checked).
+    """
+    from ..models import load_classifier
+
+    model = load_classifier(model)  # before any data is read: a broken model fails first
+    source = "the given test images"
     if x_test is None:
         _, (x_test, y_test) = load_mnist(data)
+        source = f"{data}"
+    x_test = np.asarray(x_test)
     x = to_float(x_test) if x_test.dtype == np.uint8 else np.asarray(x_test, np.float32)
-    y = np.asarray(y_test)
+    y = np.asarray(y_test).reshape(-1)
+    if len(x) == 0:
+        raise NeuroartError(f"{source}: no test images to evaluate")
+    if len(y) != len(x):
+        raise NeuroartError(f"{source}: {len(x)} test images but {len(y)} labels")
     probs = predict(model, x)
     pred = probs.argmax(1)
     eps = 1e-7

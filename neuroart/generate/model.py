@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._util import NeuroartError, tf
+from ..validate import finite
 from .config import DEFAULT_KIND, DEFAULTS, check_kind, check_latent
 
 # --------------------------------------------------------------------------- architecture
@@ -86,11 +87,9 @@ def chi_quantile(q: float, dof: int) -> float:
 def sharpen(p, sharpness: float = 1.0) -> np.ndarray:
     """Bernoulli means -> crisper pixels: sigmoid(sharpness * logit(p)); 1 returns p (clipped)."""
     p = np.clip(np.asarray(p, np.float32), 0.0, 1.0)
-    s = float(sharpness)
+    s = finite("sharpness", sharpness, low=0, low_open=True, high=20)
     if s == 1.0:
         return p
-    if not np.isfinite(s) or s <= 0 or s > 20:
-        raise NeuroartError(f"sharpness must be between 0 and 20, got {sharpness}")
     q = np.clip(p, 1e-6, 1 - 1e-6)
     logit = np.log(q) - np.log1p(-q)
     return (1.0 / (1.0 + np.exp(-s * logit))).astype(np.float32)
@@ -239,9 +238,7 @@ class Generator(k.Model):
             if labels is None:
                 raise NeuroartError("the cvae needs the digits to draw (labels)")
             y = _one_hot(labels, len(z))
-        s = float(sharpness)
-        if not np.isfinite(s) or s <= 0 or s > 20:
-            raise NeuroartError(f"sharpness must be between 0 and 20, got {sharpness}")
+        s = finite("sharpness", sharpness, low=0, low_open=True, high=20)
         logits = self._logits_model() if s != 1.0 else None
         out = []
         for i in range(0, len(z), batch_size):
@@ -284,9 +281,8 @@ class Generator(k.Model):
                 raise NeuroartError(f"{len(labels)} labels for {n} codes")
         elif n is None:
             raise NeuroartError("prior needs n or labels")
-        truncation = float(truncation)
-        if not 0.05 <= truncation <= 1.0:
-            raise NeuroartError(f"truncation must be a quantile between 0.05 and 1, got {truncation}")
+        truncation = finite("truncation", truncation, low=0.05, high=1)  # a quantile of the radius
+        temperature = finite("temperature", temperature, low=0, high=10)
         rng = np.random.default_rng(seed)
         means, chol, weights = self._prior
         if self.conditional:
@@ -346,11 +342,8 @@ def load_generator(name_or_path="cvae"):
     ``.kind``, ``.encode(x, labels=None)``, ``.decode(z, labels=None)`` and ``.prior(n, ...)``.
     Loaded generators are cached by path and modification time (as by `load_model`).
     """
-    from ..models import load_model, resolve
+    from ..models import load_model
 
-    model = load_model(name_or_path)  # cached, safe mode, one-line errors
-    if not isinstance(model, Generator):
-        raise NeuroartError(f"{resolve(name_or_path)}: not a neuroart generator (a classifier?)")
-    return model
+    return load_model(name_or_path, role="generator")  # cached, safe mode, one-line errors
 
 

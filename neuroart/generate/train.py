@@ -12,6 +12,7 @@ import numpy as np
 from .._util import NeuroartError, set_seed, tf
 from .._util import progress as _progress
 from .._version import __version__
+from ..validate import finite, integer, positive_int
 from .config import DEFAULT_KIND, DEFAULTS, SAMPLE_DEFAULTS, check_kind, check_latent
 from .model import _one_hot, build_generator, describe, k
 
@@ -77,9 +78,10 @@ def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_r
     t = tf()
     x = np.asarray(x, np.float32)
     n = len(x)
-    batch_size = int(min(batch_size, n))
+    learning_rate = finite("learning_rate", learning_rate, low=0, low_open=True, high=10)
+    batch_size = int(min(positive_int("batch_size", batch_size), n)) if n else 1
     steps = n // batch_size
-    if steps < 1 or epochs < 1:
+    if steps < 1 or positive_int("epochs", epochs) < 1:
         raise NeuroartError("need at least one epoch and one batch of training images")
     y = _one_hot(labels, n) if labels is not None else np.zeros((n, 10), np.float32)
     schedule = k.optimizers.schedules.CosineDecay(learning_rate, epochs * steps, alpha=0.05)
@@ -204,13 +206,11 @@ def train_generator(
     check_kind(kind)
     cfg = DEFAULTS[kind]
     latent_dim = check_latent(cfg.latent_dim if latent_dim is None else latent_dim)
-    epochs = int(cfg.epochs if epochs is None else epochs)
-    batch_size = int(cfg.batch_size if batch_size is None else batch_size)
-    seed = int(cfg.seed if seed is None else seed)
-    if epochs < 1:
-        raise NeuroartError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise NeuroartError(f"batch size must be >= 1, got {batch_size}")
+    epochs = positive_int("epochs", cfg.epochs if epochs is None else epochs, high=10_000)
+    batch_size = positive_int("batch_size", cfg.batch_size if batch_size is None else batch_size, high=1_000_000)
+    seed = integer("seed", cfg.seed if seed is None else seed, low=0)
+    if limit is not None:
+        limit = positive_int("limit", limit)
     out = Path(out) if out is not None else Path(f"{kind}.keras")
     if out.suffix != ".keras":
         raise NeuroartError(f"{out}: model files must end in .keras")
