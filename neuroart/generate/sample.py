@@ -18,7 +18,7 @@ import numpy as np
 
 from .._util import NeuroartError, check_digits
 from ..validate import finite, integer, positive_int
-from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TRUNCATION
+from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TEMPERATURE, TRUNCATION
 
 
 def _generator(model):
@@ -42,7 +42,7 @@ def _check_temperature(temperature: float) -> float:
     return finite("temperature", temperature, low=0, high=10)
 
 
-def generate(digits=None, *, per_digit: int = 10, temperature: float = 1.0, seed: int = 0,
+def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
              standard_prior: bool = False, shard=None) -> tuple[np.ndarray, np.ndarray]:
     """New digits of the requested classes (all ten by default), `per_digit` of each.

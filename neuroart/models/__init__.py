@@ -211,15 +211,25 @@ def check_model(model, role: str, source=None):
     return model
 
 
+def check_model_path(path: str | os.PathLike) -> Path:
+    """Where a trained model will be saved: a ``.keras`` file in an existing folder (checked before training)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise NeuroartError(f"{path}: model files must end in .keras")
+    if path.is_dir():
+        raise NeuroartError(f"{path}: is a folder")
+    if not path.parent.is_dir():
+        raise NeuroartError(f"folder does not exist: {path.parent}")
+    return path
+
+
 def save_model(model, path: str | os.PathLike, card: dict) -> Path:
     """Write `model` as ``.keras`` and its card as ``.json``, both atomically.
 
     The card gains ``file``, ``sha256`` and ``neuroart_version``. If anything fails the previous
     model (if any) is left untouched.
     """
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise NeuroartError(f"{path}: model files must end in .keras")
+    path = check_model_path(path)
     # The card is written to its temporary file first and renamed last, after the model: an
     # interruption leaves the old pair, or a new model beside the old card, never a new card
     # describing an old model.
