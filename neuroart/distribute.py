@@ -171,7 +171,34 @@ def resolve_strategy(name: str = "auto"):
         return t.distribute.MirroredStrategy(devices)
     if cfg is None:
         raise NeuroartError("--strategy multiworker needs TF_CONFIG naming the cluster and this task (see docs/scale.md)")
-    return t.distribute.MultiWorkerMirroredStrategy()
+    return _multiworker()
+
+
+_MULTIWORKER = None
+
+
+def _multiworker():
+    """The process's one MultiWorkerMirroredStrategy (TensorFlow allows one: collective ops are
+    configured once, at start-up).
+
+    TensorFlow wants it made before its runtime starts; `neuroart._util.tf` starts it at import
+    (a first op), so when nothing lives in the runtime yet -- no variables, no models -- the
+    eager context is reset first. Made later than that, TensorFlow's own error is turned into one line.
+    """
+    global _MULTIWORKER
+    if _MULTIWORKER is not None:
+        return _MULTIWORKER
+    t = tf()
+    from tensorflow.python.eager import context
+
+    try:
+        if context.context()._context_handle is not None:  # the runtime started: restart it
+            context._reset_context()
+        _MULTIWORKER = t.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as e:
+        raise NeuroartError(f"cannot start the multiworker strategy: {str(e).splitlines()[0]} "
+                            "(make it first: neuroart.distribute.resolve_strategy('multiworker'))") from None
+    return _MULTIWORKER
 
 
 def strategy_name(strategy) -> str:
@@ -190,3 +217,72 @@ def describe_strategy(strategy) -> dict:
     if out["strategy"] == "multiworker":
         out["workers"] = cluster_size()
     return out
+
+
+# --------------------------------------------------------------------------- a custom loop
+
+
+def fit_arrays(model, strategy, x=None, y=None, *, batch_size: int, epochs: int, seed: int = 0,
+               callbacks=(), shuffle: bool = True, **_ignored) -> list[float]:
+    """`model.fit(x, y)` for a compiled classifier (sparse categorical cross-entropy), as a custom
+    loop on `strategy` -- for MultiWorkerMirroredStrategy, which Keras 3's `fit` cannot drive
+    (keras-team/keras#20585: "Attempt to convert a value (PerReplica...)").
+
+    Every worker walks the same seeded order of the same arrays; each replica takes its slice
+    of every global batch, the loss is summed over the global batch, and the optimizer
+    all-reduces the gradients. The last partial batch of an epoch is dropped (equal slices).
+    `callbacks` get the train/epoch/batch hooks a progress bar needs. Returns the mean loss per epoch.
+    """
+    import numpy as np
+
+    t = tf()
+    if y is None:
+        raise NeuroartError("the multiworker strategy trains from arrays (an augmented stream is not supported)")
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.int64)
+    replicas = int(strategy.num_replicas_in_sync)
+    batch_size = int(min(batch_size, len(x)))
+    batch_size -= batch_size % replicas
+    steps = len(x) // batch_size if batch_size else 0
+    if steps < 1:
+        raise NeuroartError(f"need at least one batch of {replicas} training images (one per replica)")
+    per = batch_size // replicas
+    opt = model.optimizer
+    variables = model.trainable_variables
+    with strategy.scope():
+        opt.build(variables)
+
+    def replica_step(xb, yb):
+        with t.GradientTape() as tape:
+            probs = model(xb, training=True)
+            picked = t.gather(probs, yb, axis=1, batch_dims=1)
+            loss = -t.reduce_sum(t.math.log(t.clip_by_value(picked, 1e-7, 1.0))) / batch_size
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    @t.function(jit_compile=False)
+    def step(xb, yb):
+        return strategy.reduce(t.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(xb, yb)), axis=None)
+
+    def split(a):
+        return strategy.experimental_distribute_values_from_function(
+            lambda ctx: t.constant(a[ctx.replica_id_in_sync_group * per : (ctx.replica_id_in_sync_group + 1) * per]))
+
+    rng = np.random.default_rng(seed)
+    history = []
+    for cb in callbacks:
+        cb.on_train_begin()
+    for epoch in range(int(epochs)):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        total = 0.0
+        for s in range(steps):
+            idx = order[s * batch_size : (s + 1) * batch_size]
+            total += float(step(split(x[idx]), split(y[idx])))
+            for cb in callbacks:
+                cb.on_train_batch_end(s)
+        history.append(total / steps)
+    for cb in callbacks:
+        cb.on_train_end()
+    return history

@@ -81,12 +81,16 @@ def train_classifier(
     out: str | Path | None = None,
     show_progress: bool = True,
     limit: int | None = None,
+    strategy: str = "default",
 ):
     """Train a classifier on MNIST and (when `out` is given) save it with its model card.
 
     Returns ``(model, card)``. `recipe` is ``fast`` (neuroart's default) or ``article`` (the
     article's exact batch 32, adam 1e-3, 5 epochs); `epochs`, `batch_size` and `learning_rate`
     override the recipe. `limit` trains on the first `limit` images only (for quick tests).
+    `strategy` is a `neuroart.distribute` strategy (``default``, ``mirrored``, ``multiworker``,
+    ``auto``): the model and optimizer are built in its scope, `batch_size` is the global batch
+    (split across the replicas), only the chief saves, and the card records strategy and replicas.
     """
     if arch not in ARCHS:
         raise NeuroartError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
@@ -112,17 +116,31 @@ def train_classifier(
     x_train, x_test = to_float(x_train), to_float(x_test)
 
     k = keras()
+    import contextlib
+    import functools
+
+    from ..distribute import resolve_strategy, strategy_name
+
+    dist = resolve_strategy(strategy)
     set_seed(seed)
-    model = BUILDERS[arch]()
-    steps = int(np.ceil(len(x_train) / batch_size))
-    schedule = k.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps) if r.decay else lr
-    model.compile(
-        optimizer=k.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        steps_per_execution=r.steps_per_execution,
-    )
+    # under a tf.distribute strategy the model and its optimizer live on every replica, and
+    # fit splits each global batch between them; the default strategy runs exactly as before
+    with dist.scope() if strategy_name(dist) != "default" else contextlib.nullcontext():
+        model = BUILDERS[arch]()
+        steps = int(np.ceil(len(x_train) / batch_size))
+        schedule = k.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps) if r.decay else lr
+        model.compile(
+            optimizer=k.optimizers.Adam(schedule),
+            loss="sparse_categorical_crossentropy",
+            steps_per_execution=r.steps_per_execution,
+        )
+    fit = model.fit
+    if strategy_name(dist) == "multiworker":  # Keras 3's fit cannot drive it (keras-team/keras#20585)
+        from ..distribute import fit_arrays
+
+        fit = functools.partial(fit_arrays, model, dist, seed=seed)
     start = time.perf_counter()
-    model.fit(
+    fit(
         x_train,
         y_train,
         epochs=epochs,
@@ -149,17 +167,30 @@ def train_classifier(
         "loss": "sparse_categorical_crossentropy",
         "seed": seed,
         "train_seconds": round(seconds, 1),
+        **_strategy_card(dist),
         "test_accuracy": scores["accuracy"],
         "test_loss": scores["loss"],
         "per_digit_accuracy": scores["per_digit"],
         "tensorflow": tf().__version__,
         "keras": k.__version__,
     }
-    if out is not None:
+    if out is not None and _is_chief():  # under multiworker, one process saves
         from ..models import save_model
 
         save_model(model, out, card)
     return model, card
+
+
+def _strategy_card(dist) -> dict:
+    from ..distribute import describe_strategy
+
+    return describe_strategy(dist)
+
+
+def _is_chief() -> bool:
+    from ..distribute import is_chief
+
+    return is_chief()
 
 
 def evaluate(model, x_test: np.ndarray | None = None, y_test: np.ndarray | None = None, *, data: str = "auto") -> dict:

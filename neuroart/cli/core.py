@@ -33,8 +33,11 @@ def train():
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to save the model [default: ARCH.keras].")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default="default",
+              show_default=True, help="tf.distribute strategy: mirrored = every local GPU (or logical CPU); "
+                                      "multiworker = the cluster in TF_CONFIG; auto picks (docs/scale.md).")
 @library_errors
-def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, data, out):
+def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, data, out, strategy):
     """Train the article's MLP (or the CNN) and print its test accuracy.
 
     \b
@@ -47,11 +50,11 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 
     out = out or f"{arch}.keras"
     _, card = train_classifier(arch=arch, recipe=recipe, epochs=epochs, batch_size=batch_size,
-                               learning_rate=learning_rate, seed=seed, data=data, out=out)
+                               learning_rate=learning_rate, seed=seed, data=data, out=out, strategy=strategy)
     click.echo(f"data: {card['data_source']}")
     click.echo(f"test accuracy: {card['test_accuracy']:.2%} after {card['epochs']} epochs "
                f"in {card['train_seconds']:.1f} s")
-    echo_wrote(out, "saved")
+    _saved(out, card)
 
 
 @train.command("generator")
@@ -64,8 +67,11 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to save the model [default: KIND.keras]; a card .json and sample .png go beside it.")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default="default",
+              show_default=True, help="tf.distribute strategy: mirrored = every local GPU (or logical CPU); "
+                                      "multiworker = the cluster in TF_CONFIG; auto picks (docs/scale.md).")
 @library_errors
-def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out):
+def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out, strategy):
     """Train a digit generator and print its test reconstruction loss (and ELBO).
 
     \b
@@ -76,12 +82,24 @@ def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out):
     from ..generate import train_generator
 
     path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size,
-                                 seed=seed, data=data, out=out)
+                                 seed=seed, data=data, out=out, strategy=strategy)
     click.echo(f"data: {card.get('data_source')}")
     scores = ", ".join(f"{k.replace('test_', '').replace('_', ' ')} {v}" for k, v in card.items()
                        if k.startswith("test_") and isinstance(v, (int, float)))
     click.echo(f"test {scores} after {card.get('epochs')} epochs in {card.get('train_seconds')} s")
-    echo_wrote(path, "saved")
+    _saved(path, card)
+
+
+def _saved(path, card: dict) -> None:
+    """'saved PATH' -- or, on a worker of a cluster that is not the chief, that the chief saves."""
+    from ..distribute import is_chief
+
+    if card.get("strategy", "default") != "default":
+        click.echo(f"strategy: {card['strategy']}, {card['replicas']} replicas")
+    if is_chief():
+        echo_wrote(path, "saved")
+    else:
+        click.echo("not the chief worker: the chief saves the model")
 
 
 @main.command()

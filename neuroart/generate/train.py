@@ -73,8 +73,15 @@ def evaluate_generator(model, x, labels=None, *, batch_size: int = 1000) -> dict
 
 
 def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_rate: float = 1e-3,
-        seed: int = 0, progress: bool = True, label: str = "training") -> list[float]:
-    """Train `model` in place on images x (N, 28, 28) in [0, 1]; returns the mean loss per epoch."""
+        seed: int = 0, progress: bool = True, label: str = "training", strategy=None) -> list[float]:
+    """Train `model` in place on images x (N, 28, 28) in [0, 1]; returns the mean loss per epoch.
+
+    `strategy`: a `tf.distribute` strategy other than the default (None) trains with
+    `_fit_distributed` (the model must have been built in its scope).
+    """
+    if strategy is not None and _distributed(strategy):
+        return _fit_distributed(model, x, labels, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                seed=seed, progress=progress, label=label, strategy=strategy)
     t = tf()
     x = np.asarray(x, np.float32)
     n = len(x)
@@ -110,6 +117,69 @@ def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_r
             for s in range(steps):
                 idx = order[s * batch_size : (s + 1) * batch_size]
                 total += float(step(t.constant(x[idx]), t.constant(y[idx])))
+                bar.update(1)
+            history.append(total / steps)
+    return history
+
+
+def _distributed(strategy) -> bool:
+    from ..distribute import strategy_name
+
+    return strategy_name(strategy) != "default"
+
+
+def _fit_distributed(model, x, labels=None, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
+                     progress: bool, label: str, strategy) -> list[float]:
+    """`fit` on a tf.distribute strategy: each global batch is split between the replicas.
+
+    The same schedule, batches and loss as `fit`; each replica takes its slice of the global
+    batch (and of its noise), sums its images' losses over the global batch size, and the
+    optimizer all-reduces the gradients. The noise comes from NumPy (seeded), not from a
+    `tf.random.Generator`, so every worker of a cluster draws the same numbers.
+    """
+    t = tf()
+    x = np.asarray(x, np.float32)
+    n = len(x)
+    replicas = int(strategy.num_replicas_in_sync)
+    batch_size = int(min(batch_size, n))
+    batch_size -= batch_size % replicas  # an equal slice for every replica
+    steps = n // batch_size if batch_size else 0
+    if steps < 1 or epochs < 1:
+        raise NeuroartError(f"need at least one epoch and one batch of at least {replicas} training images")
+    per = batch_size // replicas
+    y = _one_hot(labels, n) if labels is not None else np.zeros((n, 10), np.float32)
+    variables = model.encoder.trainable_variables + model.decoder.trainable_variables
+    with strategy.scope():
+        opt = k.optimizers.Adam(k.optimizers.schedules.CosineDecay(learning_rate, epochs * steps, alpha=0.05))
+        opt.build(variables)
+
+    def replica_step(xb, yb, eps):
+        with t.GradientTape() as tape:
+            rec, kl = _losses(model, xb, yb, eps, True)
+            loss = t.reduce_sum(rec + kl) / batch_size
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    @t.function(jit_compile=False)
+    def step(xb, yb, eps):
+        losses = strategy.run(replica_step, args=(xb, yb, eps))
+        return strategy.reduce(t.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def split(a):
+        return strategy.experimental_distribute_values_from_function(
+            lambda ctx: t.constant(a[ctx.replica_id_in_sync_group * per : (ctx.replica_id_in_sync_group + 1) * per]))
+
+    rng, noise = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    history = []
+    with _progress(length=epochs * steps, label=label, show=progress) as bar:
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for s in range(steps):
+                idx = order[s * batch_size : (s + 1) * batch_size]
+                eps = noise.standard_normal((batch_size, model.latent_dim)).astype(np.float32)
+                total += float(step(split(x[idx]), split(y[idx]), split(eps)))
                 bar.update(1)
             history.append(total / steps)
     return history
@@ -191,6 +261,7 @@ def train_generator(
     out: str | os.PathLike | None = None,
     progress: bool = True,
     limit: int | None = None,
+    strategy: str = "default",
 ) -> tuple[Path, dict]:
     """Train a generator on MNIST and write ``out`` (.keras), its card (.json) and a sample grid (.png).
 
@@ -198,7 +269,9 @@ def train_generator(
     `DEFAULTS`. `data` is an MNIST source for `neuroart.data.load_mnist`. `out` defaults to
     ``<kind>.keras`` in the current folder. `limit` trains on the first `limit` training digits
     only (for quick tests). Returns the model path and its card (test reconstruction loss, and
-    KL/ELBO for the VAEs, in nats per image).
+    KL/ELBO for the VAEs, in nats per image). `strategy` is a `neuroart.distribute` strategy:
+    the model is built in its scope, `batch_size` is the global batch (split across the
+    replicas), only the chief writes, and the card records strategy and replicas.
     """
     from ..imaging import save_grid
     from ..models import save_model
@@ -220,11 +293,18 @@ def train_generator(
     (xtr, ytr), (xte, yte), source = _load_data(data)
     if limit is not None:
         xtr, ytr = xtr[: int(limit)], ytr[: int(limit)]
+    import contextlib
+
+    from ..distribute import describe_strategy, is_chief, resolve_strategy
+
+    dist = resolve_strategy(strategy)
     set_seed(seed)
-    model = build_generator(kind, latent_dim, filters=cfg.filters, hidden=cfg.hidden)
+    with dist.scope() if _distributed(dist) else contextlib.nullcontext():
+        model = build_generator(kind, latent_dim, filters=cfg.filters, hidden=cfg.hidden)
     start = time.perf_counter()
     history = fit(model, xtr, ytr if kind == "cvae" else None, epochs=epochs, batch_size=batch_size,
-                  learning_rate=cfg.learning_rate, seed=seed, progress=progress, label=f"training {kind}")
+                  learning_rate=cfg.learning_rate, seed=seed, progress=progress, label=f"training {kind}",
+                  strategy=dist if _distributed(dist) else None)
     seconds = time.perf_counter() - start
     fit_prior(model, xtr, ytr)
     scores = evaluate_generator(model, xte, yte if kind == "cvae" else None)
@@ -250,10 +330,13 @@ def train_generator(
         "learning_rate": cfg.learning_rate,
         "seed": seed,
         "train_seconds": round(seconds, 1),
+        **describe_strategy(dist),
         "version": __version__,
         "trained_with": (f"neuroart train generator --kind {kind} --latent-dim {latent_dim} "
                          f"--epochs {epochs} --seed {seed}"),
     }
+    if not is_chief():  # under multiworker, one process writes
+        return out, card
     save_model(model, out, card)
     grid, rows = sample_grid(model, seed=seed)
     save_grid(grid, out.with_suffix(".png"), ncols=10, row_labels=rows, scale=2,
