@@ -309,13 +309,14 @@ def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target
         for a in range(0, n, chunk):
             xb, wb = x[a : a + chunk], w[a : a + chunk]
             m = len(xb)
-            if m < chunk:  # pad to the fixed shape: one trace serves every call
-                xb = np.concatenate([xb, np.zeros((chunk - m, 28, 28), np.float32)])
-                wb = np.concatenate([wb, np.zeros((chunk - m, 10), np.float32)])
+            if m < chunk:  # pad to a fixed shape, the next power of two: a few traces serve every call,
+                size = min(chunk, 1 << (m - 1).bit_length())  # and one digit (the studio) costs one digit
+                xb = np.concatenate([xb, np.zeros((size - m, 28, 28), np.float32)])
+                wb = np.concatenate([wb, np.zeros((size - m, 10), np.float32)])
             if method == "gradient":
                 out = run(t.constant(xb), t.constant(0.0), t.constant(wb)).numpy()
             elif method == "smoothgrad":
-                eps = np.zeros((chunk, samples, 28, 28), np.float32)
+                eps = np.zeros((len(xb), samples, 28, 28), np.float32)
                 for i in range(m):  # per image, from (seed, index): independent of the chunking
                     rng = np.random.default_rng([int(seed), a + i, 0x5347])
                     eps[i] = rng.standard_normal((samples, 28, 28), np.float32) * np.float32(noise)

@@ -61,6 +61,7 @@ SECURITY_HEADERS = {
 }
 #: The studio's limits on work per request (the library allows more; the page stays responsive).
 LIMITS = {"dream_steps": 400, "frames": 60, "n": 64}
+LIVE_STEPS = 8  # Integrated Gradients' path points for the live overlay (/api/explain: the library's 32)
 DREAM_STEPS = 160  # gradient-ascent steps of "dream it into" (the library's default is 200)
 DREAM_FRAMES = 24
 SAVE_KINDS = ("dream", "restyle", "morph")
@@ -204,6 +205,7 @@ class Studio:
 
     def __init__(self, *, save_dir="studio", reader: str | None = None, attribution: str = "integrated",
                  warm: bool = True):
+        from .._util import tf
         from ..classify.read import DEFAULT_MODEL
         from ..dream import ModelTaps
         from ..generate import load_generator
@@ -214,6 +216,8 @@ class Studio:
         self.reader = load_model(self.reader_name)
         self.mlp = load_model("mlp")
         self.taps = ModelTaps(self.mlp)
+        taps = self.taps
+        self._hidden = tf().function(lambda x: taps(x)(HIDDEN_LAYER), reduce_retracing=True)  # compiled: ~1 ms
         self.generator = load_generator("cvae")
         # what the library loads by name along the way (cached by `load_model`): the dream's
         # denoising prior and the judge that names a morph's endpoints -- loaded now, not mid-request
@@ -243,6 +247,7 @@ class Studio:
             self.dream(probe, digit=7, steps=DREAM_STEPS, frames=DREAM_FRAMES, seed=0)
             if self.restyle_available():
                 self.restyle(probe, seed=0)
+            self.atlas()
         except Exception:  # pragma: no cover - a warm-up failure shows on the first real request
             log.exception("warm-up failed")
         finally:
@@ -256,9 +261,9 @@ class Studio:
         from ..explain import explain
 
         x = np.stack(images).astype(np.float32)
-        ex = explain(x, model=self.reader, method=self.attribution, steps=16)
+        ex = explain(x, model=self.reader, method=self.attribution, steps=LIVE_STEPS)
         mlp_probs = ex.probs if self.reader is self.mlp else predict(self.mlp, x)
-        hidden = np.asarray(self.taps(x)(HIDDEN_LAYER), np.float32)
+        hidden = np.asarray(self._hidden(x), np.float32)
         out = []
         for i in range(len(x)):
             m = ex.maps[i]

@@ -274,17 +274,16 @@
     const col = Math.floor((e.clientX - r.left) / r.width * 16), row = Math.floor((e.clientY - r.top) / r.height * 8);
     if (col < 0 || col > 15 || row < 0 || row > 7) return;
     const unit = row * 16 + col;
-    const act = state.reading ? state.reading.hidden.activations[unit] : null;
-    $("unit-label").textContent = `unit ${unit}` + (act === null ? "" : ` (${act.toFixed(2)})`);
     if (!state.atlas) {
-      if (!state.atlasLoading) {
-        state.atlasLoading = true;
-        $("unit-label").textContent = "dreaming the 128 units…";
-        try { state.atlas = (await api("/api/atlas")).images; } catch (err) { status(err.message, true); }
-        state.atlasLoading = false;
-      }
+      if (state.atlasLoading) return;
+      state.atlasLoading = true;
+      $("unit-label").textContent = "dreaming the 128 units…";
+      try { state.atlas = (await api("/api/atlas")).images; } catch (err) { status(err.message, true); }
+      state.atlasLoading = false;
       if (!state.atlas) return;
     }
+    const act = state.reading ? state.reading.hidden.activations[unit] : null;
+    $("unit-label").textContent = `unit ${unit}` + (act === null ? "" : ` (${act.toFixed(2)})`);
     paint($("unit"), state.atlas[unit]);
   }
   $("hidden").addEventListener("pointermove", showUnit);
@@ -390,7 +389,9 @@
     busy(b, true); status("saving…");
     try {
       const r = await api("/api/save", body);
-      $("saved").textContent = `saved ${r.folder}/${r.picture} — ${r.recipe ? r.recipe.command : ""}`;
+      const code = document.createElement("code");
+      code.textContent = r.recipe ? r.recipe.command : "";
+      $("saved").replaceChildren(`saved ${r.picture} in ${r.folder}`, code);
       status("");
     } catch (err) {
       status(err.message, true);
