@@ -107,6 +107,20 @@ def test_generators_refuse_non_finite_options():
         latent_map(span=math.nan)
     with pytest.raises(NeuroartError, match="frames must be an integer"):
         morph(3, 8, frames=math.inf)
+    for call in (lambda: generate([3], seed=-1), lambda: morph(3, 8, seed=-1), lambda: latent_map(seed=math.nan)):
+        with pytest.raises(NeuroartError, match="seed must be an integer >= 0"):
+            call()
+
+
+def test_reconstruct_more_digits_than_the_data_has(tmp_path):
+    from neuroart.generate import reconstruct
+
+    x = np.zeros((5, 28, 28), np.uint8)
+    np.savez(tmp_path / "small.npz", x_train=x, y_train=np.zeros(5, np.uint8), x_test=x, y_test=np.zeros(5, np.uint8))
+    with pytest.raises(NeuroartError, match="n must be at most the 5 test digits"):
+        reconstruct(n=10, data=str(tmp_path / "small.npz"), model="vae")
+    with pytest.raises(NeuroartError, match="seed must be an integer >= 0"):
+        reconstruct(n=2, seed=-3, data=str(tmp_path / "small.npz"), model="vae")
 
 
 def test_trainers_refuse_non_finite_options(tmp_path):

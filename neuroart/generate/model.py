@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._util import NeuroartError, tf
-from ..validate import finite
+from ..validate import finite, integer
 from .config import DEFAULT_KIND, DEFAULTS, check_kind, check_latent
 
 # --------------------------------------------------------------------------- architecture
@@ -283,7 +283,7 @@ class Generator(k.Model):
             raise NeuroartError("prior needs n or labels")
         truncation = finite("truncation", truncation, low=0.05, high=1)  # a quantile of the radius
         temperature = finite("temperature", temperature, low=0, high=10)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(integer("seed", seed, low=0))
         means, chol, weights = self._prior
         if self.conditional:
             c = labels if labels is not None else np.arange(int(n)) % 10  # no labels: all classes

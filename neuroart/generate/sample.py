@@ -130,7 +130,9 @@ def reconstruct(images=None, labels=None, *, n: int = 10, seed: int = 0, model=D
     if images is None:
         n = positive_int("n", n, high=10_000)
         xt, yt = _test_digits(data)
-        idx = np.random.default_rng(seed).choice(len(xt), n, replace=False)
+        if n > len(xt):
+            raise NeuroartError(f"n must be at most the {len(xt)} test digits of the data, got {n}")
+        idx = np.random.default_rng(integer("seed", seed, low=0)).choice(len(xt), n, replace=False)
         images, labels = xt[idx], yt[idx]
     else:
         images = np.asarray(images, np.float32).reshape(-1, 28, 28)
@@ -201,7 +203,7 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     frames = integer("frames", frames, low=2, high=1000)
     if path not in ("auto", "slerp", "linear"):
         raise NeuroartError(f"path must be auto, slerp or linear, got {path!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer("seed", seed, low=0))
     (xa, la), (xb, lb) = _endpoint(a, g, rng, data), _endpoint(b, g, rng, data)
     za = g.encode(xa[None], [la] if g.conditional else None)[0]
     zb = g.encode(xb[None], [lb] if g.conditional else None)[0]
