@@ -141,13 +141,13 @@ def _classes(value, n: int, name: str) -> np.ndarray | None:
 
 
 def _model(model):
-    from .models import load_model
+    from .models import check_model, load_model
 
     if isinstance(model, (str, os.PathLike)):
-        return load_model(model), str(model)
+        return load_model(model, role="classifier"), str(model)
     if not hasattr(model, "layers"):
         raise NeuroartError(f"model must be a bundled name, a .keras path or a Keras classifier, got {model!r}")
-    return model, getattr(model, "name", "model")
+    return check_model(model, "classifier"), getattr(model, "name", "model")
 
 
 # --------------------------------------------------------------------------- compiled functions

@@ -214,6 +214,7 @@ def test_other_callers_check_the_classifier_contract(bad_models):
     from neuroart.classify import evaluate
     from neuroart.classify.read import classify_images
     from neuroart.dream.deepdream import deepdream
+    from neuroart.explain import explain
     from neuroart.metrics import judge_predict
 
     path = bad_models["five_units"]
@@ -222,6 +223,8 @@ def test_other_callers_check_the_classifier_contract(bad_models):
         lambda: classify_images(x, model=path),
         lambda: evaluate(path, x, np.zeros(2, np.int64)),
         lambda: judge_predict(x, path),
+        lambda: explain(x, model=path),
+        lambda: explain(x, model=str(path)),
         lambda: deepdream(np.zeros((64, 64), np.float32), model=path, steps=1),
         lambda: deepdream(np.zeros((64, 64), np.float32), model=str(path), steps=1),
     ):
