@@ -137,6 +137,20 @@ def is_chief(environ=None) -> bool:
 # --------------------------------------------------------------------------- strategies
 
 
+def check_strategy(name: str = "auto") -> str:
+    """A strategy name checked without TensorFlow: one of `STRATEGIES`, and for ``auto`` and
+    ``multiworker`` a well-formed ``TF_CONFIG`` (multiworker needs one). Front ends call it
+    before any work so that bad input costs nothing."""
+    name = str(name).strip().lower()
+    if name not in STRATEGIES:
+        raise NeuroartError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")
+    if name in ("auto", "multiworker"):
+        cfg = tf_config()
+        if cfg is None and name == "multiworker":
+            raise NeuroartError("--strategy multiworker needs TF_CONFIG naming the cluster and this task (see docs/scale.md)")
+    return name
+
+
 def _accelerators() -> int:
     return len(tf().config.list_logical_devices("GPU"))
 
@@ -148,9 +162,7 @@ def resolve_strategy(name: str = "auto"):
     task, MirroredStrategy when more than one GPU is visible, else the default strategy.
     ``mirrored`` uses every local GPU, or every logical CPU device when there is no GPU.
     """
-    name = str(name).strip().lower()
-    if name not in STRATEGIES:
-        raise NeuroartError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")
+    name = check_strategy(name)
     cfg = tf_config()  # checked before TensorFlow reads it
     if name == "auto":
         if cfg is not None and cluster_size() > 1:

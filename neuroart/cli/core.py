@@ -47,6 +47,9 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
         neuroart train classifier --arch cnn --epochs 8 --out cnn.keras
     """
     from ..classify import train_classifier
+    from ..distribute import check_strategy
+
+    check_strategy(strategy)  # bad TF_CONFIG: one line, before any work
 
     out = out or f"{arch}.keras"
     _, card = train_classifier(arch=arch, recipe=recipe, epochs=epochs, batch_size=batch_size,
@@ -79,7 +82,10 @@ def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out, s
         neuroart train generator                          # cvae.keras + cvae.json + cvae.png
         neuroart train generator --kind vae --latent-dim 2 --epochs 20 --out vae2.keras
     """
+    from ..distribute import check_strategy
     from ..generate import train_generator
+
+    check_strategy(strategy)  # bad TF_CONFIG: one line, before any work
 
     path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size,
                                  seed=seed, data=data, out=out, strategy=strategy)

@@ -83,10 +83,13 @@ def parse_units(specs) -> tuple[int, ...]:
 @click.option("--npz", type=click.Path(dir_okay=False), default=None,
               help="Also write the raw result: images float32 (N,28,28) and labels int (N,), grid order.")
 @click.option("--scale", type=SCALE, default=3, show_default=True, help="Pixel size of the grid cells.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Dream only part I of N of the grid's rows (I = 0..N-1), one row per batch: N processes "
+                   "together make the same bytes as one run with --shard 0/1 (docs/scale.md).")
 @cmap_option
 @library_errors
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
-          diversity, temperature, prior, prior_weight, out, gif, npz, scale, cmap):
+          diversity, temperature, prior, prior_weight, out, gif, npz, scale, shard, cmap):
     """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
 
     Every target digit x every sample is optimised at once (one compiled loop); the result is
@@ -101,15 +104,20 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream --param fourier --cmap magma --npz dreams.npz
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
         neuroart dream --prior none                   # pixels alone, no autoencoder prior
+        neuroart dream --npz part1.npz --shard 1/2    # rows 5-9 (digits 5-9) of the ten
     """
+    from ..distribute import parse_shard
     from ..dream import dream as dream_fn
 
+    shard = None if shard is None else parse_shard(shard)
     units = parse_units(units)
     check_outputs(out=out, gif=gif, npz=npz)
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
                       diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
-                      frames=40 if gif else 0, show_progress=True)
+                      frames=40 if gif else 0, show_progress=True, shard=shard)
+    if not len(result.images):
+        raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer rows than {shard[1]}")
     save(result.sheet(), out=out, gif=gif, npz=npz, scale=scale, cmap=cmap)
 
 

@@ -51,11 +51,14 @@ def _scale_option(fn):
 @_sharpness_option(_default(lib.generate, "sharpness"))
 @click.option("--standard-prior", is_flag=True,
               help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Make only part I of N of the grid's rows (I = 0..N-1): N processes together make the "
+                   "same bytes as one run with --shard 0/1 (docs/scale.md).")
 @cmap_option
 @_scale_option
 @library_errors
 def generate(digits, per_digit, temperature, seed, model, out, npz, grid, truncation, sharpness,
-             standard_prior, cmap, scale):
+             standard_prior, shard, cmap, scale):
     """Draw new handwritten digits: a grid with one row per requested digit (all ten by default).
 
     DIGITS are 0-9; repeat a digit for more rows of it. The default model is the bundled
@@ -67,14 +70,28 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         neuroart generate 3 7 --per-digit 16 --seed 2 --out sevens.png
         neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
         neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
+        neuroart generate --per-digit 1000 --no-grid --npz part0.npz --shard 0/2   # rows 0-4 of 10
     """
     if not grid and not npz:
         raise NeuroartError("--no-grid needs --npz: nothing would be written")
+    shard = _shard(shard, len(digits) or 10)
     check_outputs(out=out if grid else None, npz=npz)
     sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
                                seed=seed, model=model, truncation=truncation, sharpness=sharpness,
-                               standard_prior=standard_prior)
+                               standard_prior=standard_prior, shard=shard)
     save(sheet, out=out if grid else None, npz=npz, scale=scale, cmap=cmap)
+
+
+def _shard(text, rows: int):
+    """--shard I/N checked, and refused when that part of the job's rows is empty."""
+    from ..distribute import parse_shard, shard_range
+
+    if text is None:
+        return None
+    i, n = parse_shard(text)
+    if not len(shard_range(rows, i, n)):
+        raise NeuroartError(f"--shard {i}/{n} is empty: this job has only {rows} rows (use N <= {rows})")
+    return (i, n)
 
 
 @main.command()

@@ -12,7 +12,7 @@ How it stays reproducible and resumable:
 
 - file k holds digits ``k*S .. k*S+S-1`` of the whole set; digit j has class
   ``digits[j % len(digits)]`` (so the classes are balanced), and file k's latent codes are
-  drawn from its own seed ``(seed, k)``. A file's bytes depend only on the options and k --
+  drawn from its own seed (`file_seed`). A file's bytes depend only on the options and k --
   not on which process makes it, nor on what was made before -- so ``--shard I/N`` (files
   split among N processes or machines) gives the same files as one process, byte for byte;
 - every file is written to a temporary file and renamed into place, then its ``.json`` record
@@ -45,6 +45,11 @@ DTYPES = ("uint8", "float32")
 
 def file_name(k: int, suffix: str = ".npz") -> str:
     return f"digits-{k:05d}{suffix}"
+
+
+def file_seed(seed: int, k: int) -> int:
+    """File k's own seed: 32 bits of NumPy's SeedSequence((seed, k)) -- independent streams per file."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0])
 
 
 def plan(n: int, shard_size: int) -> list[tuple[int, int]]:
@@ -108,13 +113,16 @@ def make_dataset(out, *, n: int = 10_000, shard_size: int = 10_000, digits=None,
     _check_same_set(out, options)
 
     todo, skipped = [], 0
+    for k in mine:  # an interrupted run's temporary files (only this shard's: others may be writing)
+        for stale in out.glob(f".{file_name(k, '')}.*"):
+            stale.unlink(missing_ok=True)
     for k in mine:
         if _finished(out, k, options):
             skipped += 1
         else:
             todo.append(k)
     made_digits = 0
-    with _progress(length=sum(files[k][1] for k in todo), label="writing digits", show=progress) as bar:
+    with _progress(length=sum(files[k][1] for k in todo), label="writing digits", show=progress and bool(todo)) as bar:
         for k in todo:
             start, count = files[k]
             made_digits += _make_file(out, k, start, count, g, ds, options, bar)
@@ -174,7 +182,7 @@ def _make_file(out: Path, k: int, start: int, count: int, g, ds: list[int], opti
 
     labels = np.asarray(ds, np.int64)[np.arange(start, start + count) % len(ds)]
     z = g.prior(labels=labels, temperature=options["temperature"], truncation=options["truncation"],
-                seed=[options["seed"], k])
+                seed=file_seed(options["seed"], k))
     images = np.empty((count, 28, 28), np.uint8 if options["dtype"] == "uint8" else np.float32)
     for a in range(0, count, BATCH):
         x = g.decode(z[a : a + BATCH], labels[a : a + BATCH], sharpness=options["sharpness"])
@@ -253,7 +261,8 @@ def _write_manifest_if_complete(out: Path, files, options: dict) -> Path | None:
         "arrays": {"images": f"{options['dtype']} (N, 28, 28)" + (" in [0, 1]" if options["dtype"] == "float32" else " 0-255"),
                    "labels": "int64 (N,)"},
         "recipe": ("file k: classes digits[j % len(digits)] for its digits j; latent codes drawn "
-                   f"from numpy default_rng([seed, k]); decoded in batches of {BATCH}"),
+                   f"with seed file_seed(seed, k) = SeedSequence([seed, k]).generate_state(1)[0]; "
+                   f"decoded in batches of {BATCH}"),
         "version": __version__,
     }
     path = out / "manifest.json"
