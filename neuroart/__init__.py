@@ -55,11 +55,19 @@ _API = {
     "latent_map": "generate",
     "load_generator": "generate",
     "train_generator": "generate",
+    "restyle": ("generate", "restyle"),
+    "mix_styles": "generate",
+    "similar": "generate",
+    # attribution: the module `neuroart.explain` itself, callable as its `explain` function (one
+    # name for both, so importing the module never replaces the function here)
+    "explain": ("explain", None),
     # scores for generated digits
     "judge_agreement": "metrics",
     "frechet_distance": "metrics",
     "novelty": "metrics",
     "diversity": "metrics",
+    "deletion_auc": "metrics",
+    "style_consistency": "metrics",
     # writing results (every command and the studio's Save go through these)
     "Sheet": "outputs",
     "save": "outputs",
@@ -71,7 +79,8 @@ __all__ = ["NeuroartError", "__version__", *_API]
 def __getattr__(name: str):
     if name in _API:
         module, attr = _API[name] if isinstance(_API[name], tuple) else (_API[name], name)
-        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        value = importlib.import_module(f".{module}", __name__)
+        value = value if attr is None else getattr(value, attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'neuroart' has no attribute {name!r}")

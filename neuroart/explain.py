@@ -27,6 +27,8 @@ SmoothGrad's noise is drawn per image from `seed` (same seed, same bytes).
 from __future__ import annotations
 
 import os
+import sys
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -369,3 +371,13 @@ def target_logits(model, images, target, versus=None) -> np.ndarray:
         w = w - np.eye(10, dtype=np.float32)[_classes(versus, len(x), "versus")]
     logits = _logit_fn(net)
     return t.reduce_sum(logits(t.constant(x)) * w, axis=1).numpy()
+
+
+class _CallableModule(types.ModuleType):
+    """`neuroart.explain` is this module; calling it calls `explain` (``na.explain(images)``)."""
+
+    def __call__(self, *args, **kwargs):
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -162,3 +162,14 @@ def test_cli_bad_input_one_line_no_files(invoke, tmp_path, assert_clean_error, f
     result = invoke("explain", *args, "--npz", "m.npz") if "--out" not in args else invoke("explain", *args)
     assert_clean_error(result, fragment)
     assert files_in(tmp_path) == before
+
+
+def test_public_name_is_callable_and_the_module():
+    import neuroart as na
+    import neuroart.explain as module
+    from neuroart.explain import explain
+
+    assert na.explain is module and callable(na.explain) and na.explain.explain is explain
+    x = np.zeros((28, 28), np.float32)
+    x[6:22, 13:15] = 1
+    assert na.explain(x, method="gradient").maps.shape == (1, 28, 28)

@@ -25,9 +25,9 @@ def _explain_lib():
 
 
 def _restyle_lib():
-    from ..generate import restyle as lib  # no TensorFlow at import
+    import importlib  # the module, not the function `neuroart.generate.restyle` it exports
 
-    return lib
+    return importlib.import_module("neuroart.generate.restyle")  # no TensorFlow at import
 
 
 _EX = _explain_lib()

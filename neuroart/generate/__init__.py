@@ -3,7 +3,9 @@
 - `config`: sampling defaults and training configuration (no TensorFlow: the CLI reads them);
 - `model`: the `Generator` architecture and `load_generator` (importing it loads TensorFlow);
 - `train`: losses, the training loop, the fitted sampling prior, `train_generator`;
-- `sample`: `generate`, `reconstruct`, `morph`, `latent_map`.
+- `sample`: `generate`, `reconstruct`, `morph`, `latent_map`;
+- `restyle`: one digit's handwriting style written as other digits (`restyle`, `mix_styles`,
+  `style_walk`, `similar`).
 
     >>> from neuroart.generate import generate
     >>> images, labels = generate([3, 7], per_digit=8, seed=1)   # eight 3s, eight 7s
@@ -11,9 +13,11 @@
 
 from __future__ import annotations
 
+from .restyle import mix_styles, restyle, similar, style_walk
 from .sample import generate, latent_map, morph, reconstruct, slerp
 
-__all__ = ["generate", "latent_map", "load_generator", "morph", "reconstruct", "slerp", "train_generator"]
+__all__ = ["generate", "latent_map", "load_generator", "mix_styles", "morph", "reconstruct", "restyle",
+           "similar", "slerp", "style_walk", "train_generator"]
 
 
 def load_generator(name_or_path="cvae"):
