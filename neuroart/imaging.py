@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._util import NeuroartError, atomic_path
+from .validate import integer
 
 RECIPE_KEY = "neuroart"
 
@@ -195,12 +196,9 @@ def make_grid(
         raise NeuroartError(f"expected a non-empty batch of images (N, h, w), got shape {images.shape}")
     if not isinstance(scale, (int, np.integer)) or scale < 1 or scale > 64:
         raise NeuroartError(f"scale must be an integer from 1 to 64, got {scale}")
-    if pad < 0:
-        raise NeuroartError(f"pad must be >= 0, got {pad}")
+    pad = integer("pad", pad, low=0, high=256)
     n = len(images)
-    ncols = int(ncols or int(np.ceil(np.sqrt(n))))
-    if ncols < 1:
-        raise NeuroartError(f"ncols must be >= 1, got {ncols}")
+    ncols = integer("ncols", ncols, low=1) if ncols else int(np.ceil(np.sqrt(n)))  # 0/None: square
     nrows = int(np.ceil(n / ncols))
     if captions is not None and len(captions) != n:
         raise NeuroartError(f"{len(captions)} captions for {n} images")
@@ -313,6 +311,9 @@ def save_gif(
 def encode_gif(frames: Sequence[np.ndarray], file, *, duration_ms: int = 80, loop: int = 0) -> None:
     """Encode uint8 RGB frames as an animated GIF into an open binary file."""
     from PIL import Image
+
+    duration_ms = integer("duration_ms", duration_ms, low=1, high=60_000)
+    loop = integer("loop", loop, low=0, high=65_535)
 
     pics = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
     pics[0].save(file, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms,

@@ -61,6 +61,8 @@ def test_validate_imports_neither_tensorflow_nor_click():
         (dict(steps=math.inf), "steps must be a positive integer"),
         (dict(per_digit=0), "per_digit must be a positive integer"),
         (dict(seed=-1), "seed must be an integer >= 0"),
+        (dict(objective="neuron", units=("x",)), "units must be an integer, got 'x'"),
+        (dict(frames=math.inf), "frames must be an integer >= 0"),
     ],
 )
 def test_dream_refuses_non_finite_and_out_of_range_options(kwargs, message):
@@ -354,3 +356,18 @@ def test_save_grid_reads_integer_pixels_as_bytes(tmp_path):
         with pytest.raises(NeuroartError, match="integer pixels must be bytes 0-255"):
             save_grid(bad, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_grid_and_gif_options_are_checked(tmp_path):
+    from neuroart.imaging import make_grid, save_gif
+
+    x = np.zeros((4, 28, 28), np.float32)
+    for kwargs, message in ((dict(pad=math.inf), "pad must be an integer"), (dict(pad=-1), "pad must be an integer"),
+                            (dict(ncols=math.nan), "ncols must be an integer >= 1"),
+                            (dict(ncols=-2), "ncols must be an integer >= 1")):
+        with pytest.raises(NeuroartError, match=message):
+            make_grid(x, **kwargs)
+    assert make_grid(x, ncols=0, scale=1, pad=0).shape == (56, 56, 3)  # 0 or None: a square grid
+    with pytest.raises(NeuroartError, match="duration_ms must be an integer >= 1"):
+        save_gif(list(x), tmp_path / "a.gif", duration_ms=math.nan)
+    assert os.listdir(tmp_path) == []

@@ -181,6 +181,9 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
 
     shard = None if shard is None else check_shard(shard)
     cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
+    from ..validate import integer
+
+    frames = integer("frames", frames or 0, low=0, high=10_000)
     keras_model = _load_classifier(model if model is not None else cfg.model)
     taps = ModelTaps(keras_model)
     k = cfg.per_digit
@@ -405,4 +408,5 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         decay_power=fin("decay_power", cfg.decay_power, low=0, high=10),
         latent_prior=fin("latent_prior", cfg.latent_prior, low=0),
         latent_anchor=fin("latent_anchor", cfg.latent_anchor, low=0),
+        units=tuple(V.integer("units", u) for u in (cfg.units or ())),  # ranges: checked per layer
     )
