@@ -371,3 +371,11 @@ def test_grid_and_gif_options_are_checked(tmp_path):
     with pytest.raises(NeuroartError, match="duration_ms must be an integer >= 1"):
         save_gif(list(x), tmp_path / "a.gif", duration_ms=math.nan)
     assert os.listdir(tmp_path) == []
+
+
+def test_classify_top_is_checked():
+    from neuroart.classify.read import classify_images
+
+    for top in (0, 11, math.inf, "x"):
+        with pytest.raises(NeuroartError, match="top must be an integer >= 1 and <= 10"):
+            classify_images(np.zeros((1, 28, 28), np.float32), top=top)

@@ -10,6 +10,7 @@ import numpy as np
 from .._util import NeuroartError
 from ..data import load_digit_image
 from ..models import load_classifier
+from ..validate import integer
 
 #: The model that reads a person's digits unless told otherwise (classify, explain, the studio).
 DEFAULT_MODEL = "mlp"
@@ -50,6 +51,7 @@ def _compiled(model):
 
 def classify_images(images: np.ndarray, *, model=DEFAULT_MODEL, top: int = 1) -> list[list[tuple[int, float]]]:
     """For float images (N, 28, 28) in [0, 1]: the `top` likeliest digits with probabilities."""
+    top = integer("top", top, low=1, high=10)
     net = load_classifier(model)  # a name, a path or a Keras model; contract checked
     probs = predict(net, images)
     order = np.argsort(-probs, axis=1)[:, :top]
