@@ -162,6 +162,21 @@ def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
     assert all(p.parent == save_dir for p in save_dir.rglob("*"))
 
 
+def test_saved_pictures_replay_byte_identical(client, tmp_path):
+    """`neuroart replay` re-runs a Save's recipe (on the saved drawing) and writes the same bytes."""
+    from click.testing import CliRunner
+
+    from neuroart.cli import main
+
+    r = client.post("/api/save", json={"image": ZERO, "kind": "dream", "digit": 6, "steps": 30, "seed": 5})
+    assert r.status_code == 200, r.text
+    files = [client.save_dir / f for f in r.json()["files"]]
+    drawing, picture = files[0], files[-1]
+    res = CliRunner().invoke(main, ["replay", str(picture), "--out", str(tmp_path / "again.png"), "--with", str(drawing)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "again.png").read_bytes() == picture.read_bytes()
+
+
 def _bad_requests():
     big = data_url(png_header(100_000, 100_000))
     blank = data_url(png_bytes(np.zeros((280, 280), np.uint8)))

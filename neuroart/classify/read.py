@@ -42,7 +42,8 @@ def _compiled(model):
         return hit[1]
     from .._util import tf
 
-    fn = tf().function(lambda x: model(x, training=False), reduce_retracing=True)
+    t = tf()
+    fn = t.function(lambda x: model(x, training=False), input_signature=[t.TensorSpec([None, 28, 28], t.float32)])
     _COMPILED[id(model)] = (model, fn)
     if len(_COMPILED) > 16:
         _COMPILED.pop(next(iter(_COMPILED)))
