@@ -197,10 +197,13 @@ def write_all(jobs, *, options: dict[str, str] | None = None) -> list[Path]:
 
     Used by `save` and by anything else that writes a set of files that belong together.
     """
+    from ._util import remove_stale_temps
+
     written: list[tuple[Path, Path]] = []
     try:
         for path, write in jobs:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            remove_stale_temps(path, ".part")  # what a killed earlier run left of this target
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".part")
             tmp = Path(tmp)
             written.append((tmp, path))
             with os.fdopen(fd, "wb") as f:

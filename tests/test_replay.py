@@ -128,3 +128,17 @@ def test_a_failed_write_leaves_no_partial_set(invoke, tmp_path, files_in, assert
     assert_clean_error(result, "new.npz", "no space left")
     assert files_in(tmp_path) == ["old.png"]
     assert (tmp_path / "old.png").read_bytes() == b"old picture"
+
+
+def test_a_killed_run_leaves_no_temp_files_behind(invoke, tmp_path):
+    """A temp file of an earlier run that was killed (its process gone) is removed by the next write."""
+    import os
+    import time
+
+    stale = tmp_path / ".g.png.999999999-abcdefgh.part"  # no such pid
+    stale.write_bytes(b"half a picture")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    result = invoke("generate", "1", "--per-digit", "1", "--out", "g.png")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]
