@@ -46,8 +46,10 @@ GROUPS = {
                    "classify_images", "classify_files"],
     "Dreaming": ["dream_digits", "DreamConfig", "deepdream", "DeepDreamConfig", "render", "objectives",
                  "params", "transforms"],
-    "Generators": ["generate_digits", "reconstruct", "morph", "latent_map", "load_generator", "train_generator"],
-    "Metrics": ["judge_agreement", "frechet_distance", "novelty", "diversity"],
+    "Generators": ["generate_digits", "reconstruct", "morph", "latent_map", "load_generator", "train_generator",
+                   "restyle", "mix_styles", "similar"],
+    "Attribution": ["explain"],
+    "Metrics": ["judge_agreement", "frechet_distance", "novelty", "diversity", "deletion_auc", "style_consistency"],
     "Writing results": ["Sheet", "save"],
     "Errors and version": ["NeuroartError", "__version__"],
 }

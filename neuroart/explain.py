@@ -5,7 +5,8 @@ ink speaks *for* the target class, negative where it speaks against it -- from o
 
 - ``gradient``: the plain gradient of the target's logit with respect to the pixels (saliency);
 - ``smoothgrad``: that gradient averaged over `samples` copies with Gaussian noise of std `noise`
-  (Smilkov et al. 2017): the speckle of the plain gradient averages out;
+  (Smilkov et al. 2017), meant to average out the plain gradient's speckle (on the nearly
+  piecewise-linear MLP it changes little);
 - ``integrated``: Integrated Gradients (Sundararajan et al. 2017) from the **black image** (no
   ink, the natural "absence of a digit" for MNIST): ``(x - 0) * mean over a in (0, 1] of
   grad(x * a)``, `steps` midpoints. The map sums to ``logit(x) - logit(black)`` (completeness);
@@ -18,10 +19,12 @@ log-probabilities. Every method runs batched in one compiled TensorFlow function
 method (like the dream loop), so 100 digits take well under a second once the model is loaded;
 SmoothGrad's noise is drawn per image from `seed` (same seed, same bytes).
 
+`neuroart.explain` (``na.explain``) is this module, and calling it calls `explain`::
+
     >>> import neuroart as na
     >>> ex = na.explain(images, method="integrated")      # images (N, 28, 28) in [0, 1]
     >>> ex.maps.shape, ex.targets
-    >>> outputs.save(ex.sheet(), out="why.png")
+    >>> na.save(ex.sheet(), out="why.png")
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import numpy as np
 
 from ._util import NeuroartError, progress, tf
 from .classify.read import DEFAULT_MODEL
+
+__all__ = ["DEFAULT_METHOD", "METHODS", "Explanation", "explain", "load_images", "target_logits"]
 
 METHODS = ("gradient", "smoothgrad", "integrated", "occlusion")
 #: The method `explain` uses unless told otherwise (chosen by deletion AUC and by eye; docs/explain.md).

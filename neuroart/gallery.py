@@ -75,6 +75,15 @@ PIECES: tuple[Piece, ...] = (
     Piece("latent-map-cvae-4", "Ways to write a 4",
           "The class-conditional VAE told to draw a 4, across a plane of its style space.",
           "latent-map --model cvae --digit 4 --cmap magma"),
+    Piece("explain-digits", "What the network sees",
+          "Integrated Gradients on the article's MLP for one real test digit of each class: the digit, "
+          "its attribution (warm: ink that speaks for the reading, cool: against it) and the overlay.",
+          "explain digit:0 digit:1 digit:2 digit:3 digit:4 digit:5 digit:6 digit:7 digit:8 digit:9 "
+          "--seed 12 --scale 4"),
+    Piece("restyle-3", "One hand, ten digits",
+          "The style of one real test 3, inferred by the class-conditional VAE's encoder and written "
+          "as 0-9; the animation walks through style space from it and back.",
+          "restyle digit:3 --seed 5", gif=True),
 )
 
 

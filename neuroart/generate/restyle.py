@@ -206,11 +206,10 @@ def restyle(image, digits=range(10), *, label=None, model=DEFAULT_MODEL, seed: i
     w = style_code(g, x, y)
     images = decode_styles(g, np.repeat(w[None], len(ds), 0), ds, truncation=truncation, sharpness=sharpness)
     out = Restyled(images=images, labels=ds, source=x, source_label=y, model=_name(model), label_given=given,
-                   options={"sharpness": float(sharpness), "truncation": float(truncation)})
+                   options={"sharpness": float(sharpness), "truncation": float(truncation), "seed": int(seed)})
     if frames:
         walk = _walk(g, w, ds, frames=frames, spread=spread, seed=seed, truncation=truncation, sharpness=sharpness)
         out.frames = [np.concatenate([x[None], f]) for f in walk]  # laid out like the still: source first
-        out.options.update(seed=int(seed), frames=int(frames), spread=float(spread))
     return out
 
 
@@ -251,7 +250,8 @@ def mix_styles(a, b, digits=range(10), *, rows: int = 5, label_a=None, label_b=N
                  for t, f in zip(tf_, flat.reshape(frames, len(ds), 28, 28), strict=True)]
     return Restyled(images=images, labels=labels, source=xa, source_label=ya, model=_name(model), rows=names,
                     other=xb, other_label=yb, frames=snaps,
-                    options={"sharpness": float(sharpness), "truncation": float(truncation), "rows": rows})
+                    options={"sharpness": float(sharpness), "truncation": float(truncation), "rows": rows,
+                             "seed": int(seed)})
 
 
 def _walk(g, w0, ds, *, frames, spread, seed, truncation, sharpness):
