@@ -34,21 +34,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def drawings() -> list[str]:
-    """Three pad-sized drawings (a 1, a 7, a 0) as the page sends them: PNG data URLs."""
+    """Three drawings (a 1, a 7, a 0) as the page sends them: the 280-pixel pad drawn at 112x112,
+    RGBA PNG data URLs."""
     from PIL import Image, ImageDraw
 
     out = []
     for kind in "170":
-        img = Image.new("L", (280, 280), 0)
+        img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
         d = ImageDraw.Draw(img)
+        white = (255, 255, 255, 255)
         if kind == "1":
-            d.line([(140, 40), (140, 240)], fill=255, width=20)
+            d.line([(140, 40), (140, 240)], fill=white, width=20)
         elif kind == "7":
-            d.line([(70, 50), (210, 50), (120, 240)], fill=255, width=20)
+            d.line([(70, 50), (210, 50), (120, 240)], fill=white, width=20)
         else:
-            d.ellipse([70, 40, 210, 240], outline=255, width=20)
+            d.ellipse([70, 40, 210, 240], outline=white, width=20)
         buf = io.BytesIO()
-        img.save(buf, "PNG")
+        img.resize((112, 112), Image.Resampling.BILINEAR).save(buf, "PNG")
         out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
     return out
 

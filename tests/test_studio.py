@@ -64,6 +64,7 @@ def client(tmp_path_factory):
 
     save_dir = tmp_path_factory.mktemp("studio") / "saves"
     app = create_app(save_dir=save_dir, warm_up=False)
+    app.state.studio.preload()  # what the background warm-up loads first (the dream's prior, the judge)
     with TestClient(app) as c:
         c.save_dir = save_dir
         c.app_ref = app

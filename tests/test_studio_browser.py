@@ -43,7 +43,8 @@ def server(tmp_path_factory):
     while not srv.started:
         assert time.monotonic() < deadline, "the studio did not start"
         time.sleep(0.05)
-    app.state.studio.ready.wait(60)  # dream and restyle compiled
+    app.state.studio.answered.set()  # no live answer to wait for: warm up now
+    app.state.studio.ready.wait(90)  # dream, restyle and the neuron atlas ready
     yield f"http://127.0.0.1:{port}", save_dir
     srv.should_exit = True
     thread.join(10)

@@ -61,7 +61,7 @@ SECURITY_HEADERS = {
 }
 #: The studio's limits on work per request (the library allows more; the page stays responsive).
 LIMITS = {"dream_steps": 400, "frames": 60, "n": 64}
-LIVE_STEPS = 8  # Integrated Gradients' path points for the live overlay (/api/explain: the library's 32)
+LIVE_STEPS = 4  # Integrated Gradients' path points for the live overlay (/api/explain: the library's 32)
 DREAM_STEPS = 160  # gradient-ascent steps of "dream it into" (the library's default is 200)
 DREAM_FRAMES = 24
 SAVE_KINDS = ("dream", "restyle", "morph")
@@ -220,13 +220,9 @@ class Studio:
         t = tf()  # compiled once for any batch size: ~1 ms a call instead of ~6 ms eager
         self._hidden = t.function(lambda x: taps(x)(HIDDEN_LAYER), input_signature=[t.TensorSpec([None, 28, 28], t.float32)])
         self.generator = load_generator("cvae")
-        # what the library loads by name along the way (cached by `load_model`): the dream's
-        # denoising prior and the judge that names a morph's endpoints -- loaded now, not mid-request
-        from ..dream.dreams import resolve_prior
-        from ..generate.config import LABEL_JUDGE
-
-        prior = resolve_prior("auto")
-        self.others = {"prior": load_generator(prior) if prior != "none" else None, "judge": load_model(LABEL_JUDGE)}
+        self.others: dict = {}
+        self.loaded = threading.Event()  # set by `preload`: every model a request may need is in memory
+        self.answered = threading.Event()  # set when the first /api/classify answer has gone out
         self.attribution = attribution
         self.save_dir = Path(save_dir).expanduser().resolve()
         self.save_dir.mkdir(parents=True, exist_ok=True)
@@ -240,9 +236,30 @@ class Studio:
             self.classify([probe])
         self.load_seconds = time.perf_counter() - t0
 
-    def warm_up(self) -> None:
-        """Compile the slower pipelines (dream, restyle) before the first person asks for them."""
+    def preload(self) -> None:
+        """Load what the library loads by name along the way (cached by `load_model`): the dream's
+        denoising prior and the judge that names a morph's endpoints. Dream, morph and save wait
+        for this, so no request ever loads a model."""
+        from ..dream.dreams import resolve_prior
+        from ..generate import load_generator
+        from ..generate.config import LABEL_JUDGE
+        from ..models import load_model
+
         try:
+            prior = resolve_prior("auto")
+            self.others = {"prior": load_generator(prior) if prior != "none" else None,
+                           "judge": load_model(LABEL_JUDGE)}
+        finally:
+            self.loaded.set()
+
+    def warm_up(self, *, after_first_answer: float = 0.0) -> None:
+        """Load the remaining models and compile the slower pipelines (dream, restyle, the neuron
+        atlas) before the first person asks for them -- after the first live answer (or
+        `after_first_answer` seconds), so that the warm-up does not delay it."""
+        if after_first_answer:
+            self.answered.wait(after_first_answer)
+        try:
+            self.preload()
             probe = np.zeros((28, 28), np.float32)
             probe[6:22, 13:15] = 1.0
             self.classify([probe, probe])  # a batch: the attribution's compiled function takes any size now
@@ -296,6 +313,7 @@ class Studio:
 
     def dream(self, image, *, digit: int, steps: int, frames: int, seed: int) -> dict:
         """Gradient ascent from the drawing towards `digit` on the article MLP, frame by frame."""
+        self.loaded.wait()
         from ..classify.read import predict
         from ..dream import dream
 
@@ -331,6 +349,7 @@ class Studio:
         return {"images": [pixels(im) for im in images]}
 
     def morph(self, a, b, *, frames: int, seed: int) -> dict:
+        self.loaded.wait()
         from ..generate.sample import morph_sheet
 
         sheet = morph_sheet(a, b, frames=frames, seed=seed, model=self.generator)
@@ -367,6 +386,7 @@ class Studio:
         """
         from ..imaging import read_recipe
         from ..outputs import save, write_all
+        self.loaded.wait()
 
         for up, name in ((a, "image"), (b, "image_b")):
             if up is not None and not up.raw.startswith(_PNG):
@@ -564,7 +584,9 @@ def create_app(*, save_dir="studio", reader: str | None = None, studio: Studio |
     @api
     async def classify(request):
         opts = await parse(request, {"image": (IMAGE, REQUIRED)})
-        return await batcher.submit(opts["image"].digit)
+        answer = await batcher.submit(opts["image"].digit)
+        studio.answered.set()
+        return answer
 
     @api
     async def explain(request):
@@ -640,7 +662,8 @@ def create_app(*, save_dir="studio", reader: str | None = None, studio: Studio |
 
     async def lifespan(app):
         if warm_up:
-            threading.Thread(target=studio.warm_up, name="studio-warm-up", daemon=True).start()
+            threading.Thread(target=studio.warm_up, kwargs={"after_first_answer": 5.0}, name="studio-warm-up",
+                             daemon=True).start()
         else:
             studio.ready.set()
         yield
