@@ -110,6 +110,16 @@ def test_draw_read_dream_restyle_save(server, browser, size, tmp_path):
         draw(page, digit)
         read_digit(page, digit)
 
+    # an image file (dark ink on light paper, like a scan) goes under the pad and is read too
+    from PIL import Image, ImageDraw
+
+    scan = Image.new("RGB", (300, 400), (235, 232, 220))
+    ImageDraw.Draw(scan).line([(150, 60), (150, 340)], fill=(30, 30, 60), width=18)
+    scan.save(tmp_path / "scan.jpg")
+    page.click("#clear")
+    page.set_input_files("#file", str(tmp_path / "scan.jpg"))
+    read_digit(page, "1")
+
     page.click("#clear")
     draw(page, "7")
     read_digit(page, "7")

@@ -90,16 +90,18 @@
   // ------------------------------------------------------------------ drawing
 
   function redraw() {
-    ctx.fillStyle = "#000";
+    // an image lies on its own paper colour (no black bars for the reader to mistake for ink),
+    // and strokes over it are drawn in a contrasting ink
+    const bg = state.background;
+    ctx.fillStyle = bg ? bg.paper : "#000";
     ctx.fillRect(0, 0, pad.width, pad.height);
-    if (state.background) {
-      const b = state.background;
-      const s = Math.min(pad.width / b.width, pad.height / b.height);
-      const w = b.width * s, h = b.height * s;
-      ctx.drawImage(b, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    if (bg) {
+      const s = Math.min(pad.width / bg.img.width, pad.height / bg.img.height);
+      const w = bg.img.width * s, h = bg.img.height * s;
+      ctx.drawImage(bg.img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
     }
-    ctx.strokeStyle = "#fff";
-    ctx.fillStyle = "#fff";
+    ctx.strokeStyle = bg ? bg.ink : "#fff";
+    ctx.fillStyle = bg ? bg.ink : "#fff";
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     for (const s of state.strokes) {
@@ -165,11 +167,30 @@
     if (!file || !file.type.startsWith("image/")) { status("that is not an image file", true); return; }
     const url = URL.createObjectURL(file);
     const img = new Image();
-    img.onload = () => { state.background = img; state.strokes = []; redraw(); readNow(); };
+    img.onload = () => {
+      state.background = { img, ...paperOf(img) };
+      state.strokes = [];
+      redraw();
+      readNow();
+    };
     img.onerror = () => { status("cannot read that image", true); URL.revokeObjectURL(url); };
     img.src = url;
   }
-  $("file").addEventListener("change", (e) => loadFile(e.target.files[0]));
+  function paperOf(img) {
+    // the median colour of the image's border: its paper
+    const c = document.createElement("canvas");
+    c.width = 32; c.height = 32;
+    const g = c.getContext("2d");
+    g.drawImage(img, 0, 0, 32, 32);
+    const d = g.getImageData(0, 0, 32, 32).data;
+    const border = [];
+    for (let i = 0; i < 32; i++) for (const [x, y] of [[i, 0], [i, 31], [0, i], [31, i]]) border.push(4 * (32 * y + x));
+    const median = (k) => border.map((o) => d[o + k]).sort((a, b) => a - b)[border.length >> 1];
+    const [r, gr, b] = [median(0), median(1), median(2)];
+    const light = 0.299 * r + 0.587 * gr + 0.114 * b > 128;
+    return { paper: `rgb(${r}, ${gr}, ${b})`, ink: light ? "#111" : "#fff" };
+  }
+  $("file").addEventListener("change", (e) => { loadFile(e.target.files[0]); e.target.value = ""; });
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("dragging"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
