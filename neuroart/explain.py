@@ -271,6 +271,13 @@ def _occlusion_masks(window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     return masks, cover
 
 
+def _chunk_size(method: str, samples: int, steps: int, window: int, stride: int) -> int:
+    """Images per compiled call: `_CHUNK`, fewer when each image expands into many inputs."""
+    per_image = {"smoothgrad": samples, "integrated": steps,
+                 "occlusion": len(_occlusion_masks(window, stride)[0]) if method == "occlusion" else 1}
+    return max(1, _CHUNK if method == "gradient" else min(_CHUNK, 8192 // max(per_image[method], 1)))
+
+
 def _probs(net, x: np.ndarray) -> np.ndarray:
     from .classify.read import predict
 
@@ -282,7 +289,7 @@ def _probs(net, x: np.ndarray) -> np.ndarray:
 
 def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target=None, versus=None,
             steps: int = 32, samples: int = 32, noise: float = 0.15, window: int = 4, stride: int = 2,
-            seed: int = 0, show_progress: bool = False) -> Explanation:
+            seed: int = 0, show_progress: bool = False, shard=None) -> Explanation:
     """Attribution maps for digits `images` (N, 28, 28) (or one (28, 28)) in [0, 1].
 
     `model`: the classifier (bundled name, ``.keras`` path or Keras model; default: the reader).
@@ -293,6 +300,11 @@ def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target
     target is the likeliest class other than `versus`. `steps`: Integrated Gradients' path points;
     `samples` and `noise`: SmoothGrad's noisy copies and their std (images are in [0, 1]);
     `window` and `stride`: occlusion's patch; `seed`: SmoothGrad's noise.
+    `shard` ``(i, n)`` (or ``"i/n"``) explains only part i of n of the images, in whole compiled
+    chunks (`neuroart.distribute.shard_range` over the chunks), with SmoothGrad's noise drawn by
+    each image's place in the whole job and the probabilities read chunk by chunk: parts
+    0..n-1 concatenated are, byte for byte, the job run with ``shard=(0, 1)`` (the maps are also
+    those of the run without `shard`; its probabilities, read in one batch, match to rounding).
     """
     if method not in METHODS:
         raise NeuroartError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
@@ -312,7 +324,19 @@ def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target
     if not 1 <= window <= 28 or not 1 <= stride <= window:
         raise NeuroartError(f"occlusion needs 1 <= window <= 28 and 1 <= stride <= window, got {window}, {stride}")
     net, name = _model(model)
-    probs = _probs(net, x)
+    chunk = _chunk_size(method, samples, steps, window, stride)
+    first = 0
+    if shard is not None:  # whole chunks of the job, each computed as in the whole run
+        from .distribute import check_shard, shard_range
+
+        part = shard_range(-(-n // chunk), *check_shard(shard))
+        first, stop = part.start * chunk, min(part.stop * chunk, n)
+        x, n = x[first:stop], max(0, min(part.stop * chunk, n) - first)
+        target = None if target is None else target[first:stop]
+        versus = None if versus is None else versus[first:stop]
+        probs = np.concatenate([np.zeros((0, 10), np.float32)] + [_probs(net, x[a : a + chunk]) for a in range(0, n, chunk)])
+    else:
+        probs = _probs(net, x)
     if target is None:
         order = np.argsort(-probs, axis=1, kind="stable")
         target = order[:, 0].copy()
@@ -335,8 +359,6 @@ def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target
         options.update(window=window, stride=stride)
         masks, cover = _occlusion_masks(window, stride)
         masks_t = t.constant(masks)
-    chunk = max(1, _CHUNK if method == "gradient" else min(_CHUNK, 8192 // max(
-        {"smoothgrad": samples, "integrated": steps, "occlusion": len(masks) if method == "occlusion" else 1}[method], 1)))
     maps = np.empty((n, 28, 28), np.float32)
     with progress(length=n, label=f"explaining ({method})", show=show_progress) as bar:
         for a in range(0, n, chunk):
@@ -351,7 +373,7 @@ def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target
             elif method == "smoothgrad":
                 eps = np.zeros((len(xb), samples, 28, 28), np.float32)
                 for i in range(m):  # per image, from (seed, index): independent of the chunking
-                    rng = np.random.default_rng([int(seed), a + i, 0x5347])
+                    rng = np.random.default_rng([int(seed), first + a + i, 0x5347])
                     eps[i] = rng.standard_normal((samples, 28, 28), np.float32) * np.float32(noise)
                 out = run(t.constant(xb), t.constant(eps), t.constant(wb)).numpy()
             elif method == "integrated":

@@ -81,7 +81,8 @@ def test_chief_is_worker_zero_or_the_chief_task():
 
 
 @pytest.mark.parametrize("shard", ["3/2", "0/0", "a/b"])
-@pytest.mark.parametrize("command", [["generate", "--npz", "g.npz"], ["dream", "--steps", "2"], ["dataset", "d"]])
+@pytest.mark.parametrize("command", [["generate", "--npz", "g.npz"], ["dream", "--steps", "2"], ["dataset", "d"],
+                                     ["explain", "digit:3"]])
 def test_bad_shard_is_one_line_and_no_files(invoke, assert_clean_error, files_in, tmp_path, command, shard):
     result = invoke(*command, "--shard", shard)
     assert_clean_error(result, "shard")
@@ -91,6 +92,7 @@ def test_bad_shard_is_one_line_and_no_files(invoke, assert_clean_error, files_in
 
 def test_empty_shard_is_refused(invoke, assert_clean_error, files_in, tmp_path):
     assert_clean_error(invoke("generate", "3", "--shard", "1/2"), "empty")
+    assert_clean_error(invoke("explain", "digit:3", "--model", "mlp", "--shard", "1/2"), "empty")
     assert files_in(tmp_path) == []
 
 
@@ -154,6 +156,20 @@ def test_dream_cli_shards_with_the_default_prior_concatenate_byte_for_byte(invok
     assert [len(p["images"]) for p in parts] == [6, 3]
     for key in ("images", "labels"):
         assert np.concatenate([p[key] for p in parts]).tobytes() == whole[key].tobytes()
+
+
+def test_explain_shards_concatenate_to_the_whole_job():
+    from neuroart.explain import explain, load_images
+
+    x = load_images([f"digit:{i % 10}" for i in range(60)], seed=1)
+    for method, opts in (("gradient", {}), ("smoothgrad", {"samples": 400})):  # chunks of 64; of 20
+        whole = explain(x, model="mlp", method=method, shard="0/1", **opts)
+        parts = [explain(x, model="mlp", method=method, shard=(i, 2), **opts) for i in range(2)]
+        assert all(len(p.images) for p in parts) or method == "gradient"
+        for key in ("images", "maps", "targets", "probs"):
+            assert np.concatenate([getattr(p, key) for p in parts]).tobytes() == getattr(whole, key).tobytes()
+        plain = explain(x, model="mlp", method=method, **opts)
+        assert plain.maps.tobytes() == whole.maps.tobytes()  # the maps are the unsharded run's, too
 
 
 # --------------------------------------------------------------------------- neuroart dataset

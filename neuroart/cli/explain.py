@@ -73,8 +73,11 @@ def _digit(value, option: str):
               help="Also save `images` (N, 28, 28) as the model saw them, `maps` (N, 28, 28), "
                    "`targets` and `probs` as .npz.")
 @click.option("--scale", type=SCALE, default=4, show_default=True, help="Pixels per MNIST pixel.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Explain only part I of N of the images (I = 0..N-1, whole batches of the job): N processes "
+                   "together make the same bytes as one run with --shard 0/1 (docs/scale.md).")
 @library_errors
-def explain(images, model, method, target, versus, steps, samples, noise, window, seed, out, npz, scale):
+def explain(images, model, method, target, versus, steps, samples, noise, window, seed, out, npz, scale, shard):
     """Show which pixels made a classifier read each digit as it did.
 
     IMAGES are image files of single digits (any size; made MNIST-style) or digit:D for a real
@@ -88,15 +91,22 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
         neuroart explain digit:3 digit:5 digit:8 --method occlusion --model cnn
         neuroart explain my_seven.png --target 7 --versus 1  # why a 7 and not a 1
         neuroart explain my_digits/*.png --npz maps.npz
+        neuroart explain my_digits/*.png --npz maps0.npz --shard 0/2   # the first half, in batches
     """
     target, versus = _digit(target, "--target"), _digit(versus, "--versus")
     if target is not None and target == versus:
         raise NeuroartError(f"--versus must differ from --target (both {target})")
+    if shard is not None:
+        from ..distribute import parse_shard
+
+        shard = parse_shard(shard)
     check_outputs(out=out, npz=npz)
     x = _EX.load_images(images, seed=seed)
     result = _EX.explain(x, model=model, method=method, target=target, versus=versus, steps=steps,
                          samples=samples, noise=noise, window=window, stride=max(1, window // 2), seed=seed,
-                         show_progress=len(x) >= 200)
+                         show_progress=len(x) >= 200, shard=shard)
+    if not len(result.images):
+        raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer batches of images than {shard[1]}")
     save(result.sheet(), out=out, npz=npz, scale=scale)
 
 
