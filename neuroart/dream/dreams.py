@@ -238,10 +238,13 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         rows = rows[_row : _row + 1]
         labels, groups = labels[sel], groups[sel]
         units = None if units is None else units[sel]
-        if cfg.objective in ("class", "prob"):
-            main = {"prob": O.class_prob, "logit": O.class_logit}.get(
-                "prob" if cfg.objective == "prob" else cfg.class_score, None)
-            main = main(labels) if main else O.class_logprob(labels, temperature=cfg.temperature)
+        if cfg.objective in ("class", "prob"):  # the same objective, for this row's targets
+            if cfg.objective == "prob" or cfg.class_score == "prob":
+                main = O.class_prob(labels)
+            elif cfg.class_score == "logit":
+                main = O.class_logit(labels)
+            else:
+                main = O.class_logprob(labels, temperature=cfg.temperature)
         elif cfg.objective in ("neuron", "channel"):
             main = (O.neuron if cfg.objective == "neuron" else O.channel)(layer_name, units)
         part = (n, a, b)
