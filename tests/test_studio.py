@@ -186,6 +186,7 @@ def _bad_requests():
         ("/api/classify", b'{"image": "x"}', "text/plain", 415, "JSON"),
         ("/api/classify", b"{not json", "application/json", 400, "not valid JSON"),
         ("/api/classify", b"[1, 2]", "application/json", 400, "JSON object"),
+        ("/api/classify", b"[" * 100_000, "application/json", 400, "not valid JSON"),
         ("/api/classify", {}, None, 400, "missing option 'image'"),
         ("/api/classify", {"image": 42}, None, 400, "data URL"),
         ("/api/classify", {"image": {"nested": ONE}}, None, 400, "data URL"),

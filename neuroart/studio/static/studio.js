@@ -456,7 +456,7 @@
     resetReading();
     try {
       const info = await api("/api/info");
-      $("reader-name").textContent = `reader (${info.reader})`;
+      $("reader-name").textContent = info.reader === "reader" ? "reader" : `reader (${info.reader})`;
       if (!info.restyle) {
         for (const id of ["restyle", "similar"]) { $(id).disabled = true; $(id).title = "restyle is not available"; }
       }
