@@ -89,11 +89,7 @@ def read_digit(page, digit: str):
 
 @pytest.mark.parametrize("size", [(1280, 860), (390, 844)], ids=["laptop", "phone"])
 def test_draw_read_dream_restyle_save(server, browser, size, tmp_path):
-    import re
-
     from playwright.sync_api import expect
-
-    from neuroart.imaging import read_recipe
 
     url, save_dir = server
     shots = Path(os.environ.get("NEUROART_SCREENSHOTS") or tmp_path)
@@ -104,6 +100,26 @@ def test_draw_read_dream_restyle_save(server, browser, size, tmp_path):
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url + "/")
     expect(page.locator("#status")).to_have_text("draw a digit", timeout=15_000)
+
+    if size[0] < 600:
+        phone_flow(page, save_dir)
+    else:
+        laptop_flow(page, save_dir, tmp_path)
+
+    page.screenshot(path=str(shots / f"studio-{'phone' if size[0] < 600 else 'laptop'}.png"), full_page=True)
+    assert not problems, problems
+    outside = [u for u in requests if not u.startswith(url) and not u.startswith(("data:", "blob:"))]
+    assert not outside, outside
+    page.close()
+
+
+def laptop_flow(page, save_dir, tmp_path):
+    """Read a 1, a 7 and a 0, an image file; a unit's dream; dream a 7 into a 3; restyle; save."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from neuroart.imaging import read_recipe
 
     for digit in ("1", "7", "0"):
         page.click("#clear")
@@ -140,8 +156,28 @@ def test_draw_read_dream_restyle_save(server, browser, size, tmp_path):
     recipe = read_recipe(save_dir / picture)
     assert recipe and recipe["argv"][0] == "restyle" and page.locator("#saved code").text_content() == recipe["command"]
 
-    page.screenshot(path=str(shots / f"studio-{'phone' if size[0] < 600 else 'laptop'}.png"), full_page=True)
-    assert not problems, problems
-    outside = [u for u in requests if not u.startswith(url) and not u.startswith(("data:", "blob:"))]
-    assert not outside, outside
-    page.close()
+
+def phone_flow(page, save_dir):
+    """Keep a 1 as A, draw a 7, morph A into it, save the morph (its recipe names both drawings)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from neuroart.imaging import read_recipe
+
+    draw(page, "1")
+    read_digit(page, "1")
+    page.click("#keep")
+    expect(page.locator("#morph")).to_be_enabled()
+    page.click("#clear")
+    draw(page, "7")
+    read_digit(page, "7")
+    page.click("#morph")
+    expect(page.locator("#stage-label")).to_have_text(re.compile("^morph 1 → 7"), timeout=20_000)
+    expect(page.locator("#strip figure")).to_have_count(16)
+    page.wait_for_timeout(1500)
+    page.click("#save")
+    expect(page.locator("#saved")).to_have_text(re.compile("^saved morph-"), timeout=30_000)
+    picture = page.locator("#saved").text_content().split("saved ", 1)[1].split(" ")[0]
+    recipe = read_recipe(save_dir / picture)
+    assert recipe["argv"][0] == "morph" and sum(a.endswith(".png") and "drawing-" in a for a in recipe["argv"]) == 2
