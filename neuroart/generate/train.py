@@ -12,6 +12,7 @@ import numpy as np
 from .._util import NeuroartError, set_seed, tf
 from .._util import progress as _progress
 from .._version import __version__
+from ..models import check_model_path
 from ..validate import finite, integer, positive_int
 from .config import DEFAULT_KIND, DEFAULTS, SAMPLE_DEFAULTS, check_kind, check_latent
 from .model import _one_hot, build_generator, describe, k
@@ -108,15 +109,22 @@ def fit(model, x, labels=None, *, epochs: int, batch_size: int = 128, learning_r
         opt.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
+    return _epochs(lambda idx: step(t.constant(x[idx]), t.constant(y[idx])), n=n, batch_size=batch_size,
+                   epochs=epochs, seed=seed, progress=progress, label=label)
+
+
+def _epochs(run_batch, *, n: int, batch_size: int, epochs: int, seed: int, progress: bool, label: str) -> list[float]:
+    """The training loop both `fit`s share: a seeded shuffle per epoch, `run_batch(indices) -> loss`
+    on each full batch, a progress bar; returns the mean loss per epoch."""
     rng = np.random.default_rng(seed)
+    steps = n // batch_size
     history = []
     with _progress(length=epochs * steps, label=label, show=progress) as bar:
         for _ in range(epochs):
             order = rng.permutation(n)
             total = 0.0
             for s in range(steps):
-                idx = order[s * batch_size : (s + 1) * batch_size]
-                total += float(step(t.constant(x[idx]), t.constant(y[idx])))
+                total += float(run_batch(order[s * batch_size : (s + 1) * batch_size]))
                 bar.update(1)
             history.append(total / steps)
     return history
@@ -170,19 +178,13 @@ def _fit_distributed(model, x, labels=None, *, epochs: int, batch_size: int, lea
         return strategy.experimental_distribute_values_from_function(
             lambda ctx: t.constant(a[ctx.replica_id_in_sync_group * per : (ctx.replica_id_in_sync_group + 1) * per]))
 
-    rng, noise = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-    history = []
-    with _progress(length=epochs * steps, label=label, show=progress) as bar:
-        for _ in range(epochs):
-            order = rng.permutation(n)
-            total = 0.0
-            for s in range(steps):
-                idx = order[s * batch_size : (s + 1) * batch_size]
-                eps = noise.standard_normal((batch_size, model.latent_dim)).astype(np.float32)
-                total += float(step(split(x[idx]), split(y[idx]), split(eps)))
-                bar.update(1)
-            history.append(total / steps)
-    return history
+    noise = np.random.default_rng([seed, 1])
+
+    def run_batch(idx):
+        eps = noise.standard_normal((batch_size, model.latent_dim)).astype(np.float32)
+        return step(split(x[idx]), split(y[idx]), split(eps))
+
+    return _epochs(run_batch, n=n, batch_size=batch_size, epochs=epochs, seed=seed, progress=progress, label=label)
 
 
 def _load_data(data):
@@ -191,6 +193,7 @@ def _load_data(data):
 
     (xtr, ytr), (xte, yte), source = mnist_with_source(data)
     return (to_float(xtr), ytr), (to_float(xte), yte), source
+
 
 def fit_prior(model, x, labels=None, *, batch_size: int = 5000) -> None:
     """Fit the sampling prior to the training codes (in place): a full-covariance Gaussian per
@@ -284,11 +287,7 @@ def train_generator(
     seed = integer("seed", cfg.seed if seed is None else seed, low=0)
     if limit is not None:
         limit = positive_int("limit", limit)
-    out = Path(out) if out is not None else Path(f"{kind}.keras")
-    if out.suffix != ".keras":
-        raise NeuroartError(f"{out}: model files must end in .keras")
-    if not out.parent.exists():
-        raise NeuroartError(f"folder does not exist: {out.parent}")
+    out = check_model_path(Path(out) if out is not None else Path(f"{kind}.keras"))
 
     (xtr, ytr), (xte, yte), source = _load_data(data)
     if limit is not None:
