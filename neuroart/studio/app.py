@@ -64,7 +64,7 @@ SECURITY_HEADERS = {
 LIMITS = {"dream_steps": 400, "frames": 60, "n": 64}
 #: The live overlay while drawing: the plain gradient (one backward pass; with the convnet reader,
 #: Integrated Gradients even with 4 steps costs 2.5x as much per digit). When the pen lifts the
-#: page asks /api/explain for the library's default map (Integrated Gradients, 32 steps).
+#: page asks /api/explain for the library's default map (Integrated Gradients).
 LIVE_METHOD, LIVE_STEPS = "gradient", 4
 DREAM_STEPS = 120  # gradient-ascent steps of "dream it into" (from a drawing: the cnn judge agrees from ~100)
 DREAM_FRAMES = 24
