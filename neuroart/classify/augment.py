@@ -235,25 +235,30 @@ def _compiled(cfg: AugmentConfig):
 
 
 def augmented_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int, seed: int,
-                      config: AugmentConfig = DEFAULT, clean_fraction: float = 0.0):
-    """A `tf.data.Dataset` of shuffled, augmented batches for `epochs` epochs, all seeded.
+                      config: AugmentConfig = DEFAULT, clean_fraction: float = 0.0, polish_epochs: int = 0,
+                      polish_clean_fraction: float = 0.75):
+    """A `tf.data.Dataset` of shuffled, augmented batches (endless; fit takes `epochs` worth), seeded.
 
     Batch number i (counted over the whole run) is augmented with the seed (seed, i), so every
     epoch sees fresh changes and the same seed gives the same run. `clean_fraction` of each
-    batch is left as MNIST made it (keeps the clean accuracy up).
+    batch is left as MNIST made it (keeps the clean accuracy up); in the last `polish_epochs`
+    epochs that share is `polish_clean_fraction`.
     """
     t = tf()
     n = len(x)
+    steps = -(-n // batch_size)
+    polish_after = max(0, epochs - polish_epochs) * steps if polish_epochs else None
     ds = t.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y, np.int64)))
-    ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat(epochs).enumerate()
+    ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat().enumerate()
 
     def apply(i, batch):
         xb, yb = batch
         s = t.stack([t.constant(int(seed), t.int64), i])
         aug = augment_batch(xb, s, config)
-        if clean_fraction > 0:
-            keep = _uniform(t.stack([i, t.constant(int(seed), t.int64)]), (t.shape(xb)[0], 1, 1)) < clean_fraction
-            aug = t.where(keep, xb, aug)
-        return aug, yb
+        share = t.constant(clean_fraction, t.float32)
+        if polish_after is not None:
+            share = t.where(i >= polish_after, t.constant(polish_clean_fraction, t.float32), share)
+        keep = _uniform(t.stack([i, t.constant(int(seed), t.int64)]), (t.shape(xb)[0], 1, 1)) < share
+        return t.where(keep, xb, aug), yb
 
     return ds.map(apply, num_parallel_calls=1, deterministic=True).prefetch(2)

@@ -345,7 +345,7 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
 
     pen = box * {"marker": 0.12, "ballpoint": 0.03, "pencil": 0.06, "chalk": 0.1, "canvas": 0.09}.get(
         style, rng.uniform(0.06, 0.11))
-    sup = 3  # draw 3x larger, then shrink: smooth edges
+    sup = max(1, 720 // size)  # draw larger (up to 720 pixels), then shrink: smooth edges
     mask = Image.new("L", (size * sup, size * sup), 0)
     d = ImageDraw.Draw(mask)
     w = max(1, int(round(pen * sup)))

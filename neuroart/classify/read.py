@@ -13,7 +13,7 @@ from ..models import load_classifier
 from ..validate import integer
 
 #: The model that reads a person's digits unless told otherwise (classify, explain, the studio).
-DEFAULT_MODEL = "mlp"
+DEFAULT_MODEL = "reader"
 
 
 def predict(model, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
