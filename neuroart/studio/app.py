@@ -590,7 +590,8 @@ def create_app(*, save_dir="studio", reader: str | None = None, studio: Studio |
         return {"version": __version__, "reader": studio.reader_name, "mlp": "mlp", "generator": "cvae",
                 "hidden_layer": HIDDEN_LAYER, "attribution": studio.attribution, "save_dir": str(studio.save_dir),
                 "restyle": studio.restyle_available(), "limits": {**LIMITS, "body_bytes": MAX_BODY},
-                "dream": {"steps": DREAM_STEPS, "frames": DREAM_FRAMES}}
+                "dream": {"steps": DREAM_STEPS, "frames": DREAM_FRAMES},
+                "warm": studio.ready.is_set()}  # dream, restyle and the neuron atlas compiled and made
 
     @api
     async def classify(request):
