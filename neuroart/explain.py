@@ -216,13 +216,13 @@ def _compiled(net, method: str):
 
     if method == "gradient":
 
-        @t.function(reduce_retracing=True)
+        @t.function(reduce_retracing=True, autograph=False)  # no Python control flow to convert
         def run(x, aux, w):
             return grad(x, w)
 
     elif method == "smoothgrad":
 
-        @t.function(reduce_retracing=True)
+        @t.function(reduce_retracing=True, autograph=False)  # no Python control flow to convert
         def run(x, aux, w):  # aux: noise (B, S, 28, 28)
             b, s = t.shape(aux)[0], t.shape(aux)[1]
             xs = t.reshape(x[:, None] + aux, (-1, 28, 28))
@@ -232,7 +232,7 @@ def _compiled(net, method: str):
 
     elif method == "integrated":
 
-        @t.function(reduce_retracing=True)
+        @t.function(reduce_retracing=True, autograph=False)  # no Python control flow to convert
         def run(x, aux, w):  # aux: the path fractions (S,), baseline black
             b, s = t.shape(x)[0], t.shape(aux)[0]
             xs = t.reshape(x[:, None] * aux[None, :, None, None], (-1, 28, 28))
@@ -242,7 +242,7 @@ def _compiled(net, method: str):
 
     else:  # occlusion
 
-        @t.function(reduce_retracing=True)
+        @t.function(reduce_retracing=True, autograph=False)  # no Python control flow to convert
         def run(x, aux, w):  # aux: masks (P, 28, 28), 1 = kept; returns per-patch drops (B, P)
             b, p = t.shape(x)[0], t.shape(aux)[0]
             xs = t.reshape(x[:, None] * aux[None], (-1, 28, 28))
@@ -288,7 +288,7 @@ def _probs(net, x: np.ndarray) -> np.ndarray:
 
 
 def explain(images, *, model=DEFAULT_MODEL, method: str = DEFAULT_METHOD, target=None, versus=None,
-            steps: int = 32, samples: int = 32, noise: float = 0.15, window: int = 4, stride: int = 2,
+            steps: int = 16, samples: int = 32, noise: float = 0.15, window: int = 4, stride: int = 2,
             seed: int = 0, show_progress: bool = False, shard=None) -> Explanation:
     """Attribution maps for digits `images` (N, 28, 28) (or one (28, 28)) in [0, 1].
 

@@ -79,7 +79,7 @@ PIECES: tuple[Piece, ...] = (
           "Integrated Gradients on the article's MLP for one real test digit of each class: the digit, "
           "its attribution (warm: ink that speaks for the reading, cool: against it) and the overlay.",
           "explain digit:0 digit:1 digit:2 digit:3 digit:4 digit:5 digit:6 digit:7 digit:8 digit:9 "
-          "--seed 12 --scale 4"),
+          "--model mlp --seed 12 --scale 4"),
     Piece("restyle-3", "One hand, ten digits",
           "The style of one real test 3, inferred by the class-conditional VAE's encoder and written "
           "as 0-9; the animation walks through style space from it and back.",

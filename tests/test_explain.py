@@ -32,7 +32,7 @@ def test_integrated_gradients_completeness(sample):
     from neuroart.explain import explain, target_logits
 
     x, _ = sample
-    ex = explain(x[:16], method="integrated", steps=64)
+    ex = explain(x[:16], model="mlp", method="integrated", steps=64)
     diff = target_logits("mlp", x[:16], ex.targets) - target_logits("mlp", np.zeros_like(x[:16]), ex.targets)
     np.testing.assert_allclose(ex.maps.sum(axis=(1, 2)), diff, rtol=0.03, atol=0.2)
 
@@ -41,7 +41,7 @@ def test_contrast_map_explains_target_minus_versus(sample):
     from neuroart.explain import explain, target_logits
 
     x, _ = sample
-    ex = explain(x[:8], method="integrated", target=7, versus=1, steps=64)
+    ex = explain(x[:8], model="mlp", method="integrated", target=7, versus=1, steps=64)
     assert list(ex.targets) == [7] * 8 and list(ex.versus) == [1] * 8
     diff = target_logits("mlp", x[:8], 7, versus=1) - target_logits("mlp", np.zeros_like(x[:8]), 7, versus=1)
     np.testing.assert_allclose(ex.maps.sum(axis=(1, 2)), diff, rtol=0.03, atol=0.2)
@@ -68,7 +68,7 @@ def test_gradient_methods_raise_the_target_when_followed(sample):
 
     x, _ = sample
     for method in ("gradient", "smoothgrad"):
-        ex = explain(x[:8], method=method)
+        ex = explain(x[:8], model="mlp", method=method)
         step = 0.02 * ex.maps / np.abs(ex.maps).max(axis=(1, 2), keepdims=True)
         base = target_logits("mlp", x[:8], ex.targets)
         assert np.all(target_logits("mlp", x[:8] + step, ex.targets) > base), method
@@ -80,7 +80,7 @@ def test_default_method_is_more_faithful_than_random(sample):
     from neuroart.metrics import deletion_auc
 
     x, _ = sample
-    ex = explain(x, method=DEFAULT_METHOD)
+    ex = explain(x, model="mlp", method=DEFAULT_METHOD)
     rnd = np.random.default_rng(0).random(x.shape).astype(np.float32)
     auc, curves = deletion_auc("mlp", x, ex.maps, ex.targets, curves=True)
     random_auc = deletion_auc("mlp", x, rnd, ex.targets)
@@ -136,7 +136,9 @@ def test_cli_writes_png_with_recipe_and_npz(invoke, tmp_path, digit_png):
     assert result.exit_code == 0, result.output
     assert "wrote e.png" in result.output and "wrote e.npz" in result.output
     recipe = read_recipe(tmp_path / "e.png")
-    assert recipe["argv"][0] == "explain" and recipe["method"] == "integrated" and recipe["model"] == "mlp"
+    from neuroart.classify.read import DEFAULT_MODEL
+
+    assert recipe["argv"][0] == "explain" and recipe["method"] == "integrated" and recipe["model"] == DEFAULT_MODEL
     with np.load(tmp_path / "e.npz", allow_pickle=False) as f:
         assert f["images"].shape == (2, 28, 28) and f["maps"].shape == (2, 28, 28)
         assert f["maps"].dtype == np.float32
