@@ -313,3 +313,53 @@ def test_cli_without_the_extra_says_how_to_install(invoke, monkeypatch):
     result = CliRunner().invoke(main, ["studio", "--no-browser"])
     assert result.exit_code != 0
     assert "pip install 'neuroart[studio]'" in result.output
+
+
+def _fake_server(monkeypatch, tmp_path):
+    """`neuroart studio` with the app and the server stubbed out (no models, no listening)."""
+    import types
+
+    import uvicorn
+
+    import neuroart.studio.app as studio_app
+
+    made = {}
+
+    def create_app(**kw):
+        made.update(kw)
+        return types.SimpleNamespace(state=types.SimpleNamespace(studio=types.SimpleNamespace(save_dir=tmp_path)))
+
+    monkeypatch.setattr(studio_app, "create_app", create_app)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    return made
+
+
+def test_cli_warns_loudly_off_loopback_and_guards_hosts_on_it(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from neuroart.cli import main
+
+    made = _fake_server(monkeypatch, tmp_path)
+    r = CliRunner().invoke(main, ["studio", "--no-browser", "--port", "0", "--save-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "WARNING" not in r.output and made["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+    r = CliRunner().invoke(main, ["studio", "--no-browser", "--port", "0", "--host", "0.0.0.0"])
+    assert r.exit_code == 0, r.output
+    assert "WARNING: listening on 0.0.0.0" in r.output and made["allowed_hosts"] is None
+
+
+def test_cli_busy_port_is_one_clear_line(monkeypatch, tmp_path):
+    import socket
+
+    from click.testing import CliRunner
+
+    from neuroart.cli import main
+
+    _fake_server(monkeypatch, tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = CliRunner().invoke(main, ["studio", "--no-browser", "--port", str(port)])
+    assert r.exit_code != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in r.output and "Traceback" not in r.output
