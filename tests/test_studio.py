@@ -329,8 +329,16 @@ def _fake_server(monkeypatch, tmp_path):
         made.update(kw)
         return types.SimpleNamespace(state=types.SimpleNamespace(studio=types.SimpleNamespace(save_dir=tmp_path)))
 
+    class Server:  # uvicorn's Config would point its loggers at the runner's temporary stderr
+        def __init__(self, config):
+            self.started = self.should_exit = False
+
+        def run(self):
+            pass
+
     monkeypatch.setattr(studio_app, "create_app", create_app)
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn, "Config", lambda *a, **k: None)
+    monkeypatch.setattr(uvicorn, "Server", Server)
     return made
 
 
