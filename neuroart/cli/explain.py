@@ -94,8 +94,6 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
         neuroart explain my_digits/*.png --npz maps0.npz --shard 0/2   # the first half, in batches
     """
     target, versus = _digit(target, "--target"), _digit(versus, "--versus")
-    if target is not None and target == versus:
-        raise NeuroartError(f"--versus must differ from --target (both {target})")
     if shard is not None:
         from ..distribute import parse_shard
 
