@@ -3,9 +3,9 @@
 1. The corruption benchmark (`neuroart.classify.corrupt`, after MNIST-C): a seeded sample of the
    MNIST test set under 15 corruptions, accuracy per corruption and the mean, for mlp, cnn and
    the reader side by side. Targets for the reader: mean >= 97 %, no corruption below 90 %.
-2. Drawn digits: every digit drawn with Pillow in nine pen styles and photo-like conditions
+2. Drawn digits: every digit drawn with Pillow in ten pen styles and photo-like conditions
    (`corrupt.draw_digit`: marker, ballpoint on a big page, pencil on textured paper, chalk, phone
-   photo, transparent canvas, red on yellow, touching the border, 16-bit PNG), saved as files and
+   photo, transparent canvas, red on yellow, touching the border, 16-bit PNG, a 20x20 scan), saved as files and
    read back through `load_digit_image`, the way `neuroart classify` reads them.
 3. Speed: one image file through preprocessing and the reader (target < 20 ms), and `classify`
    on 1,000 files (target < 10 s).

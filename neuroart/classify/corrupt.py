@@ -307,7 +307,7 @@ _STROKES = {
     9: [[_arc(0.5, 0.3, 0.26, 0.24, 0, 360, 20) + [(0.76, 0.3), (0.7, 0.95)]]],
 }
 
-STYLES = ("marker", "ballpoint", "pencil", "chalk", "photo", "canvas", "coloured", "border", "16-bit")
+STYLES = ("marker", "ballpoint", "pencil", "chalk", "photo", "canvas", "coloured", "border", "16-bit", "tiny scan")
 
 
 def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
@@ -316,8 +316,8 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
     The strokes of `label` are jittered, slanted, rotated and squeezed by `seed`, then drawn in
     `style`: a black marker on white, a thin blue ballpoint on a big white page, a grey pencil on
     textured paper, chalk on a green board, a phone photo (uneven light, blur, JPEG), strokes on a
-    transparent canvas (RGBA), red ink on yellow paper, a tight crop touching the border, or a
-    16-bit gray PNG.
+    transparent canvas (RGBA), red ink on yellow paper, a tight crop touching the border, a
+    16-bit gray PNG, or a tiny scan (20x20 pixels).
     """
     from PIL import Image, ImageDraw, ImageFilter
 
@@ -326,9 +326,10 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
     rng = np.random.default_rng([int(seed), int(label), STYLES.index(style)])
     hands = _STROKES[int(label)]
     strokes = hands[rng.integers(len(hands))]
-    slant, rot = rng.uniform(-0.25, 0.2), np.radians(rng.uniform(-10, 10))
-    squeeze = rng.uniform(0.65, 1.0)
-    size = {"ballpoint": 600, "photo": 320, "16-bit": 160, "border": 120}.get(style, 240)
+    slant, rot = rng.uniform(-0.4, 0.3), np.radians(rng.uniform(-18, 18))
+    squeeze = rng.uniform(0.55, 1.05)
+    wobble, freq, phase = rng.uniform(0, 0.05), rng.uniform(0.5, 1.5), rng.uniform(0, 2 * math.pi)
+    size = {"ballpoint": 600, "photo": 320, "16-bit": 160, "border": 120, "tiny scan": 20}.get(style, 240)
     box = size * (0.25 if style == "ballpoint" else 0.7 if style != "border" else 1.0)
     if style == "ballpoint":  # a small digit somewhere on a big page
         off = (rng.uniform(0.1, 0.6) * size, rng.uniform(0.1, 0.6) * size)
@@ -338,7 +339,8 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
         off = ((size - box) / 2, (size - box) / 2)
 
     def place(p):
-        x, y = p[0] - 0.5 + rng.normal(0, 0.015), p[1] - 0.5 + rng.normal(0, 0.015)
+        x, y = p[0] - 0.5 + rng.normal(0, 0.02), p[1] - 0.5 + rng.normal(0, 0.02)
+        x = x + wobble * math.sin(2 * math.pi * freq * y + phase)  # an unsteady hand
         x = x * squeeze - slant * y
         x, y = x * math.cos(rot) - y * math.sin(rot), x * math.sin(rot) + y * math.cos(rot)
         return (off[0] + (x + 0.5) * box, off[1] + (y + 0.5) * box)
@@ -364,7 +366,7 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
     def rgb(a):
         return Image.fromarray((np.clip(a, 0, 1) * 255).astype(np.uint8).squeeze())
 
-    if style in ("marker", "border"):
+    if style in ("marker", "border", "tiny scan"):
         return rgb(colour([1, 1, 1], [0, 0, 0]))
     if style == "ballpoint":
         return rgb(colour([0.97, 0.97, 0.97], [0.1, 0.15, 0.6], 0.01))

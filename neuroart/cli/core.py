@@ -204,7 +204,7 @@ def info():
         card = load_card(name)
         score = card.get("test_accuracy")
         score = f"test accuracy {score:.2%}" if isinstance(score, float) else _gen_score(card)
-        click.echo(f"  {name:5s} {card.get('kind', '?'):10s} {score}; {card.get('epochs', '?')} epochs, "
+        click.echo(f"  {name:6s} {card.get('kind', '?'):10s} {score}; {card.get('epochs', '?')} epochs, "
                    f"seed {card.get('seed', '?')}, {card.get('train_seconds', '?')} s, sha256 {card.get('sha256', '')[:12]}")
     click.echo("MNIST sources (offline):")
     for name, ok in data.available_sources().items():
