@@ -51,8 +51,8 @@ RECIPES = {
     ("cnn", "article"): Recipe(epochs=5, batch_size=32, learning_rate=1e-3),
     ("cnn", "fast"): Recipe(epochs=6, batch_size=128, learning_rate=3e-3, decay=True, steps_per_execution=8),
     # the reader: augmented MNIST, long enough for the augmentation to pay (see docs/reading.md)
-    ("reader", "fast"): Recipe(epochs=14, batch_size=128, learning_rate=3e-3, decay=True, steps_per_execution=8,
-                               augment=True, clean_fraction=0.4, polish_epochs=2),
+    ("reader", "fast"): Recipe(epochs=16, batch_size=128, learning_rate=3e-3, decay=True, steps_per_execution=8,
+                               augment=True, clean_fraction=0.5, polish_epochs=3, polish_clean_fraction=0.85),
 }
 
 class _ProgressBar:
