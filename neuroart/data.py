@@ -253,11 +253,13 @@ def _open_image(path: str | os.PathLike):
     return _decode_image(path, path)
 
 
-def _decode_image(source, name, max_pixels: int = MAX_IMAGE_PIXELS):
-    """Pillow-open a path or file object (`name` in messages), with the limits of `_open_image`."""
+def _decode_image(source, name, max_pixels: int | None = None):
+    """Pillow-open a path or file object (`name` in messages), with the limits of `_open_image`
+    (`max_pixels` defaults to `MAX_IMAGE_PIXELS`, read at call time)."""
     from PIL import Image, UnidentifiedImageError
 
     path = name
+    max_pixels = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
         img = Image.open(source)
         w, h = img.size

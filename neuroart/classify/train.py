@@ -119,11 +119,9 @@ def train_classifier(
     if limit is not None:
         limit = positive_int("limit", limit)
     if out is not None:
-        out = Path(out)
-        if out.suffix != ".keras":
-            raise NeuroartError(f"{out}: model files must end in .keras")
-        if not out.parent.exists():
-            raise NeuroartError(f"folder does not exist: {out.parent}")
+        from ..models import check_model_path
+
+        out = check_model_path(out)
 
     (x_train, y_train), (x_test, y_test), source = mnist_with_source(data)
     if limit:

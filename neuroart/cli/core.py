@@ -13,6 +13,13 @@ from . import SEED, echo_wrote, library_errors, main
 DATA_HELP = "MNIST source: auto, offline, keras-cache, download, an mnist.npz or a folder of IDX files."
 
 
+#: --strategy of both training commands (neuroart.distribute).
+_strategy_option = click.option(
+    "--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default="default",
+    show_default=True, help="tf.distribute strategy: mirrored = every local GPU (or logical CPU); "
+                            "multiworker = the cluster in TF_CONFIG; auto picks (docs/scale.md).")
+
+
 @main.group()
 def train():
     """Train a model on MNIST and save it as .keras with a model card.
@@ -36,9 +43,7 @@ def train():
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to save the model [default: ARCH.keras].")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default="default",
-              show_default=True, help="tf.distribute strategy: mirrored = every local GPU (or logical CPU); "
-                                      "multiworker = the cluster in TF_CONFIG; auto picks (docs/scale.md).")
+@_strategy_option
 @library_errors
 def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, data, out, strategy):
     """Train the article's MLP (or the CNN) and print its test accuracy.
@@ -76,9 +81,7 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 @click.option("--data", default="auto", show_default=True, help=DATA_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Where to save the model [default: KIND.keras]; a card .json and sample .png go beside it.")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default="default",
-              show_default=True, help="tf.distribute strategy: mirrored = every local GPU (or logical CPU); "
-                                      "multiworker = the cluster in TF_CONFIG; auto picks (docs/scale.md).")
+@_strategy_option
 @library_errors
 def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out, strategy):
     """Train a digit generator and print its test reconstruction loss (and ELBO).
