@@ -302,12 +302,12 @@ def _to_gray(img) -> np.ndarray:
         bg = 1.0 if (lum[seen].mean() if seen.any() else 0.0) < 0.5 else 0.0
         rgb = rgba[..., :3] * alpha + bg * (1 - alpha)
     elif img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        raw = np.asarray(img, np.float64)
+        raw = np.nan_to_num(np.asarray(img, np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # no ink where undefined
         if img.mode == "F":
-            top = 1.0 if raw.size and np.nanmax(raw) <= 1.0 else max(float(np.nanmax(raw)), 1.0)
+            top = 1.0 if raw.size and raw.max() <= 1.0 else max(float(raw.max()), 1.0)
         else:
             top = 65535.0 if img.mode.startswith("I;16") or (raw.size and raw.max() > 255) else 255.0
-        rgb = np.clip(np.nan_to_num(raw / top), 0, 1).astype(np.float32)[..., None]
+        rgb = np.clip(raw / top, 0, 1).astype(np.float32)[..., None]
     elif img.mode in ("L", "1"):
         rgb = np.asarray(img.convert("L"), np.float32)[..., None] / 255.0
     else:
