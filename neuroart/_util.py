@@ -157,9 +157,17 @@ def _alive(pid: int) -> bool:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    return _UMASK
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import (not while other threads write)
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def progress(iterable=None, *, length: int | None = None, label: str = "", show: bool = True):

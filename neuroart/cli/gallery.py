@@ -81,6 +81,8 @@ MODEL_OPTIONS = ("model", "prior", "judge")
 DATA_SOURCES = ("auto", "offline", "keras-cache")
 #: Output options of the commands: replaced by replay's own, so a recipe never names a file to write.
 OUTPUT_OPTIONS = ("out", "gif", "npz")
+#: Options whose values are never file names (checked by their own parsers).
+NOT_FILES = ("shard",)
 #: Work a recipe may ask for without --yes (image-steps for dream, digits for the rest).
 REPLAY_WORK = 200_000
 
@@ -88,10 +90,14 @@ REPLAY_WORK = 200_000
 def _replay_work(name: str, p: dict) -> int:
     """A rough cost of a command: digit-images times optimisation steps (or images drawn)."""
     if name == "dream":
-        rows = max(len(p.get("digits") or ()), len(p.get("units") or ()), 10)
+        from .dream import parse_units
+
+        rows = max(len(p.get("digits") or ()), len(parse_units(p.get("units") or ())), 10)
         return rows * int(p.get("per_digit") or 1) * int(p.get("steps") or 1)
     if name == "deepdream":
         return int(p.get("octaves") or 1) * int(p.get("steps") or 1) * 500
+    if name == "explain":  # gradient passes: images x (IG steps, SmoothGrad samples or occlusion patches)
+        return len(p.get("images") or ()) * max(int(p.get("steps") or 1), int(p.get("samples") or 1), 49)
     if name == "generate":
         return max(len(p.get("digits") or ()), 10) * int(p.get("per_digit") or 1)
     if name == "latent-map":
@@ -100,7 +106,8 @@ def _replay_work(name: str, p: dict) -> int:
 
 
 def _looks_like_file(value: str) -> bool:
-    if "/" in value or os.sep in value:
+    """A value that names a file: it exists, or it has a path's shape (a folder or a suffix)."""
+    if "/" in value or os.sep in value or os.path.lexists(value):
         return True
     try:
         float(value)
@@ -113,6 +120,8 @@ def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = F
     """Parse a recipe's argv with its command and apply the replay rules; returns the command and params."""
     from ..models import bundled
 
+    if any(a in ("--help", "-h", "--version", "-V") for a in argv):
+        raise NeuroartError("this recipe asks for help, not a picture: nothing to replay")
     if not argv or argv[0] not in REPLAYABLE:
         what = argv[0] if argv else "(empty)"
         raise NeuroartError(f"replay runs only rendering commands ({', '.join(REPLAYABLE)}); this recipe is `{what}`")
@@ -127,7 +136,7 @@ def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = F
     allowed = {Path(f).resolve() for f in allowed_files}
     names = set(bundled()) | {"auto", "none"}
     for key, value in params.items():
-        if key in OUTPUT_OPTIONS or value is None or isinstance(value, bool):
+        if key in OUTPUT_OPTIONS or key in NOT_FILES or value is None or isinstance(value, bool):
             continue
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in map(str, values):
@@ -171,6 +180,7 @@ def replay(image, out, gif, npz, with_files, yes):
         cmp gallery/dream-digits.png again.png && echo identical
         neuroart replay gallery/deepdream-landscape.png --out d.png --with gallery/source-landscape.png
     """
+    from ..data import no_download
     from ..imaging import read_recipe
 
     check_outputs(out=out, gif=gif, npz=npz)
@@ -186,7 +196,10 @@ def replay(image, out, gif, npz, with_files, yes):
     overrides = {k: v for k, v in wanted.items() if k in params}
     shown = _strip_outputs(argv) + [x for k, v in overrides.items() if v for x in (f"--{k}", v)]
     click.echo("replaying: neuroart " + shlex.join(shown), err=True)
-    _invoke(argv, overrides=overrides)
+    with no_download():  # a recipe never takes replay online, whatever `auto` would do
+        _invoke(argv, overrides=overrides)
+    if not Path(out).is_file():
+        raise NeuroartError(f"the recipe ran but wrote no {out}")
 
 
 def _strip_outputs(argv: list[str]) -> list[str]:
