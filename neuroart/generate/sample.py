@@ -58,11 +58,11 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     `shard` ``(i, n)`` (or ``"i/n"``) returns only shard i of n of the grid's rows (``per_digit``
     digits each; `neuroart.distribute.shard_range` over the rows): every code is drawn from the
     one seed and only the shard's rows are decoded, one row per batch, so shards 0..n-1
-    concatenated are, byte for byte, the batch made with ``shard=(0, 1)``. Without `shard` the
-    digits are decoded in one batch, which matches to float rounding, not always to the byte
-    (TensorFlow's CPU kernels round some values differently at other batch sizes).
+    concatenated are, byte for byte, the whole job (no `shard` is ``shard=(0, 1)``: the same rows,
+    decoded the same way, since TensorFlow's CPU kernels round some values differently at other
+    batch sizes).
     """
-    shard = None if shard is None else _check_shard(shard)
+    shard = (0, 1) if shard is None else _check_shard(shard)
     g = _generator(model)
     per_digit = positive_int("per_digit", per_digit, high=10_000)
     temperature = _check_temperature(temperature)
@@ -71,17 +71,13 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
         labels = np.repeat(np.asarray(ds, np.int64), per_digit)
         z = g.prior(labels=labels, temperature=temperature, truncation=truncation, seed=seed,
                     standard=standard_prior)
-        if shard is not None:
-            return _decode_rows(g, z, labels, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
-        return g.decode(z, labels, sharpness=sharpness), labels
+        return _decode_rows(g, z, labels, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
     if digits is not None and list(digits) != []:
         raise NeuroartError(f"the {g.kind} is unconditional: it cannot draw chosen digits (use the cvae)")
     n = 10 * per_digit
     z = g.prior(n, temperature=temperature, truncation=truncation, seed=seed, standard=standard_prior)
     labels = np.full(n, -1, np.int64)
-    if shard is not None:
-        return _decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
-    return g.decode(z, sharpness=sharpness), labels
+    return _decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
 
 
 def _check_shard(shard):
