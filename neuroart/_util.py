@@ -91,19 +91,26 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise NeuroartError(f"folder does not exist: {path.parent}")
-    suffix = suffix or path.suffix + ".tmp"
-    remove_stale_temps(path, suffix)
-    # the temporary name carries the writer's pid, so a later run can tell an abandoned one
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.{os.getpid()}-", suffix=suffix)
+    fd, tmp = temp_beside(path, suffix or path.suffix + ".tmp")
     os.close(fd)
-    tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def temp_beside(path: Path, suffix: str) -> tuple[int, Path]:
+    """A new hidden temporary file beside `path` (open fd, path), with normal permissions.
+
+    What an earlier, killed run left of the same target is removed first; the name carries this
+    writer's pid, so a later run can tell an abandoned file from a live one.
+    """
+    remove_stale_temps(path, suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.{os.getpid()}-", suffix=suffix)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
+    return fd, Path(tmp)
 
 
 STALE_SECONDS = 60  # a temporary file untouched this long, whose writer is gone, is abandoned
@@ -154,10 +161,6 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError, OverflowError):
         return True  # another user's process, or cannot tell: keep the file
     return True
-
-
-def _umask() -> int:
-    return _UMASK
 
 
 def _read_umask() -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,28 +188,25 @@ def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: st
     if paths["npz"] is not None:
         arrays = sheet.npz_arrays()
         jobs.append((paths["npz"], lambda f: encode_npz(arrays, f)))
-    return write_all(jobs, options=options)
+    return write_all(jobs)
 
 
-def write_all(jobs, *, options: dict[str, str] | None = None) -> list[Path]:
+def write_all(jobs) -> list[Path]:
     """Run ``(path, write(file_object))`` jobs all or nothing (temporary files, then renames).
 
     Used by `save` and by anything else that writes a set of files that belong together.
     """
-    from ._util import remove_stale_temps
+    from ._util import temp_beside
 
     written: list[tuple[Path, Path]] = []
     try:
         for path, write in jobs:
-            remove_stale_temps(path, ".part")  # what a killed earlier run left of this target
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".part")
-            tmp = Path(tmp)
+            fd, tmp = temp_beside(path, ".part")
             written.append((tmp, path))
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())
     except OSError as e:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)
@@ -224,16 +220,3 @@ def write_all(jobs, *, options: dict[str, str] | None = None) -> list[Path]:
         os.replace(tmp, path)
     return [path for _, path in written]
 
-
-def _umask() -> int:
-    return _UMASK
-
-
-def _read_umask() -> int:
-    # os.umask can only be read by setting it; done once, at import (not while other threads write)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()

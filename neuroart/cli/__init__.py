@@ -117,6 +117,13 @@ def _one_line(e: BaseException) -> str:
     return lines[0] if lines else type(e).__name__
 
 
+def default_of(fn, name: str):
+    """The default of `fn`'s argument `name`: click options read the library's defaults, never copy them."""
+    import inspect
+
+    return inspect.signature(fn).parameters[name].default
+
+
 #: click type of every --seed option (NumPy and TensorFlow seeds are unsigned 32-bit).
 SEED = click.IntRange(0, 2**32 - 1)
 #: click type of every --scale option (pixels per image pixel).

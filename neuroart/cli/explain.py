@@ -6,16 +6,10 @@ the commands only.
 
 from __future__ import annotations
 
-import inspect
-
 import click
 
 from .._util import NeuroartError
-from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
-
-
-def _default(fn, name):
-    return inspect.signature(fn).parameters[name].default
+from . import SCALE, SEED, check_outputs, cmap_option, default_of, library_errors, main, save
 
 
 def _explain_lib():
@@ -48,7 +42,7 @@ def _digit(value, option: str):
 
 @main.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--model", default=_default(_EX.explain, "model"), show_default=True,
+@click.option("--model", default=default_of(_EX.explain, "model"), show_default=True,
               help="Classifier to explain: bundled name (mlp, cnn, ...) or a .keras file.")
 @click.option("--method", type=click.Choice(_EX.METHODS), default=_EX.DEFAULT_METHOD, show_default=True,
               help="gradient (saliency), smoothgrad (noise-averaged gradient), integrated (Integrated "
@@ -57,15 +51,15 @@ def _digit(value, option: str):
               help="The digit to explain [default: what the model reads in each image].")
 @click.option("--versus", default=None,
               help="Contrast with this digit: why TARGET and not VERSUS (logit difference).")
-@click.option("--steps", type=click.IntRange(1, 1024), default=_default(_EX.explain, "steps"), show_default=True,
+@click.option("--steps", type=click.IntRange(1, 1024), default=default_of(_EX.explain, "steps"), show_default=True,
               help="Integrated Gradients: points on the path from the black image.")
-@click.option("--samples", type=click.IntRange(1, 1024), default=_default(_EX.explain, "samples"),
+@click.option("--samples", type=click.IntRange(1, 1024), default=default_of(_EX.explain, "samples"),
               show_default=True, help="SmoothGrad: noisy copies averaged.")
-@click.option("--noise", type=click.FloatRange(0, 1), default=_default(_EX.explain, "noise"), show_default=True,
+@click.option("--noise", type=click.FloatRange(0, 1), default=default_of(_EX.explain, "noise"), show_default=True,
               help="SmoothGrad: noise std (pixels are in [0, 1]).")
-@click.option("--window", type=click.IntRange(1, 28), default=_default(_EX.explain, "window"), show_default=True,
+@click.option("--window", type=click.IntRange(1, 28), default=default_of(_EX.explain, "window"), show_default=True,
               help="Occlusion: patch size in pixels.")
-@click.option("--seed", type=SEED, default=_default(_EX.explain, "seed"), show_default=True,
+@click.option("--seed", type=SEED, default=default_of(_EX.explain, "seed"), show_default=True,
               help="SmoothGrad's noise and which test digits digit:D picks (same seed, same bytes).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="explain.png", show_default=True,
               help="The sheet: per image the digit, its map (warm = for, cool = against) and the overlay.")
@@ -111,22 +105,22 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
 @main.command()
 @click.argument("image", required=False)
 @click.argument("digits", nargs=-1)
-@click.option("--model", default=_default(_RS.restyle, "model"), show_default=True,
+@click.option("--model", default=default_of(_RS.restyle, "model"), show_default=True,
               help="Class-conditional generator: bundled cvae or a .keras file from `neuroart train generator`.")
 @click.option("--label", default=None,
               help="The digit IMAGE shows [default: read by the default reader].")
 @click.option("--from", "from_", default=None, metavar="A",
               help="Mix two hands: the first image (with --to): rows go from A's style to B's.")
 @click.option("--to", "to", default=None, metavar="B", help="The second image of --from.")
-@click.option("--rows", type=click.IntRange(2, 20), default=_default(_RS.mix_styles, "rows"), show_default=True,
+@click.option("--rows", type=click.IntRange(2, 20), default=default_of(_RS.mix_styles, "rows"), show_default=True,
               help="--from/--to: rows of the mix, A's style to B's.")
 @click.option("--gif", type=click.Path(dir_okay=False), default=None,
               help="Also write an animation: a walk through style space from IMAGE's style and back "
                    "(with --from/--to: A's style turning into B's).")
 @click.option("--frames", type=click.IntRange(2, 500), default=24, show_default=True, help="GIF frames.")
-@click.option("--spread", type=click.FloatRange(0.01, 5), default=_default(_RS.restyle, "spread"),
+@click.option("--spread", type=click.FloatRange(0.01, 5), default=default_of(_RS.restyle, "spread"),
               show_default=True, help="Radius of the style walk, in the prior's standard deviations.")
-@click.option("--sharpness", type=click.FloatRange(0.1, 20), default=_default(_RS.restyle, "sharpness"),
+@click.option("--sharpness", type=click.FloatRange(0.1, 20), default=default_of(_RS.restyle, "sharpness"),
               show_default=True, help="Ink contrast: multiplies the pixel logits (1 = the decoder's soft output).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Which test digit digit:D picks, and the walk's plane (same seed, same bytes).")

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-
 import click
 
 from .._util import NeuroartError
 from ..generate import sample as lib
-from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
-
-
-def _default(fn, name):
-    return inspect.signature(fn).parameters[name].default
-
+from . import SCALE, SEED, check_outputs, cmap_option, default_of, library_errors, main, save
 
 MODEL_HELP = "Generator: bundled cvae (class-conditional) or vae, or a .keras file from `neuroart train generator`."
 
@@ -33,22 +26,22 @@ def _scale_option(fn):
 
 @main.command()
 @click.argument("digits", nargs=-1)
-@click.option("--per-digit", "-n", type=int, default=_default(lib.generate, "per_digit"), show_default=True,
+@click.option("--per-digit", "-n", type=int, default=default_of(lib.generate, "per_digit"), show_default=True,
               help="How many new digits of each class.")
-@click.option("--temperature", "-t", type=float, default=_default(lib.generate, "temperature"), show_default=True,
+@click.option("--temperature", "-t", type=float, default=default_of(lib.generate, "temperature"), show_default=True,
               help="Spread of the latent prior: <1 neater and more typical, >1 wilder.")
-@click.option("--seed", type=SEED, default=_default(lib.generate, "seed"), show_default=True,
+@click.option("--seed", type=SEED, default=default_of(lib.generate, "seed"), show_default=True,
               help="Random seed (same seed, same bytes).")
-@click.option("--model", default=_default(lib.generate, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--model", default=default_of(lib.generate, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="generated.png", show_default=True,
               help="The labelled grid (PNG).")
 @click.option("--npz", type=click.Path(dir_okay=False), default=None,
               help="Also save `images` float32 (N, 28, 28) in [0, 1] and `labels` (N,) as .npz.")
 @click.option("--grid/--no-grid", default=True, show_default=True,
               help="Draw the PNG grid (--no-grid with --npz for large batches).")
-@click.option("--truncation", type=float, default=_default(lib.generate, "truncation"), show_default=True,
+@click.option("--truncation", type=float, default=default_of(lib.generate, "truncation"), show_default=True,
               help="Redraw the rarest latent codes, beyond this quantile of the prior (1 = none).")
-@_sharpness_option(_default(lib.generate, "sharpness"))
+@_sharpness_option(default_of(lib.generate, "sharpness"))
 @click.option("--standard-prior", is_flag=True,
               help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
 @click.option("--shard", default=None, metavar="I/N",
@@ -96,14 +89,14 @@ def _shard(text, rows: int):
 
 @main.command()
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--n", "n", type=int, default=_default(lib.reconstruct, "n"), show_default=True,
+@click.option("--n", "n", type=int, default=default_of(lib.reconstruct, "n"), show_default=True,
               help="How many random MNIST test digits (when no IMAGES are given).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Which test digits (seeded).")
-@click.option("--model", default=_default(lib.reconstruct, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--model", default=default_of(lib.reconstruct, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--data", default="auto", show_default=True, help="MNIST source (see `neuroart train --help`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="reconstruct.png", show_default=True,
               help="The grid: originals above their reconstructions.")
-@_sharpness_option(_default(lib.reconstruct, "sharpness"))
+@_sharpness_option(default_of(lib.reconstruct, "sharpness"))
 @cmap_option
 @_scale_option
 @library_errors
@@ -131,11 +124,11 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
 @main.command()
 @click.argument("a")
 @click.argument("b")
-@click.option("--frames", "-f", type=int, default=_default(lib.morph, "frames"), show_default=True,
+@click.option("--frames", "-f", type=int, default=default_of(lib.morph, "frames"), show_default=True,
               help="Images on the path, both ends included (at least 2).")
-@click.option("--seed", type=SEED, default=_default(lib.morph, "seed"), show_default=True,
+@click.option("--seed", type=SEED, default=default_of(lib.morph, "seed"), show_default=True,
               help="Which MNIST test digits stand for digits A and B.")
-@click.option("--model", default=_default(lib.morph, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--model", default=default_of(lib.morph, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--path", "path_kind", type=click.Choice(["auto", "slerp", "linear"]), default="auto",
               show_default=True, help="Latent path: auto = spherical for Gaussian priors.")
 @click.option("--data", default="auto", show_default=True, help="MNIST source (see `neuroart train --help`).")
@@ -145,7 +138,7 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
               help="Also write a looping GIF (forward then back).")
 @click.option("--duration", type=click.IntRange(10, 5000), default=80, show_default=True,
               help="GIF milliseconds per frame.")
-@_sharpness_option(_default(lib.morph, "sharpness"))
+@_sharpness_option(default_of(lib.morph, "sharpness"))
 @cmap_option
 @_scale_option
 @library_errors
@@ -178,21 +171,21 @@ def _plane(value: str):
 
 
 @main.command("latent-map")
-@click.option("--model", default=_default(lib.latent_map, "model"), show_default=True, help=MODEL_HELP)
+@click.option("--model", default=default_of(lib.latent_map, "model"), show_default=True, help=MODEL_HELP)
 @click.option("--digit", type=int, default=None, help="The digit to draw across the plane (needed for the cvae).")
-@click.option("--size", "-n", "n", type=int, default=_default(lib.latent_map, "n"), show_default=True,
+@click.option("--size", "-n", "n", type=int, default=default_of(lib.latent_map, "n"), show_default=True,
               help="Grid size: N x N digits.")
-@click.option("--plane", default=_default(lib.latent_map, "plane"), show_default=True,
+@click.option("--plane", default=default_of(lib.latent_map, "plane"), show_default=True,
               help="Which latent plane: decoder (the two directions that change the digit most), "
                    "pca (top principal directions of the encoded test digits) or axes like 0,1.")
-@click.option("--span", type=float, default=_default(lib.latent_map, "span"), show_default=True,
+@click.option("--span", type=float, default=default_of(lib.latent_map, "span"), show_default=True,
               help="Prior quantile reached at the edges of the map.")
 @click.option("--seed", type=SEED, default=None,
               help="Slice through a seeded prior draw instead of the prior mean [default: the mean].")
 @click.option("--data", default="auto", show_default=True, help="MNIST source (for --plane pca).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="latent-map.png", show_default=True,
               help="The map (PNG).")
-@_sharpness_option(_default(lib.latent_map, "sharpness"))
+@_sharpness_option(default_of(lib.latent_map, "sharpness"))
 @cmap_option
 @_scale_option
 @library_errors
