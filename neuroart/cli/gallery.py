@@ -16,6 +16,12 @@ from .._util import NeuroartError, progress
 from . import check_outputs, library_errors, main
 
 
+def _root_context() -> click.Context:
+    """A fresh `neuroart` context with the group's settings (a command's help option is built,
+    and cached by click, from the first context it sees)."""
+    return click.Context(main, info_name="neuroart", **main.context_settings)
+
+
 def _invoke(argv: list[str], *, record: list[str] | None = None, overrides: dict | None = None) -> None:
     """Run `neuroart ARGV...` in this process, as a fresh command line.
 
@@ -26,7 +32,7 @@ def _invoke(argv: list[str], *, record: list[str] | None = None, overrides: dict
     cmd = main.get_command(click.get_current_context(silent=True), name)
     if cmd is None or isinstance(cmd, click.Group):
         raise NeuroartError(f"not a rendering command: {name}")
-    with click.Context(main, info_name="neuroart") as root:
+    with _root_context() as root:
         root.meta["neuroart.argv"] = list(record if record is not None else argv)
         with cmd.make_context(name, list(rest), parent=root) as ctx:
             ctx.params.update(overrides or {})
@@ -128,7 +134,7 @@ def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = F
     cmd = main.get_command(click.get_current_context(silent=True), argv[0])
     if cmd is None:
         raise NeuroartError(f"this recipe's command `{argv[0]}` is not available in this neuroart")
-    with click.Context(main, info_name="neuroart") as root:
+    with _root_context() as root:
         try:
             params = cmd.make_context(argv[0], list(argv[1:]), parent=root).params
         except click.ClickException as e:
