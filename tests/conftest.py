@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -21,6 +22,18 @@ def test_digits(mnist):
 
     _, (x, y) = mnist
     return to_float(x), y
+
+
+@pytest.fixture(scope="session")
+def pick_test_digits(test_digits):
+    """`pick_test_digits(n, seed)`: n distinct MNIST test digits chosen by seed, with their labels."""
+
+    def pick(n, seed):
+        x, y = test_digits
+        idx = np.random.default_rng(seed).choice(len(x), n, replace=False)
+        return x[idx], y[idx]
+
+    return pick
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def sample(test_digits):
-    x, y = test_digits
-    idx = np.random.default_rng(5).choice(len(x), 64, replace=False)
-    return x[idx], y[idx]
+def sample(pick_test_digits):
+    return pick_test_digits(64, seed=5)
 
 
 def test_every_method_gives_signed_maps_of_the_right_shape(sample):

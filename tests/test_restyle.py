@@ -7,10 +7,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def sources(test_digits):
-    x, y = test_digits
-    idx = np.random.default_rng(11).choice(len(x), 12, replace=False)
-    return x[idx], y[idx]
+def sources(pick_test_digits):
+    return pick_test_digits(12, seed=11)
 
 
 def test_restyle_writes_every_digit_readably(sources):
