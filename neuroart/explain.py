@@ -38,6 +38,7 @@ import numpy as np
 
 from ._util import NeuroartError, progress, tf
 from .classify.read import DEFAULT_MODEL
+from .data import load_images  # moved to the data layer (issue 16); still importable here
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "Explanation", "explain", "load_images", "target_logits"]
 
@@ -123,32 +124,6 @@ def _as_images(images) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise NeuroartError("images have NaN or infinite values")
     return np.clip(x, 0.0, 1.0)
-
-
-def load_images(specs, *, seed: int = 0) -> np.ndarray:
-    """Digits to explain (or restyle) from the command line: each an image file (made MNIST-style
-    by `neuroart.data.load_digit_image`) or ``digit:D``, a real MNIST test digit of class D chosen
-    by `seed` (the n-th ``digit:D`` of a list picks another one). Returns float32 (N, 28, 28)."""
-    from ._util import check_digits
-    from .data import load_digit_image
-
-    out, test = [], None
-    for i, spec in enumerate(specs):
-        text = str(spec)
-        if text.startswith("digit:") and not os.path.exists(text):
-            d = check_digits([text.split(":", 1)[1]])[0]
-            if test is None:
-                from .data import load_mnist, to_float
-
-                _, (xt, yt) = load_mnist()
-                test = (xt, yt)
-            pool = np.flatnonzero(test[1] == d)
-            out.append(to_float(test[0][int(np.random.default_rng([int(seed), i, 0x6469]).choice(pool))]))
-        else:
-            out.append(load_digit_image(text))
-    if not out:
-        raise NeuroartError("no images given")
-    return np.stack(out).astype(np.float32)
 
 
 def _classes(value, n: int, name: str) -> np.ndarray | None:

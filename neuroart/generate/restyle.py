@@ -131,7 +131,7 @@ def load_source(image, *, seed: int = 0) -> np.ndarray:
         if x.max() <= 0:
             raise NeuroartError("image is blank: no ink to read")
         return np.clip(x, 0.0, 1.0)
-    from ..explain import load_images
+    from ..data import load_images
 
     return load_images([image], seed=seed)[0]
 

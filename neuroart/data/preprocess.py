@@ -1,0 +1,175 @@
+"""A person's picture of one digit made MNIST-style (pixels in, pixels out; no files).
+
+`to_gray` turns a decoded Pillow image into an ink map (ink bright, whatever the colours);
+`mnist_style` makes that map a 28x28 digit as MNIST was made. Reading files and uploads is
+`neuroart.data`'s job (`load_digit_image`, `digit_from_bytes`), which calls these two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._util import NeuroartError
+
+
+def to_gray(img) -> np.ndarray:
+    """Pillow image -> float32 ink map in [0, 1]: ink bright, paper dark, whatever the colours.
+
+    The paper's colour is the median colour of the border; a pixel's ink is how far its colour
+    is from the paper's (the largest channel difference), so blue, red or yellow ink on white,
+    chalk on a blackboard and dark ink on grey paper all become bright strokes on black.
+    Transparent areas are nothing: they are laid on a background that contrasts with the visible
+    pixels before the paper is measured. 16-bit and 32-bit gray images keep their full range.
+    Pictures over 1024 pixels across are first shrunk (box filter) to keep reading fast.
+    """
+    factor = -(-max(img.size) // 1024)
+    if factor > 1:  # every mode is shrunk before any float copy is made (a small file can hold a big picture)
+        if img.mode.startswith("I;16"):
+            img = img.convert("I")  # same values, a mode that reduces (top stays 16-bit, see below)
+        elif img.mode == "1":
+            img = img.convert("L")
+        elif img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        sixteen = img.mode == "I" and img.getextrema()[1] > 255
+        img = img.reduce(factor)
+    else:
+        sixteen = False
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"), np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        seen = alpha[..., 0] > 0.5
+        lum = rgba[..., :3].mean(-1)
+        bg = 1.0 if (lum[seen].mean() if seen.any() else 0.0) < 0.5 else 0.0
+        rgb = rgba[..., :3] * alpha + bg * (1 - alpha)
+    elif img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        raw = np.nan_to_num(np.asarray(img, np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # no ink where undefined
+        if img.mode == "F":
+            top = 1.0 if raw.size and raw.max() <= 1.0 else max(float(raw.max()), 1.0)
+        else:
+            top = 65535.0 if img.mode.startswith("I;16") or sixteen or (raw.size and raw.max() > 255) else 255.0
+        rgb = np.clip(raw / top, 0, 1).astype(np.float32)[..., None]
+    elif img.mode in ("L", "1"):
+        rgb = np.asarray(img.convert("L"), np.float32)[..., None] / 255.0
+    else:
+        rgb = np.asarray(img.convert("RGB"), np.float32) / 255.0
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    paper = np.median(border, axis=0)
+    return np.abs(rgb - paper).max(-1).astype(np.float32)
+
+
+def _sliding(a: np.ndarray, size: int, fn) -> np.ndarray:
+    """A flat size x size min or max filter (edges padded with the nearest value), separably."""
+    r = size // 2
+    v = np.lib.stride_tricks.sliding_window_view
+    a = fn(v(np.pad(a, ((r, r), (0, 0)), mode="edge"), size, axis=0), axis=-1)
+    return fn(v(np.pad(a, ((0, 0), (r, r)), mode="edge"), size, axis=1), axis=-1)
+
+
+def _box3(a: np.ndarray) -> np.ndarray:
+    """3x3 mean (edges padded with the nearest value)."""
+    p = np.pad(np.asarray(a, np.float32), 1, mode="edge")
+    rows = p[:-2] + p[1:-1] + p[2:]
+    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
+
+
+def _resize(a: np.ndarray, size: tuple[int, int], method: str = "box") -> np.ndarray:
+    """Resize a float image to (width, height) with Pillow's float mode."""
+    from PIL import Image
+
+    resample = {"box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
+                "lanczos": Image.Resampling.LANCZOS}[method]
+    return np.asarray(Image.fromarray(np.asarray(a, np.float32), "F").resize(size, resample), np.float32)
+
+
+def _remove_background(g: np.ndarray) -> np.ndarray:
+    """Subtract the slowly varying paper (lighting gradients, shadows, grey paper).
+
+    The paper is estimated by a grey opening (min then max filter) with a window far wider than a
+    pen stroke, computed on a copy at most 64 pixels across and scaled back up: it follows a
+    gradient exactly and never contains a stroke.
+    """
+    h, w = g.shape
+    f = 64.0 / max(h, w)
+    if f < 1:
+        small = _resize(g, (max(1, round(w * f)), max(1, round(h * f))))
+    else:
+        small = g
+    win = max(3, (max(small.shape) // 3) | 1)
+    paper = _sliding(_sliding(small, win, np.min), win, np.max)
+    if small is not g:
+        paper = _resize(paper, (w, h), "bilinear")
+    return np.clip(g - paper, 0, None)
+
+
+def _stroke_width(ink: np.ndarray) -> float:
+    """Mean width of the strokes of a binary ink mask: twice the area over the outline's length."""
+    area = ink.sum()
+    inner = ink[1:-1, 1:-1] & ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
+    outline = area - inner.sum()
+    return 2.0 * area / max(outline, 1)
+
+
+def mnist_style(gray: np.ndarray) -> np.ndarray:
+    """Turn a gray picture of one digit into a 28x28 MNIST-style image (float32, ink = 1).
+
+    As MNIST was made: white ink on black (inverted when the background is light), cropped to
+    the ink, fitted into a 20x20 box keeping the aspect ratio, then centred by centre of mass.
+    What photos and scans add is undone first: the paper's lighting is subtracted, isolated
+    specks are dropped, and a pen much thinner than MNIST's is thickened towards it.
+    """
+    g = np.asarray(gray, np.float32)
+    if g.ndim != 2 or min(g.shape) < 1:
+        raise NeuroartError(f"expected a 2-D gray picture, got shape {g.shape}")
+    if max(g.shape) > 512:  # a digit needs far fewer pixels; thin lines survive a box filter
+        f = 512.0 / max(g.shape)
+        g = _resize(g, (max(1, round(g.shape[1] * f)), max(1, round(g.shape[0] * f))))
+    # light background: dark ink on paper (the border's median is nearer the top than the bottom)
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    soft = _box3(g)  # single-pixel noise averaged away
+    mid = np.median(border)
+    if mid - soft.min() > soft.max() - mid:
+        g = 1.0 - g
+    g = _remove_background(g)
+    hi = float(_box3(g).max())  # the strongest ink, robust to isolated specks
+    if hi < 0.05:
+        raise NeuroartError("image is blank: no ink to read")
+    g = np.clip(g / hi, 0, 1)  # background -> 0, strongest ink -> 1
+    g[g < 0.25] = 0.0  # paper texture and scan noise
+    ink = g > 0
+    if min(g.shape) >= 3:  # drop isolated specks: ink with fewer than two inked neighbours
+        near = _box3(ink.astype(np.float32)) * 9 - ink
+        g[ink & (near < 2)] = 0.0
+        ink = g > 0
+    rows, cols = np.nonzero(ink)
+    if rows.size == 0:
+        raise NeuroartError("image is blank: no ink to read")
+    g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    h, w = g.shape
+    # work at a size where the 20-pixel box is 80 pixels (4x), and thicken a pen much thinner
+    # than MNIST's (about 2.5 of the box's 20 pixels, 10 at 4x)
+    f = 80.0 / max(h, w)
+    wh, ww = max(1, round(h * f)), max(1, round(w * f))
+    work = _resize(g, (ww, wh), "box" if f < 1 else "bilinear")
+    work = work / max(float(work.max()), 1e-6)
+    width = _stroke_width(work > 0.3)
+    if width < 5.0:
+        grow = int(round(6.0 - width)) | 1
+        work = np.maximum(work, _sliding(work, grow, np.max))
+    s = 20.0 / max(wh, ww)
+    nh, nw = max(1, round(wh * s)), max(1, round(ww * s))
+    small = np.clip(_resize(work, (nw, nh), "lanczos"), 0, None)
+    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+    out = np.zeros((28, 28), np.float32)
+    # place in the middle, then shift so that the centre of mass sits at (14, 14)
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    out[top : top + nh, left : left + nw] = small
+    total = out.sum()
+    yy, xx = np.mgrid[0:28, 0:28]
+    cy, cx = (out * yy).sum() / total, (out * xx).sum() / total
+    dy, dx = int(round(13.5 - cy)), int(round(13.5 - cx))
+    dy = int(np.clip(dy, -top, 28 - nh - top))
+    dx = int(np.clip(dx, -left, 28 - nw - left))
+    out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.clip(out, 0, 1)
+
+
