@@ -158,6 +158,15 @@ def render(sheet: Sheet, *, scale: int = 3, cmap: str = "gray") -> tuple[np.ndar
     return still, frames
 
 
+def animation(sheet: Sheet, frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The sheet's rendered `frames` in GIF order: the last one held `gif_hold` times, then
+    played back when `gif_bounce` (used by `save` and by the studio's GIF answers)."""
+    pics = list(frames) + [frames[-1]] * sheet.gif_hold
+    if sheet.gif_bounce and len(pics) > 2:
+        pics = pics + pics[-2:0:-1]
+    return pics
+
+
 def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: str = "gray",
          argv: list[str] | None = None, options: dict[str, str] | None = None) -> list[Path]:
     """Write the sheet as a PNG grid (`out`), a GIF of its frames (`gif`) and an npz (`npz`).
@@ -181,9 +190,7 @@ def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: st
         rec = recipe(argv, **sheet.recipe)
         jobs.append((paths["out"], lambda f: encode_png(still, f, recipe=rec)))
     if paths["gif"] is not None:
-        pics = list(frames) + [frames[-1]] * sheet.gif_hold
-        if sheet.gif_bounce and len(pics) > 2:
-            pics = pics + pics[-2:0:-1]
+        pics = animation(sheet, frames)
         jobs.append((paths["gif"], lambda f: encode_gif(pics, f, duration_ms=sheet.gif_duration_ms)))
     if paths["npz"] is not None:
         arrays = sheet.npz_arrays()
