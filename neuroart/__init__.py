@@ -76,6 +76,24 @@ _API = {
 __all__ = ["NeuroartError", "__version__", *_API]
 
 
+# Model families whose Keras class lives with its pipeline: the class name a model file carries ->
+# the module that defines the class and registers its contract with `neuroart.models` (imported
+# only when a model file is loaded). A new family (a flow model, ...) adds one line here.
+MODEL_FAMILIES = {
+    "neuroart>Generator": "neuroart.generate.model",
+}
+
+
+def _declare_families() -> None:
+    from .models import declare_family
+
+    for keras_class, module in MODEL_FAMILIES.items():
+        declare_family(keras_class, module)
+
+
+_declare_families()
+
+
 def __getattr__(name: str):
     if name in _API:
         module, attr = _API[name] if isinstance(_API[name], tuple) else (_API[name], name)

@@ -10,9 +10,10 @@ Training runs on TensorFlow's own engine. `resolve_strategy` picks one:
 - ``auto``        -- multiworker when ``TF_CONFIG`` names a cluster of more than one task,
   mirrored when more than one GPU is visible, else default.
 
-Batch jobs (``generate``, ``dream``, ``dataset``) split by `parse_shard` / `shard_range`:
-shard ``I/N`` does exactly items ``shard_range(n_items, I, N)`` of the whole job, so N
-processes (or machines) together make the same bytes as one run.
+Batch jobs (``generate``, ``dream``, ``explain``, ``dataset``) split by `job_rows` (rows of a
+job; `parse_shard` / `shard_range` underneath): shard ``I/N`` does exactly rows
+``job_rows(n_rows, (I, N))`` of the whole job, so N processes (or machines) together make the
+same bytes as one run.
 
 TensorFlow is imported only when a strategy is built; parsing is pure Python.
 """
@@ -75,6 +76,22 @@ def check_shard(shard) -> tuple[int, int]:
     return parse_shard(shard)
 
 
+def job_rows(n_rows: int, shard=None) -> range:
+    """The rows of a job that `shard` does: the one helper of every sharded batch job.
+
+    A job is `n_rows` rows that are computed independently (a grid row of dreams, a row of
+    generated digits, a compiled chunk of explanations); `shard` is None (the whole job),
+    ``(i, n)`` or ``"i/n"``. Returns the contiguous row indices of shard i of n (`shard_range`):
+    shards 0..n-1 together are ``range(n_rows)``, in order. `row_items` turns rows into items.
+    """
+    return shard_range(n_rows, *parse_shard(shard))
+
+
+def row_items(rows: range, per_row: int) -> slice:
+    """The items of `rows` when every row holds `per_row` items (images of a grid row, ...)."""
+    return slice(rows.start * int(per_row), rows.stop * int(per_row))
+
+
 # --------------------------------------------------------------------------- TF_CONFIG
 
 
@@ -82,7 +99,7 @@ def tf_config(environ=None) -> dict | None:
     """The parsed ``TF_CONFIG`` (None when unset or empty), checked: JSON, a cluster, a task in it.
 
     Every problem is one line naming what is wrong (not JSON, no cluster, no task, a task type
-    or index the cluster does not have, an address without a port).
+    or index the cluster does not have, an address without a port or with one outside 1-65535).
     """
     env = os.environ if environ is None else environ
     raw = env.get("TF_CONFIG", "")
@@ -102,8 +119,10 @@ def tf_config(environ=None) -> dict | None:
             raise NeuroartError(f"TF_CONFIG cluster {kind!r} must be a list of \"host:port\" addresses")
         for a in addrs:
             host, _, port = a.rpartition(":")
-            if not host or not port.isdigit():
+            if not host or not (port.isascii() and port.isdigit()):
                 raise NeuroartError(f"TF_CONFIG address {a!r} is not host:port")
+            if not 1 <= int(port) <= 65535:
+                raise NeuroartError(f"TF_CONFIG address {a!r}: port {int(port)} is out of range (1-65535)")
     task = cfg.get("task")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
         raise NeuroartError("TF_CONFIG names no task (expected \"task\": {\"type\": \"worker\", \"index\": 0})")

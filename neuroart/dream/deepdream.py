@@ -63,13 +63,7 @@ def _luminance(rgb):
     return (rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
 
 
-def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, show_progress: bool = False, **overrides) -> np.ndarray:
-    """Dream into ``picture`` (float32 (H, W) or (H, W, 3) in [0, 1]); returns the same shape.
-
-    Any :class:`DeepDreamConfig` field can be passed as a keyword.
-    """
-    cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
-    t = tf()
+def _check_picture(picture, cfg: DeepDreamConfig) -> np.ndarray:
     pic = np.asarray(picture, np.float32)
     if pic.ndim not in (2, 3) or (pic.ndim == 3 and pic.shape[2] not in (1, 3)):
         raise NeuroartError(f"expected a picture (H, W) or (H, W, 3), got shape {pic.shape}")
@@ -81,53 +75,80 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
     tile = 28 * cfg.zoom
     if min(H, W) < tile:
         raise NeuroartError(f"picture too small ({W}x{H}); it needs at least {tile}x{tile} pixels")
+    return pic
+
+
+def _classifier(model, cfg: DeepDreamConfig):
+    from ..models import check_model, load_model
 
     if model is None or isinstance(model, str) or hasattr(model, "__fspath__"):
-        from ..models import load_model
+        return load_model(cfg.model if model is None else model, role="classifier")
+    return check_model(model, "classifier")
 
-        model = load_model(cfg.model if model is None else model, role="classifier")
-    else:
-        from ..models import check_model
 
-        model = check_model(model, "classifier")
-    taps = ModelTaps(model)
+def _objective(cfg: DeepDreamConfig, taps: ModelTaps):
+    """A digit's logit (``digit``), else a layer's energy (default: the last Conv layer)."""
     if cfg.digit is not None:
-        if not 0 <= int(cfg.digit) <= 9:
-            raise NeuroartError(f"digit {cfg.digit} is out of range (digits are 0-9)")
-        objective = O.class_logit(int(cfg.digit))
-    else:
-        convs = [n for n, l in taps.layers.items() if isinstance(l, t.keras.layers.Conv2D)]
-        dense = [n for n, l in taps.layers.items() if isinstance(l, t.keras.layers.Dense) and l is not taps._dense]
-        name = cfg.layer or (convs[-1] if convs else dense[0] if dense else None)
-        if name is None:
-            raise NeuroartError("this model has no hidden layer to amplify; give --layer or --digit")
-        taps.check(name)
-        objective = O.layer(name)
+        return O.class_logit(int(cfg.digit))
+    t = tf()
+    convs = [n for n, l in taps.layers.items() if isinstance(l, t.keras.layers.Conv2D)]
+    dense = [n for n, l in taps.layers.items() if isinstance(l, t.keras.layers.Dense) and l is not taps._dense]
+    name = cfg.layer or (convs[-1] if convs else dense[0] if dense else None)
+    if name is None:
+        raise NeuroartError("this model has no hidden layer to amplify; give --layer or --digit")
+    taps.check(name)
+    return O.layer(name)
 
-    # tiles per model call: the most any step needs (largest octave), at most cfg.batch, so that
-    # memory stays bounded on big pictures and small ones are not padded to a full batch
-    most_tiles = (-(-(H + tile) // tile)) * (-(-(W + tile) // tile))
-    B = max(1, min(int(cfg.batch), most_tiles))
-    contrast = float(cfg.contrast)
-    z = int(cfg.zoom)
 
-    @t.function(input_signature=[t.TensorSpec([B, tile, tile], t.float32), t.TensorSpec([B], t.float32)])
+def _tile_grads(taps: ModelTaps, objective, *, B: int, tile: int, zoom: int, contrast: float):
+    """One compiled function (traced once): a batch of B tiles -> the objective's gradient."""
+    t = tf()
+
+    @t.function(input_signature=[t.TensorSpec([B, tile, tile], t.float32), t.TensorSpec([B], t.float32)],
+                autograph=False)
     def tile_grads(tiles, weight):
         with t.GradientTape() as tape:
             tape.watch(tiles)
-            small = t.reduce_mean(t.reshape(tiles, [B, 28, z, 28, z]), axis=[2, 4]) if z > 1 else tiles
+            small = t.reduce_mean(t.reshape(tiles, [B, 28, zoom, 28, zoom]), axis=[2, 4]) if zoom > 1 else tiles
             if contrast:
                 small = contrast * (small - t.reduce_mean(small, axis=[1, 2], keepdims=True))
             score = t.reduce_sum(objective(taps(small)) * weight)
         return tape.gradient(score, tiles)
 
-    gray = _luminance(pic) if pic.ndim == 3 else pic
-    rng = np.random.default_rng([int(cfg.seed), 0x6464])
+    return tile_grads
+
+
+def _octave_sizes(cfg: DeepDreamConfig, H: int, W: int, tile: int) -> list[tuple[int, int]]:
     sizes = []
     for i in range(cfg.octaves):
         f = cfg.octave_scale ** (cfg.octaves - 1 - i)
         sizes.append((max(tile, int(round(H / f))), max(tile, int(round(W / f)))))
+    return sizes
 
+
+def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, show_progress: bool = False, **overrides) -> np.ndarray:
+    """Dream into ``picture`` (float32 (H, W) or (H, W, 3) in [0, 1]); returns the same shape.
+
+    Any :class:`DeepDreamConfig` field can be passed as a keyword.
+    """
+    cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
+    pic = _check_picture(picture, cfg)
+    H, W = pic.shape[:2]
+    tile = 28 * cfg.zoom
+    taps = ModelTaps(_classifier(model, cfg))
+    objective = _objective(cfg, taps)
+    # tiles per model call: the most any step needs (largest octave), at most cfg.batch, so that
+    # memory stays bounded on big pictures and small ones are not padded to a full batch
+    most_tiles = (-(-(H + tile) // tile)) * (-(-(W + tile) // tile))
+    B = max(1, min(int(cfg.batch), most_tiles))
+    tile_grads = _tile_grads(taps, objective, B=B, tile=tile, zoom=int(cfg.zoom), contrast=float(cfg.contrast))
+    # A digit's logit is a score of the whole tile, and MNIST classifiers ignore a digit's empty
+    # margin: its gradient fades at every tile border, and a fixed tile grid leaves seams. So
+    # for a digit the tiles overlap by half and are blended with sin^2 windows (which sum to 1).
+    window = _window(tile) if cfg.digit is not None else None
+    gray = _luminance(pic) if pic.ndim == 3 else pic
+    rng = np.random.default_rng([int(cfg.seed), 0x6464])
+    sizes = _octave_sizes(cfg, H, W, tile)
     delta = None  # dreamed - original, at the previous octave's size
     with progress(range(len(sizes)), label="deepdream octaves", show=show_progress) as bar:
         for i in bar:
@@ -141,7 +162,7 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
                     shift = rng.integers(0, tile, size=2)
                 else:
                     shift = (anchor + rng.integers(-cfg.jitter, cfg.jitter + 1, size=2)) % tile
-                g = _image_grad(img, tile, B, shift, tile_grads)
+                g = _blended_grad(img, tile, B, shift, tile_grads, window)
                 # float32 scalars: NumPy 1.x would compute this in float64, 2.x in float32
                 g /= np.float32(np.abs(g).mean()) + np.float32(1e-8)
                 d = d + cfg.lr * g
@@ -153,8 +174,26 @@ def deepdream(picture, *, config: DeepDreamConfig | None = None, model=None, sho
     return np.clip(pic + (out_gray - gray)[..., None], 0, 1).astype(np.float32)
 
 
-def _image_grad(img, tile, B, shift, tile_grads):
-    """Gradient of the tiled objective w.r.t. img (h, w), the tile grid shifted by (sy, sx)."""
+def _window(tile: int) -> np.ndarray:
+    """(tile, tile) sin^2 weights: four copies shifted by half a tile sum to 1 everywhere."""
+    w = np.sin(np.pi * (np.arange(tile) + 0.5) / tile) ** 2
+    return (w[:, None] * w[None, :]).astype(np.float32)
+
+
+def _blended_grad(img, tile, B, shift, tile_grads, window):
+    """`_image_grad` on one tile grid, or (with a `window`) on four grids half a tile apart,
+    each tile's gradient weighted by the window: no tile border stays in one place."""
+    if window is None:
+        return _image_grad(img, tile, B, shift, tile_grads)
+    sy, sx = (int(v) for v in shift)
+    half = tile // 2
+    return sum(_image_grad(img, tile, B, ((sy + dy) % tile, (sx + dx) % tile), tile_grads, window)
+               for dy in (0, half) for dx in (0, half))
+
+
+def _image_grad(img, tile, B, shift, tile_grads, window=None):
+    """Gradient of the tiled objective w.r.t. img (h, w), the tile grid shifted by (sy, sx)
+    (each tile's gradient weighted by `window` when given)."""
     h, w = img.shape
     sy, sx = (int(v) for v in shift)
     # pad so that the shifted grid covers the image: tiles start at -sy, -sx
@@ -175,6 +214,8 @@ def _image_grad(img, tile, B, shift, tile_grads):
         if m < B:
             chunk = np.concatenate([chunk, np.zeros((B - m, tile, tile), np.float32)])
         grads[a : a + m] = tile_grads(t.constant(chunk), t.constant(weight)).numpy()[:m]
+    if window is not None:
+        grads *= window
     g = grads.reshape(ny, nx, tile, tile).transpose(0, 2, 1, 3).reshape(ph, pw)
     return g[sy : sy + h, sx : sx + w].copy()
 

@@ -10,18 +10,23 @@ labels every result as its target and an independent CNN agrees on nearly all of
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._util import NeuroartError, check_digits, tf
+from ..distribute import row_items
 from . import objectives as O
 from . import params as P
+from . import priors
 from . import transforms as TR
 from ._mean import mean_digit
-from .render import ModelTaps, render
+from .priors import resolve_prior  # noqa: F401  (its old home: `neuroart.dream.dreams.resolve_prior`)
+from .render import ModelTaps, check_optimizer, render
 
 STARTS = ("noise", "blank", "mean", "digit")
+CLASS_SCORES = ("logprob", "logit", "prob")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class DreamResult:
         from ..outputs import Sheet
 
         recipe = {**model_stamp(self.config.model), "seed": self.config.seed, "prior": self.prior,
-                  "prior_sha256": model_stamp(self.prior)["model_sha256"] if self.prior in ("vae", "ae") else None}
+                  **priors.stamp(self.prior)}
         extra = {} if self.units is None else {"units": np.asarray(self.units, np.int64)}
         return Sheet(self.images, labels=self.labels, ncols=self.ncols, row_labels=self.rows, frames=list(self.frames),
                      arrays=extra, recipe=recipe, gif_hold=10)
@@ -160,97 +165,67 @@ def _load_classifier(model):
     return load_classifier(model)  # a name, a path or a Keras model; contract checked
 
 
-def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
-          show_progress: bool = False, shard=None, _row: int | None = None, **overrides) -> DreamResult:
-    """Dream images of ``digits`` (default: all ten) out of a classifier.
+# --------------------------------------------------------------------------- the recipe, step by step
+#
+# `dream` hands off to small named steps, as lucid's `render_vis` does:
+#   _plan       what the grid holds: rows, one target (digit or unit) per image, groups
+#   _target     the main score of a batch's images (the class score chosen once, here)
+#   _objective  + the penalties, the diversity term and the prior's term
+#   _param      the parameterisation of a batch (starts drawn for the whole job, then sliced)
+#   _batch      one render of some rows (all of them, or one row of a sharded job)
 
-    Any :class:`DreamConfig` field can be given as a keyword (``steps=100, param="fourier"``).
-    ``model`` may be a loaded Keras model (else ``config.model`` is loaded by name or path).
-    ``frames`` > 0 also returns that many intermediate snapshots for an animation.
-    Returns a :class:`DreamResult` whose images are in grid order: one row per digit (or unit).
-    ``shard`` ``(i, n)`` (or ``"i/n"``) dreams only shard i of n of the grid's rows: the samples
-    of one row are coupled (the diversity term pushes them apart), so a job is split into whole
-    rows (`neuroart.distribute.shard_range` over the rows). A sharded job renders one row per
-    batch, with every random start and transform drawn for the whole job from the one seed and
-    sliced: shards 0..n-1 concatenated are, byte for byte, the job run as ``shard=(0, 1)``.
-    Without `shard` all rows climb in one batch (faster for small jobs); TensorFlow's CPU
-    kernels round a few values differently at other batch sizes, so that run matches the
-    row-by-row one to float rounding (~1e-6), not to the byte.
-    """
-    from ..distribute import check_shard, shard_range
 
-    shard = None if shard is None else check_shard(shard)
-    cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
-    from ..validate import integer
+@dataclass
+class _Plan:
+    """What a dream's grid holds, for the whole job (before any shard is cut out)."""
 
-    frames = integer("frames", frames or 0, low=0, high=10_000)
-    keras_model = _load_classifier(model if model is not None else cfg.model)
-    taps = ModelTaps(keras_model)
+    rows: list  # one label per grid row
+    labels: np.ndarray  # (N,) target digit per image, -1 for unit/layer dreams
+    groups: np.ndarray  # (N,) images pushed apart by the diversity term share a group
+    units: np.ndarray | None = None  # (N,) the unit of each image (neuron/channel objectives)
+    layer: str | None = None  # the layer of a neuron/channel/layer objective
+
+
+def _plan(digits, cfg: DreamConfig, taps: ModelTaps) -> _Plan:
     k = cfg.per_digit
-
-    # -- targets and the objective ------------------------------------------------------------
-    units = None
     if cfg.objective in ("class", "prob"):
         targets = check_digits(range(10) if digits is None or len(digits) == 0 else digits)
         labels = np.repeat(np.asarray(targets, np.int64), k)
-        rows = [str(d) for d in targets]
-        if cfg.objective == "prob" or cfg.class_score == "prob":
-            main = O.class_prob(labels)
-        elif cfg.class_score == "logit":
-            main = O.class_logit(labels)
-        elif cfg.class_score == "logprob":
-            main = O.class_logprob(labels, temperature=cfg.temperature)
-        else:
-            raise NeuroartError(f"unknown class score {cfg.class_score!r} (use logprob, logit or prob)")
-        groups = labels
-    else:
-        if digits:
-            raise NeuroartError(f"digits are targets of --objective class; --objective {cfg.objective} dreams of --layer/--unit")
-        hidden = _hidden_layers(taps)
-        layer_name = cfg.layer or (hidden[0] if hidden else None)
-        if layer_name is None:
-            raise NeuroartError("this model has no hidden Dense/Conv layer; give --layer")
-        taps.check(layer_name)
-        if cfg.objective == "layer":
-            labels = np.full(k, -1, np.int64)
-            rows = [layer_name]
-            main = O.layer(layer_name)
-            groups = np.zeros(k, np.int64)
-        else:
-            size = taps.units(layer_name)
-            want = list(cfg.units) or list(range(min(10, size)))
-            for u in want:
-                if not 0 <= int(u) < size:
-                    raise NeuroartError(f"unit {u} is out of range: layer {layer_name!r} has {size} units (0-{size - 1})")
-            units = np.repeat(np.asarray(want, np.int64), k)
-            labels = np.full(len(units), -1, np.int64)
-            rows = [f"{layer_name}:{u}" for u in want]
-            main = (O.neuron if cfg.objective == "neuron" else O.channel)(layer_name, units)
-            groups = units
-    n = len(labels)
-    if shard is not None and _row is None:  # one batch per row of this shard's rows
-        parts = [dream(digits, config=cfg, frames=frames, model=keras_model, show_progress=show_progress,
-                       shard=shard, _row=r) for r in shard_range(len(rows), *shard)]
-        return _concat_rows(parts, cfg, k)
-    if _row is not None:  # row r of the grid: images a:b
-        a, b = _row * k, (_row + 1) * k
-        sel = slice(a, b)
-        rows = rows[_row : _row + 1]
-        labels, groups = labels[sel], groups[sel]
-        units = None if units is None else units[sel]
-        if cfg.objective in ("class", "prob"):  # the same objective, for this row's targets
-            if cfg.objective == "prob" or cfg.class_score == "prob":
-                main = O.class_prob(labels)
-            elif cfg.class_score == "logit":
-                main = O.class_logit(labels)
-            else:
-                main = O.class_logprob(labels, temperature=cfg.temperature)
-        elif cfg.objective in ("neuron", "channel"):
-            main = (O.neuron if cfg.objective == "neuron" else O.channel)(layer_name, units)
-        part = (n, a, b)
-    else:
-        sel, part = slice(None), None
+        return _Plan([str(d) for d in targets], labels, labels)
+    if digits:
+        raise NeuroartError(f"digits are targets of --objective class; --objective {cfg.objective} dreams of --layer/--unit")
+    hidden = _hidden_layers(taps)
+    layer = cfg.layer or (hidden[0] if hidden else None)
+    if layer is None:
+        raise NeuroartError("this model has no hidden Dense/Conv layer; give --layer")
+    taps.check(layer)
+    if cfg.objective == "layer":
+        return _Plan([layer], np.full(k, -1, np.int64), np.zeros(k, np.int64), layer=layer)
+    size = taps.units(layer)
+    want = list(cfg.units) or list(range(min(10, size)))
+    for u in want:
+        if not 0 <= int(u) < size:
+            raise NeuroartError(f"unit {u} is out of range: layer {layer!r} has {size} units (0-{size - 1})")
+    units = np.repeat(np.asarray(want, np.int64), k)
+    return _Plan([f"{layer}:{u}" for u in want], np.full(len(units), -1, np.int64), units, units, layer)
 
+
+def _target(cfg: DreamConfig, plan: _Plan, sel: slice):
+    """The main score of images `sel`: the class score, or the unit/layer objective."""
+    labels = plan.labels[sel]
+    if cfg.objective == "prob" or (cfg.objective == "class" and cfg.class_score == "prob"):
+        return O.class_prob(labels)
+    if cfg.objective == "class":
+        if cfg.class_score == "logit":
+            return O.class_logit(labels)
+        return O.class_logprob(labels, temperature=cfg.temperature)
+    if cfg.objective == "layer":
+        return O.layer(plan.layer)
+    return (O.neuron if cfg.objective == "neuron" else O.channel)(plan.layer, plan.units[sel])
+
+
+def _objective(cfg: DreamConfig, main, groups, prior: str, labels):
+    """`main` minus the ink penalties, plus the diversity term and the prior's term."""
     objective = main
     if cfg.l1:
         objective = objective - cfg.l1 * O.l1()
@@ -258,16 +233,20 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
         objective = objective - cfg.l2 * O.l2()
     if cfg.tv:
         objective = objective - cfg.tv * O.total_variation()
-    prior = resolve_prior(cfg.prior) if cfg.param != "latent" else "none"
     diversity = cfg.diversity if cfg.diversity is not None else (0.3 if prior != "none" else 0.1)
     if diversity:
         objective = objective + diversity * O.diversity(groups=groups)
-    if prior != "none" and cfg.denoise:
-        objective = objective + cfg.denoise * O.denoise(_load_autoencoder(cfg.prior if prior == "custom" else prior))
+    term = priors.objective_term(cfg, prior, labels)
+    return objective if term is None else objective + term
 
-    # -- parameterisation -----------------------------------------------------------------------
+
+def _param(cfg: DreamConfig, plan: _Plan, sel: slice, part):
+    """The parameterisation of images `sel`; random starts are drawn for the whole job (`part`
+    says which images of it this batch is) so every image starts the same in any shard."""
+    n = len(plan.labels)
+    labels = plan.labels[sel]
     if cfg.param == "latent":
-        gen = _load_generator(cfg.generator)
+        gen = priors.load_generator(cfg.generator)
         decoder = getattr(gen, "decoder", gen)
         conditional = len(decoder.inputs) > 1
         if conditional and labels.min() < 0:
@@ -279,98 +258,87 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
             z0 = np.random.default_rng(cfg.seed).standard_normal((n, int(decoder.inputs[0].shape[-1]))).astype(np.float32)
         if part is not None:
             z0 = z0[sel]
-        param = P.latent(decoder, len(labels), labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
-                         prior_weight=cfg.latent_prior, anchor_weight=cfg.latent_anchor)
+        return P.latent(decoder, len(labels), labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
+                        prior_weight=cfg.latent_prior, anchor_weight=cfg.latent_anchor)
+    named = cfg.start if isinstance(cfg.start, str) else "image"  # an array: the start itself
+    start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if named == "mean" else 0.0)
+    noise = cfg.noise if start is None or named in ("mean", "blank") else min(cfg.noise, 0.3)
+    if start is None:
+        noise = max(noise, 0.5)
+    if cfg.param == "pixel":
+        param = P.pixel(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, bound=cfg.bound, lowres=cfg.lowres)
     else:
-        named = cfg.start if isinstance(cfg.start, str) else "image"  # an array: the start itself
-        start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if named == "mean" else 0.0)
-        noise = cfg.noise if start is None or named in ("mean", "blank") else min(cfg.noise, 0.3)
-        if start is None:
-            noise = max(noise, 0.5)
-        if cfg.param == "pixel":
-            param = P.pixel(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, bound=cfg.bound, lowres=cfg.lowres)
-        elif cfg.param == "fourier":
-            param = P.fourier(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, decay_power=cfg.decay_power)
-        else:
-            raise NeuroartError(f"unknown parameterisation {cfg.param!r} (use {', '.join(P.PARAMS)})")
-        if part is not None:  # the whole job's starts, this shard's rows
-            param = dataclasses.replace(param, init=[np.ascontiguousarray(v[sel]) for v in param.init])
-
-    transforms = TR.standard(cfg.jitter, cfg.scale, cfg.rotate, cfg.blur)
-    result = render(
-        keras_model,
-        objective,
-        param,
-        steps=cfg.steps,
-        lr=cfg.latent_lr if cfg.param == "latent" else cfg.lr,
-        optimizer=cfg.optimizer,
-        transforms=transforms,
-        seed=cfg.seed,
-        frames=frames,
-        views=cfg.views,
-        taps=taps,
-        show_progress=show_progress,
-        part=part,
-    )
-    return DreamResult(
-        images=result.images,
-        labels=labels,
-        rows=rows,
-        ncols=k,
-        frames=result.frames,
-        scores=result.scores,
-        config=cfg,
-        units=units,
-        prior=prior if prior != "custom" else str(cfg.prior),
-    )
+        param = P.fourier(n, start=start, seed=cfg.seed, noise=noise, smooth=cfg.smooth, decay_power=cfg.decay_power)
+    if part is not None:  # the whole job's starts, this batch's rows
+        param = dataclasses.replace(param, init=[np.ascontiguousarray(v[sel]) for v in param.init])
+    return param
 
 
-def _concat_rows(parts: list[DreamResult], cfg: DreamConfig, k: int) -> DreamResult:
+def _batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, rows: range | None, *,
+           frames: int, show_progress: bool) -> DreamResult:
+    """Render the images of `rows` (None: every row at once) as one batch."""
+    k = cfg.per_digit
+    if rows is None:
+        sel, part, row_labels = slice(None), None, plan.rows
+    else:
+        sel = row_items(rows, k)
+        part, row_labels = (len(plan.labels), sel.start, sel.stop), plan.rows[rows.start : rows.stop]
+    labels, units = plan.labels[sel], None if plan.units is None else plan.units[sel]
+    objective = _objective(cfg, _target(cfg, plan, sel), plan.groups[sel], prior, labels)
+    result = render(keras_model, objective, _param(cfg, plan, sel, part), steps=cfg.steps,
+                    lr=cfg.latent_lr if cfg.param == "latent" else cfg.lr, optimizer=cfg.optimizer,
+                    transforms=TR.standard(cfg.jitter, cfg.scale, cfg.rotate, cfg.blur), seed=cfg.seed,
+                    frames=frames, views=cfg.views, taps=taps, show_progress=show_progress, part=part)
+    return DreamResult(images=result.images, labels=labels, rows=row_labels, ncols=k, frames=result.frames,
+                       scores=result.scores, config=cfg, units=units, prior=priors.prior_name(cfg.prior, prior))
+
+
+def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
+          show_progress: bool = False, shard=None, **overrides) -> DreamResult:
+    """Dream images of ``digits`` (default: all ten) out of a classifier.
+
+    Any :class:`DreamConfig` field can be given as a keyword (``steps=100, param="fourier"``).
+    ``model`` may be a loaded Keras model (else ``config.model`` is loaded by name or path).
+    ``frames`` > 0 also returns that many intermediate snapshots for an animation.
+    Returns a :class:`DreamResult` whose images are in grid order: one row per digit (or unit).
+    ``shard`` ``(i, n)`` (or ``"i/n"``) dreams only shard i of n of the grid's rows: the samples
+    of one row are coupled (the diversity term pushes them apart), so a job is split into whole
+    rows (`neuroart.distribute.job_rows`). A sharded job renders one row per batch, with every
+    random start and transform drawn for the whole job from the one seed and sliced: shards
+    0..n-1 concatenated are, byte for byte, the job run as ``shard=(0, 1)``.
+    Without `shard` all rows climb in one batch (faster for small jobs); TensorFlow's CPU
+    kernels round a few values differently at other batch sizes, so that run matches the
+    row-by-row one to float rounding (~1e-6), not to the byte.
+    """
+    from ..distribute import check_shard, job_rows
+    from ..validate import integer
+
+    shard = None if shard is None else check_shard(shard)
+    cfg = _validate(dataclasses.replace(config or DEFAULTS, **overrides))
+    frames = integer("frames", frames or 0, low=0, high=10_000)
+    keras_model = _load_classifier(model if model is not None else cfg.model)
+    taps = ModelTaps(keras_model)
+    plan = _plan(digits, cfg, taps)
+    prior = priors.resolve_prior(cfg.prior) if cfg.param != "latent" else "none"
+    run = functools.partial(_batch, keras_model, taps, cfg, plan, prior, frames=frames, show_progress=show_progress)
+    if shard is None:  # every row in one batch
+        return run(None)
+    parts = [run(range(r, r + 1)) for r in job_rows(len(plan.rows), shard)]  # one batch per row
+    return _concat_rows(parts, cfg, priors.prior_name(cfg.prior, prior))
+
+
+def _concat_rows(parts: list[DreamResult], cfg: DreamConfig, prior: str) -> DreamResult:
     """The rows dreamed one by one, as one result (an empty one for a shard with no rows)."""
+    k = cfg.per_digit
     if not parts:
         return DreamResult(images=np.zeros((0, 28, 28), np.float32), labels=np.zeros(0, np.int64), rows=[],
-                           ncols=k, scores=np.zeros(0, np.float32), config=cfg, prior=resolve_prior(cfg.prior))
+                           ncols=k, scores=np.zeros(0, np.float32), config=cfg, prior=prior)
     cat = np.concatenate
     frames = [cat([p.frames[j] for p in parts]) for j in range(len(parts[0].frames))]
     units = None if parts[0].units is None else cat([p.units for p in parts])
     return DreamResult(images=cat([p.images for p in parts]), labels=cat([p.labels for p in parts]),
                        rows=[r for p in parts for r in p.rows], ncols=k, frames=frames,
-                       scores=cat([p.scores for p in parts]), config=cfg, units=units, prior=parts[0].prior)
-
-
-def resolve_prior(prior) -> str:
-    """'auto' -> 'vae' / 'ae' / 'none' by what is bundled; a model object or path -> 'custom'."""
-    if not isinstance(prior, str):
-        return "custom"
-    if prior == "auto":
-        from ..models import bundled
-
-        have = set(bundled())
-        return "vae" if "vae" in have else "ae" if "ae" in have else "none"
-    if prior in ("none", "vae", "ae"):
-        return prior
-    if prior == "cvae":
-        raise NeuroartError("--prior cvae cannot denoise unlabelled images; use vae or ae")
-    return "custom"
-
-
-def _load_autoencoder(name):
-    """A callable images -> reconstructions: a bundled/neuroart generator, or any Keras model."""
-    from ..models import check_model, load_model
-
-    if not isinstance(name, str) and not hasattr(name, "__fspath__"):
-        return check_model(name, "prior")
-    return load_model(name, role="prior")  # an unconditional generator, or images -> images
-
-
-def _load_generator(name):
-    if not isinstance(name, str) and not hasattr(name, "__fspath__"):
-        return name  # already a model
-    try:
-        from ..generate.model import load_generator
-    except ImportError:  # pragma: no cover
-        raise NeuroartError("the generators module is not available") from None
-    return load_generator(name)
+                       scores=cat([p.scores for p in parts]), config=cfg, units=units, prior=prior)
 
 
 MAX_STEPS = 100_000
@@ -381,12 +349,13 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
     """Every option checked (non-finite numbers refused), as plain Python numbers."""
     from .. import validate as V
 
+    if cfg.objective in ("class", "prob") and cfg.class_score not in CLASS_SCORES:
+        raise NeuroartError(f"unknown class score {cfg.class_score!r} (use logprob, logit or prob)")
     if cfg.objective not in O.OBJECTIVES:
         raise NeuroartError(f"unknown objective {cfg.objective!r} (use {', '.join(O.OBJECTIVES)})")
     if cfg.param not in P.PARAMS:
         raise NeuroartError(f"unknown parameterisation {cfg.param!r} (use {', '.join(P.PARAMS)})")
-    if cfg.optimizer not in ("adam", "normgrad"):
-        raise NeuroartError(f"unknown optimizer {cfg.optimizer!r} (use adam or normgrad)")
+    check_optimizer(cfg.optimizer)
     fin = V.finite
     return dataclasses.replace(
         cfg,

@@ -26,6 +26,9 @@ import numpy as np
 
 from .._util import NeuroartError, tf
 
+#: The names `T(name)` knows besides the model's own layers (see above): never a layer dependency.
+RESERVED = ("image", "input", "logits", "probs")
+
 
 class Objective:
     """A function of the model's activations, returning one score per image; combine freely.
@@ -196,6 +199,8 @@ def layer(layer_name: str) -> Objective:
     )
 
 
+#: the DeepDream objective is `layer` (an alias kept for scripts; `neuroart.dream.deepdream` is
+#: the picture pipeline)
 deepdream = layer
 
 
@@ -225,7 +230,7 @@ def diversity(layer_name: str = "image", groups=None) -> Objective:
         cnt = t.maximum(t.reduce_sum(mask, axis=1), 1.0)
         return -t.reduce_sum(sim * mask, axis=1) / cnt
 
-    return Objective(fn, f"diversity({layer_name})", (layer_name,) if layer_name not in ("image", "input") else ())
+    return Objective(fn, f"diversity({layer_name})", _layer_dep(layer_name))
 
 
 # -- penalties (subtract them) ----------------------------------------------------------------
@@ -301,7 +306,7 @@ def denoise(autoencoder, layer_name: str = "image") -> Objective:
 
 
 def _layer_dep(name):
-    return () if name in ("image", "input", "logits", "probs") else (name,)
+    return () if name in RESERVED else (name,)
 
 
 def _short(v):

@@ -55,7 +55,7 @@ class ModelTaps:
         return int(self.layers[name].output.shape[-1])
 
     def check(self, name: str):
-        if name in ("image", "input", "logits", "probs"):
+        if name in obj_mod.RESERVED:
             return
         if name not in self.layers:
             raise NeuroartError(
@@ -100,6 +100,118 @@ class RenderResult:
 MAX_WORK = 50_000_000
 
 
+# --------------------------------------------------------------------------- optimizers
+#
+# An optimizer is ``update(value, grad, m, v, step) -> (value, m, v)`` on tensors, ascending:
+# `step` is the float32 step count starting at 1; `m`, `v` are its running moments (unused ones
+# pass through).
+
+
+def adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    """Adam ascent (lucid's choice): per-value normalised steps of size about `lr`."""
+    t = tf()
+
+    def update(val, g, m, v, stepf):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        mhat = m / (1 - beta1**stepf)
+        vhat = v / (1 - beta2**stepf)
+        return val + lr * mhat / (t.sqrt(vhat) + eps), m, v
+
+    return update
+
+
+def normgrad(lr: float):
+    """Plain ascent with each image's gradient divided by its mean |g| (DeepDream's step)."""
+    t = tf()
+
+    def update(val, g, m, v, stepf):
+        axes = list(range(1, len(val.shape)))
+        return val + lr * (g / (t.reduce_mean(t.abs(g), axis=axes, keepdims=True) + 1e-8)), m, v
+
+    return update
+
+
+OPTIMIZERS = {"adam": adam, "normgrad": normgrad}
+
+
+def check_optimizer(name: str) -> str:
+    """`name` if it is one of `OPTIMIZERS`, else one clear error (the one check of the name)."""
+    if name not in OPTIMIZERS:
+        raise NeuroartError(f"unknown optimizer {name!r} (use {' or '.join(OPTIMIZERS)})")
+    return name
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def draw_transforms(transforms: Transforms, *, steps: int, n: int, views: int, seed: int, part=None):
+    """Every step's random transform parameters, (steps, views, n, width), drawn up front from `seed`.
+
+    ``part`` ``(n_total, start, stop)``: draw for all n_total images and keep start:stop, so each
+    image gets the same random numbers as in the whole run (sharded jobs).
+    """
+    rng = np.random.default_rng([int(seed), 0x6472])
+    if steps * n * views > MAX_WORK:
+        raise NeuroartError(
+            f"too much at once: {steps} steps x {n} images x {views} views is more than {MAX_WORK:,} "
+            "image-steps; lower --steps or --per-digit"
+        )
+    if part is None:
+        return transforms.draw(rng, steps, n * views).reshape(steps, views, n, transforms.width)
+    n_total, a, b = (int(v) for v in part)
+    if b - a != n or not 0 <= a <= b <= n_total:
+        raise NeuroartError(f"part {a}:{b} of {n_total} does not match a batch of {n} images")
+    u = transforms.draw(rng, steps, n_total * views).reshape(steps, views, n_total, transforms.width)
+    return np.ascontiguousarray(u[:, :, a:b])
+
+
+def _score_fn(objective, param, taps, transforms, views):
+    """values, this step's transform parameters (views, n, width) -> the score of each image."""
+    prior, to_image = param.prior, param.to_image
+
+    def score(values, u):
+        img = to_image(values)
+        s = 0.0
+        for k in range(views):
+            x = transforms.apply(img, u[k]) if transforms else img
+            s = s + objective(taps(x, img))
+        s = s / views
+        if prior is not None:
+            s = s + prior(values)
+        return s
+
+    return score
+
+
+def _compiled_steps(score, update, u_all):
+    """One `tf.function` running `count` steps from step `start` for the whole batch.
+
+    Written as an explicit `tf.while_loop` and traced without AutoGraph: converting the model's
+    and the objectives' Python code took most of a default dream's time (issue 19).
+    """
+    t = tf()
+
+    def one_step(step, values, m, v):
+        with t.GradientTape() as tape:
+            tape.watch(values)
+            total = t.reduce_sum(score(values, u_all[step]))
+        grads = tape.gradient(total, values)
+        stepf = t.cast(step + 1, t.float32)
+        new = [update(val, g, mi, vi, stepf) for val, g, mi, vi in zip(values, grads, m, v, strict=True)]
+        return [a for a, _, _ in new], [b for _, b, _ in new], [c for _, _, c in new]
+
+    @t.function(autograph=False, reduce_retracing=True)
+    def run(values, m, v, start, count):
+        def body(i, values, m, v):
+            return (i + 1, *one_step(start + i, values, m, v))
+
+        _, values, m, v = t.while_loop(lambda i, *_: i < count, body, (t.constant(0), values, m, v))
+        return values, m, v
+
+    return run
+
+
 def render(
     model,
     objective,
@@ -131,90 +243,38 @@ def render(
     t = tf()
     if steps < 1:
         raise NeuroartError(f"steps must be at least 1, got {steps}")
-    if optimizer not in ("adam", "normgrad"):
-        raise NeuroartError(f"unknown optimizer {optimizer!r} (use adam or normgrad)")
+    update = OPTIMIZERS[check_optimizer(optimizer)](lr)
     objective = obj_mod.as_objective(objective)
     taps = taps or ModelTaps(model)
     for name in objective.layers:
         taps.check(name)
     transforms = transforms or Transforms()
-    n = param.n
-    rng = np.random.default_rng([int(seed), 0x6472])
     views = max(1, int(views)) if transforms else 1
-    if steps * n * views > MAX_WORK:
-        raise NeuroartError(
-            f"too much at once: {steps} steps x {n} images x {views} views is more than {MAX_WORK:,} "
-            "image-steps; lower --steps or --per-digit"
-        )
-    if part is None:
-        u_all = t.constant(transforms.draw(rng, steps, n * views).reshape(steps, views, n, transforms.width))
-    else:
-        n_total, a, b = (int(v) for v in part)
-        if b - a != n or not 0 <= a <= b <= n_total:
-            raise NeuroartError(f"part {a}:{b} of {n_total} does not match a batch of {n} images")
-        u = transforms.draw(rng, steps, n_total * views).reshape(steps, views, n_total, transforms.width)
-        u_all = t.constant(np.ascontiguousarray(u[:, :, a:b]))
-    prior = param.prior
-    to_image = param.to_image
-
-    def score(values, u):
-        img = to_image(values)
-        s = 0.0
-        for k in range(views):
-            x = transforms.apply(img, u[k]) if transforms else img
-            s = s + objective(taps(x, img))
-        s = s / views
-        if prior is not None:
-            s = s + prior(values)
-        return s
-
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-
-    @t.function(autograph=True, reduce_retracing=True)
-    def run(values, m, v, start, count):
-        for i in t.range(count):
-            step = start + i
-            with t.GradientTape() as tape:
-                tape.watch(values)
-                total = t.reduce_sum(score(values, u_all[step]))
-            grads = tape.gradient(total, values)
-            new_values, new_m, new_v = [], [], []
-            stepf = t.cast(step + 1, t.float32)
-            for val, g, mi, vi in zip(values, grads, m, v, strict=True):
-                if optimizer == "adam":
-                    mi = beta1 * mi + (1 - beta1) * g
-                    vi = beta2 * vi + (1 - beta2) * g * g
-                    mhat = mi / (1 - beta1**stepf)
-                    vhat = vi / (1 - beta2**stepf)
-                    val = val + lr * mhat / (t.sqrt(vhat) + eps)
-                else:
-                    axes = list(range(1, len(val.shape)))
-                    gn = g / (t.reduce_mean(t.abs(g), axis=axes, keepdims=True) + 1e-8)
-                    val = val + lr * gn
-                new_values.append(val)
-                new_m.append(mi)
-                new_v.append(vi)
-            values, m, v = new_values, new_m, new_v
-        return values, m, v
-
+    u_all = t.constant(draw_transforms(transforms, steps=steps, n=param.n, views=views, seed=seed, part=part))
+    run = _compiled_steps(_score_fn(objective, param, taps, transforms, views), update, u_all)
     values = [t.constant(a) for a in param.init]
-    m = [t.zeros_like(a) for a in values]
-    v = [t.zeros_like(a) for a in values]
-    snaps = []
-    # the compiled loop runs in chunks only to take snapshots or move a progress bar; chunking
-    # changes nothing numerically (the same steps, the same random numbers)
-    chunks = max(int(frames or 0), 10 if show_progress else 1)
-    if frames and frames > 0:
-        snaps.append(to_image(values).numpy())
-    bounds = np.unique(np.linspace(0, steps, min(chunks, steps) + 1).round().astype(int))
-    with progress(length=int(steps), label="dreaming", show=show_progress) as bar:
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            values, m, v = run(values, m, v, t.constant(int(a)), t.constant(int(b - a)))
-            if frames and frames > 0:
-                snaps.append(to_image(values).numpy())
-            bar.update(int(b - a))
-
-    img = to_image(values)
+    state = (values, [t.zeros_like(a) for a in values], [t.zeros_like(a) for a in values])
+    snaps = _run_in_chunks(run, state, param.to_image, steps=steps, frames=frames, show_progress=show_progress)
+    img = param.to_image(snaps.pop())
     final = objective(taps(img, img)).numpy()
     images = np.clip(img.numpy().astype(np.float32), 0.0, 1.0)
     return RenderResult(images=images, scores=final, frames=snaps)
+
+
+def _run_in_chunks(run, state, to_image, *, steps, frames, show_progress):
+    """Run the compiled loop over all steps; returns the snapshots (when `frames`) and, last,
+    the final values. Chunks only take snapshots or move a progress bar: the same steps and the
+    same random numbers whatever the chunking."""
+    t = tf()
+    snaps = []
+    chunks = max(int(frames or 0), 10 if show_progress else 1)
+    if frames and frames > 0:
+        snaps.append(to_image(state[0]).numpy())
+    bounds = np.unique(np.linspace(0, steps, min(chunks, steps) + 1).round().astype(int))
+    with progress(length=int(steps), label="dreaming", show=show_progress) as bar:
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            state = run(*state, t.constant(int(a)), t.constant(int(b - a)))
+            if frames and frames > 0:
+                snaps.append(to_image(state[0]).numpy())
+            bar.update(int(b - a))
+    return snaps + [state[0]]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._util import NeuroartError, tf
+from ..models import register_family
 from ..validate import finite, integer
 from .config import DEFAULT_KIND, DEFAULTS, check_kind, check_latent
 
@@ -308,6 +309,23 @@ class Generator(k.Model):
     def reconstruct(self, images, labels=None) -> np.ndarray:
         return self.decode(self.encode(images, labels), labels)
 
+
+
+def _contract(model, role: str, src: str):
+    """What a `Generator` may serve (registered with `neuroart.models`): it generates; the
+    unconditional ones (ae, vae) also denoise, as the Plug & Play prior of a dream."""
+    if role == "generator":
+        return model
+    if role == "classifier":
+        raise NeuroartError(f"{src}: a {model.kind} generator, not a digit classifier")
+    if role == "prior" and model.conditional:
+        raise NeuroartError(f"{src}: a conditional generator cannot denoise unlabelled images; use ae or vae")
+    if role == "prior":
+        return model
+    raise NeuroartError(f"{src}: a {model.kind} generator, not a {role}")
+
+
+register_family(Generator, _contract)
 
 
 def build_generator(kind: str = DEFAULT_KIND, latent_dim: int | None = None, **arch):

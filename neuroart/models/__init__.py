@@ -92,18 +92,55 @@ def model_stamp(model, key: str = "model") -> dict:
     return {key: str(name), f"{key}_sha256": digest}
 
 
-def _register_custom_objects() -> None:
-    """Import the modules whose custom layers generator files need (they register on import)."""
-    import importlib.util
+# --------------------------------------------------------------------------- model families
+#
+# Some model files hold a Keras class of neuroart's own (the generators' `Generator`, and any new
+# family: a flow model, ...). The class and its contract live with the family's pipeline, which
+# sits above this module; so a family *registers itself* here:
+#
+# 1. `declare_family("neuroart>Generator", "neuroart.generate.model")` -- a cheap declaration (no
+#    import) made by the package root (`neuroart/__init__.py`, which lists the built-in families):
+#    a file carrying that Keras class is defined by that module, imported before such a file loads;
+# 2. that module, on import, defines the Keras class (``@keras.saving.register_keras_serializable(
+#    package="neuroart")``) and calls `register_family(TheClass, contract)`: `contract(model, role,
+#    source)` returns the model when it may serve `role` (``generator``, ``prior``, ``classifier``,
+#    or a role of its own, given in `roles`), else raises one `NeuroartError` line.
+#
+# `check_model` asks a registered family first; plain Keras models get the checks below. Nothing
+# here imports a family: the arrows point down (docs/architecture.md).
 
-    if importlib.util.find_spec("neuroart.generate.model") is not None:
-        from ..generate import model  # noqa: F401
+_DECLARED: dict[str, str] = {}  # Keras class name in a file -> the module that defines it
+_FAMILIES: dict[type, object] = {}  # the family's model class -> its contract
+ROLES = ["classifier", "generator", "prior"]
+
+
+def declare_family(keras_class: str, module: str) -> None:
+    """Files carrying `keras_class` (``"neuroart>Generator"``) are defined by `module`, which is
+    imported (and so registers the family) before any model file is loaded."""
+    _DECLARED[str(keras_class)] = str(module)
+
+
+def register_family(cls: type, contract, *, roles=()) -> None:
+    """A model family's class and its contract ``(model, role, source) -> model`` (raises
+    `NeuroartError` when the model cannot serve the role); `roles` adds roles of its own."""
+    _FAMILIES[cls] = contract
+    ROLES.extend(r for r in roles if r not in ROLES)
+
+
+def _import_families() -> None:
+    """Import the declared families' modules (they register their Keras classes and contracts)."""
+    import importlib
+
+    for module in list(_DECLARED.values()):
+        importlib.import_module(module)
+
+
+def family_of(model):
+    """The registered family class `model` belongs to, or None (a plain Keras model)."""
+    return next((cls for cls in _FAMILIES if isinstance(model, cls)), None)
 
 
 _cache: dict[tuple[str, int, bool], object] = {}
-
-
-ROLES = ("classifier", "generator", "prior")
 
 
 def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False, role: str | None = None):
@@ -113,6 +150,8 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
     contract (see `check_model`), else one `NeuroartError` line names the file and the fault.
     """
     if role is not None and role not in ROLES:
+        _import_families()  # a family may bring a role of its own
+    if role is not None and role not in ROLES:
         raise ValueError(f"unknown model role {role!r} (one of {', '.join(ROLES)})")
     path = resolve(name_or_path)
     key = (str(path.resolve()), path.stat().st_mtime_ns, compile)
@@ -120,7 +159,7 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
         return check_model(_cache[key], role, path) if role else _cache[key]
     if not zipfile.is_zipfile(path):
         raise NeuroartError(f"{path}: not a .keras model file (corrupted or wrong format)")
-    _register_custom_objects()
+    _import_families()
     k = keras()
     try:
         model = k.models.load_model(path, compile=compile, safe_mode=True)
@@ -165,25 +204,21 @@ def check_model(model, role: str, source=None):
     """`model` if it keeps the contract of `role`, else a one-line `NeuroartError` naming `source`.
 
     * ``classifier``: one input of 28x28 (or 28x28x1) images, one output of 10 digit scores;
-    * ``generator``: a `neuroart.generate.model.Generator` (encoder, decoder, prior);
+    * ``generator``: a model of a registered family that says it generates (the generators'
+      `neuroart.generate.model.Generator`: encoder, decoder, prior);
     * ``prior`` (the Plug & Play denoiser): an unconditional generator, or a Keras model with one
       input of 28x28 (or 28x28x1, or 784) images and one output of 784 values (28x28 images).
-    """
-    from ..generate.model import Generator
 
+    A model of a registered family is judged by that family's contract (see `register_family`).
+    """
     if source is None:
         source = getattr(model, "_neuroart_source", None)
     src = str(source) if source is not None else f"model {getattr(model, 'name', type(model).__name__)!r}"
-    if role == "generator":
-        if not isinstance(model, Generator):
-            raise NeuroartError(f"{src}: not a neuroart generator (a classifier?)")
-        return model
-    if isinstance(model, Generator):
-        if role == "classifier":
-            raise NeuroartError(f"{src}: a {model.kind} generator, not a digit classifier")
-        if model.conditional:
-            raise NeuroartError(f"{src}: a conditional generator cannot denoise unlabelled images; use ae or vae")
-        return model
+    family = family_of(model)
+    if family is not None:
+        return _FAMILIES[family](model, role, src)
+    if role == "generator" or role not in ("classifier", "prior"):
+        raise NeuroartError(f"{src}: not a neuroart {role} (a classifier?)")
     if not callable(model):
         raise NeuroartError(f"{src}: not a Keras model")
     ins, outs = _io_shapes(model)
