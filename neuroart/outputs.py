@@ -206,10 +206,11 @@ def write_all(jobs) -> list[Path]:
     from ._util import temp_beside
 
     written: list[tuple[Path, Path]] = []
+    target = None  # the file being written when something fails
     try:
-        for path, write in jobs:
-            fd, tmp = temp_beside(path, ".part")
-            written.append((tmp, path))
+        for target, write in jobs:
+            fd, tmp = temp_beside(target, ".part")
+            written.append((tmp, target))
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
@@ -217,8 +218,7 @@ def write_all(jobs) -> list[Path]:
     except OSError as e:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)
-        path = written[-1][1] if written else None
-        raise NeuroartError(f"cannot write {path}: {e.strerror or e}") from None
+        raise NeuroartError(f"cannot write {target}: {e.strerror or e}") from None
     except BaseException:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)

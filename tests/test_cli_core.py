@@ -122,3 +122,74 @@ def test_evaluate_and_info(invoke):
     result = invoke("info")
     assert result.exit_code == 0 and "mlp" in result.output and "cnn" in result.output
     assert "offline" in result.output
+
+
+# A typo fails before TensorFlow loads (issue 19): each case runs in one subprocess that must end
+# without importing TensorFlow, and the whole batch must take less than half of TF's own import.
+FAST_FAILURES = [
+    (["dream", "12"], "digit 12 is out of range"),
+    (["dream", "3", "--start", "missing.png"], "missing.png: no such file"),
+    (["dream", "--start", "digit:12"], "digit 12 is out of range"),
+    (["dream", "--objective", "neuron", "--unit", "200"], "unit 200 is out of range: layer 'dense' has 128 units"),
+    (["dream", "--objective", "neuron", "--layer", "dnse"], "unknown layer 'dnse'; this model has: flatten, dense"),
+    (["dream", "--model", "cnn", "--objective", "channel", "--unit", "32"], "unit 32 is out of range: layer 'conv1'"),
+    (["dream", "3", "--objective", "neuron"], "digits are targets of --objective class"),
+    (["dream", "--model", "mpl"], "unknown model 'mpl'"),
+    (["dream", "--prior", "vea"], "unknown model 'vea'"),
+    (["dream", "--model", "vae"], "a vae generator, not a digit classifier"),
+    (["deepdream", "missing.jpg"], "missing.jpg: no such file"),
+    (["morph", "3", "12"], "not a digit: 12"),
+    (["morph", "3", "mising.png"], "mising.png: neither a digit 0-9 nor an image file"),
+    (["morph", "3", "8", "--model", "mlp"], "not a neuroart generator"),
+    (["latent-map", "--model", "cvae"], "the cvae draws one digit per map: choose a digit"),
+    (["latent-map", "--digit", "3"], "the vae is unconditional"),
+    (["latent-map", "--plane", "0,16"], "--plane axes must be two different numbers from 0 to 15"),
+    (["generate", "11"], "digit 11 is out of range"),
+    (["generate", "3", "--model", "vae"], "the vae is unconditional"),
+    (["generate", "3", "--out", "/proc/x.png"], "cannot write --out /proc/x.png"),
+    (["generate", "3", "--npz", "/proc/x.npz", "--out", "ok.png"], "cannot write --npz /proc/x.npz"),
+    (["reconstruct", "missing.png"], "missing.png: no such file"),
+    (["classify", "missing.png"], "missing.png: no such file"),
+    (["classify", "loop.png"], "loop.png: a symbolic link loop"),
+    (["classify", "seven.png", "--model", "cvae"], "a cvae generator, not a digit classifier"),
+    (["evaluate", "--model", "rader"], "unknown model 'rader'"),
+    (["evaluate", "--model", "cvae", "--corruptions"], "a cvae generator, not a digit classifier"),
+    (["explain", "digit:12"], "digit 12 is out of range"),
+    (["explain", "missing.png"], "missing.png: no such file"),
+    (["restyle", "missing.png"], "missing.png: no such file"),
+    (["restyle", "digit:3", "--model", "cnn"], "not a neuroart generator"),
+]
+
+
+def test_typos_fail_before_tensorflow_loads(tmp_path):
+    import os
+    import time
+
+    os.symlink("loop.png", tmp_path / "loop.png")  # a link to itself
+    (tmp_path / "seven.png").write_bytes(b"")
+    code = (
+        "import json, sys, time\n"
+        "from click.testing import CliRunner\n"
+        "from neuroart.cli import main\n"
+        "out = []\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    r = CliRunner().invoke(main, args)\n"
+        "    out.append([r.exit_code, r.output.strip()])\n"
+        "out.append('tensorflow' in sys.modules or 'keras' in sys.modules)\n"
+        "print(json.dumps(out))\n"
+    )
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", code, json.dumps([a for a, _ in FAST_FAILURES])], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    assert run.returncode == 0, run.stderr[-3000:]
+    *results, loaded = json.loads(run.stdout)
+    for (args, fragment), (code_, output) in zip(FAST_FAILURES, results, strict=True):
+        assert code_ == 1 and output.startswith("Error:") and len(output.splitlines()) == 1, (args, output)
+        assert fragment in output, (args, output)
+    assert not loaded, "a typo loaded TensorFlow"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.png", "seven.png"]  # nothing written
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, timeout=120, check=True)
+    tf_seconds = time.perf_counter() - start
+    assert seconds / len(FAST_FAILURES) < tf_seconds / 2, (seconds, tf_seconds)

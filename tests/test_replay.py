@@ -181,3 +181,44 @@ def test_a_sharded_recipe_replays(invoke, tmp_path):
     result = invoke("replay", "r.png", "--out", "o.png")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "o.png").is_file()
+
+
+def test_replay_with_a_copy_of_the_input_matches_it_by_role(invoke, tmp_path, digit_png, assert_clean_error):
+    """The recipe recorded the picture under another path: the user's copy stands in for it (issue 19)."""
+    import shutil
+
+    digit_png("three.png")
+    (tmp_path / "elsewhere").mkdir()
+    args = ["reconstruct", "--out", "r.png"]
+    assert invoke(*args[:1], "three.png", *args[1:]).exit_code == 0
+    shutil.copy(tmp_path / "three.png", tmp_path / "elsewhere" / "my copy.png")
+    _png_with_argv(tmp_path / "recipe.png", ["reconstruct", "/some/where/else/three.png", "--out", "x.png"])
+    for copy in ("elsewhere/my copy.png", "three.png"):  # another name (the one input), the same name
+        result = invoke("replay", "recipe.png", "--out", "again.png", "--with", copy)
+        assert result.exit_code == 0, result.stderr
+        assert f"reading {copy} as the recipe's IMAGES (recorded as /some/where/else/three.png)" in result.stderr
+        assert "replaying: neuroart reconstruct " + ("'elsewhere/my copy.png'" if " " in copy else copy) in result.stderr
+        with Image.open(tmp_path / "again.png") as a, Image.open(tmp_path / "r.png") as b:
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+    # two inputs and one unrelated file: nothing to match it by
+    _png_with_argv(tmp_path / "two.png", ["morph", "/x/a.png", "/x/b.png", "--out", "m.png"])
+    assert_clean_error(invoke("replay", "two.png", "--out", "o.png", "--with", "three.png"), "add --with /x/a.png")
+
+
+def test_a_write_that_fails_after_the_work_names_its_own_path(tmp_path, monkeypatch):
+    """The npz's folder turns unwritable after the checks: the message names the npz, not the PNG."""
+    from neuroart import _util, outputs
+    from neuroart._util import NeuroartError
+
+    real = _util.temp_beside
+
+    def no_npz(path, suffix):
+        if str(path).endswith(".npz"):
+            raise OSError(13, "Permission denied")
+        return real(path, suffix)
+
+    monkeypatch.setattr(_util, "temp_beside", no_npz)
+    sheet = outputs.Sheet(np.zeros((2, 28, 28), np.float32), labels=np.array([1, 2]))
+    with pytest.raises(NeuroartError, match=r"^cannot write .*x\.npz: Permission denied$"):
+        outputs.save(sheet, out=tmp_path / "ok.png", npz=tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -226,20 +226,22 @@ def _sample(x, y, n: int | None, seed: int):
 
 
 def benchmark(models, x=None, y=None, *, n: int | None = DEFAULT_SAMPLE, seed: int = 0, data: str = "auto",
-              names=CORRUPTIONS) -> dict:
+              names=CORRUPTIONS, show_progress: bool = False) -> dict:
     """Accuracy of each model under each corruption, on the same seeded sample of the test set.
 
     `models` maps labels to models (or bundled names / .keras paths); a single model or name works
     too. Returns ``{"n", "seed", "corruptions", "models": {label: {"clean", "accuracy": {name: acc},
-    "mean", "worst"}}}``; `n=None` uses all 10,000 test digits.
+    "mean", "worst"}}}``; `n=None` uses all 10,000 test digits. Every model must keep the
+    classifier contract (`neuroart.models.load_classifier`); `show_progress` draws a bar on stderr.
     """
+    from .._util import progress
     from ..data import load_mnist
-    from ..models import load_model
+    from ..models import load_classifier
     from .read import predict
 
     if not isinstance(models, dict):
         models = {str(models) if isinstance(models, (str, os.PathLike)) else getattr(models, "name", "model"): models}
-    nets = {k: load_model(m) if isinstance(m, (str, os.PathLike)) else m for k, m in models.items()}
+    nets = {k: load_classifier(m) for k, m in models.items()}
     if n is not None and n < 1:
         raise NeuroartError(f"sample size must be >= 1, got {n}")
     if x is None:
@@ -248,10 +250,11 @@ def benchmark(models, x=None, y=None, *, n: int | None = DEFAULT_SAMPLE, seed: i
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else np.asarray(x, np.float32)
     x, y = _sample(x, np.asarray(y), n, seed)
     res = {k: {"clean": round(float((predict(m, x).argmax(1) == y).mean()), 4), "accuracy": {}} for k, m in nets.items()}
-    for name in names:
-        xc = corrupt(x, name, seed=seed)
-        for k, m in nets.items():
-            res[k]["accuracy"][name] = round(float((predict(m, xc).argmax(1) == y).mean()), 4)
+    with progress(names, label="corruptions", show=show_progress) as bar:
+        for name in bar:
+            xc = corrupt(x, name, seed=seed)
+            for k, m in nets.items():
+                res[k]["accuracy"][name] = round(float((predict(m, xc).argmax(1) == y).mean()), 4)
     for r in res.values():
         accs = list(r["accuracy"].values())
         r["mean"] = round(float(np.mean(accs)), 4) if accs else None

@@ -65,8 +65,11 @@ FLAGS = {"out": "--out", "gif": "--gif", "npz": "--npz"}
 def check_outputs(**paths):
     """Check output paths before any work (one clear line naming the flag and the path)."""
     from ..outputs import check_outputs as check
+    from .checks import writable
 
-    return check(options=FLAGS, **paths)
+    checked = check(options=FLAGS, **paths)
+    writable({FLAGS[kind]: path for kind, path in checked.items()})
+    return checked
 
 
 def save(sheet, **outputs) -> None:

@@ -142,11 +142,14 @@ def evaluate(model_name, data, corruptions, sample, seed, as_json):
     """
     from ..classify import evaluate as evaluate_fn
     from ..models import load_model
+    from . import checks
+
+    checks.classifier(model_name)  # an unknown model: one line before TensorFlow loads
 
     if corruptions:
         from ..classify.corrupt import benchmark, format_table
 
-        result = benchmark({model_name: model_name}, n=sample, seed=seed, data=data)
+        result = benchmark({model_name: model_name}, n=sample, seed=seed, data=data, show_progress=True)
         click.echo(json.dumps(result, indent=2) if as_json else "\n".join(format_table(result)))
         return
     scores = evaluate_fn(load_model(model_name), data=data)
@@ -179,7 +182,11 @@ def classify(images, model_name, top, as_json):
         neuroart classify scans/*.jpg --top 3 --model cnn
     """
     from ..classify import classify_files
+    from . import checks
 
+    for path in images:
+        checks.input_file(path)
+    checks.classifier(model_name)
     for path, ranked in classify_files(images, model=model_name, top=top):
         if as_json:
             click.echo(json.dumps({"image": path, "digit": ranked[0][0], "probability": ranked[0][1],

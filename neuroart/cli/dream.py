@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .._util import NeuroartError
+from .._util import NeuroartError, check_digits
 from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
 
 
@@ -45,6 +45,28 @@ def parse_units(specs) -> tuple[int, ...]:
             except ValueError:
                 raise NeuroartError(f"bad --unit {spec!r}: give a unit number, a list 3,8 or a range 0-31") from None
     return tuple(out)
+
+
+def _check_dream(digits, *, objective, layer, units, param, start, model, prior) -> None:
+    """What a dream can be refused for before TensorFlow loads (the library checks it all again)."""
+    from ..dream.dreams import STARTS
+    from ..dream.objectives import OBJECTIVES
+    from . import checks
+
+    if objective not in OBJECTIVES:
+        return  # the library's message
+    if objective in ("class", "prob"):
+        check_digits(digits)
+    elif digits:
+        raise NeuroartError(f"digits are targets of --objective class; --objective {objective} dreams of --layer/--unit")
+    if param != "latent" and start not in STARTS:
+        checks.digit_or_file(start)
+    if prior not in ("auto", "none", "vae", "ae", "cvae"):
+        checks.card(prior)  # an unknown model name or a missing file
+    if objective in ("class", "prob"):
+        checks.classifier(model)
+    else:
+        checks.check_layer(model, layer, units if objective != "layer" else ())
 
 
 @main.command()
@@ -111,6 +133,8 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
 
     shard = None if shard is None else parse_shard(shard)
     units = parse_units(units)
+    _check_dream(digits, objective=objective, layer=layer, units=units, param=param, start=start, model=model,
+                 prior=prior)
     check_outputs(out=out, gif=gif, npz=npz)
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
@@ -150,7 +174,12 @@ def deepdream(image, out, octaves, octave_scale, steps, layer, digit, zoom, lr, 
         neuroart deepdream photo.jpg --digit 8 --octaves 5 --steps 20 --out eights.png
     """
     from ..dream.deepdream import deepdream_sheet
+    from . import checks
 
+    checks.input_file(image, what="picture")
+    if digit is not None:
+        check_digits([digit])
+    checks.check_layer(model, layer, first_hidden=False)
     out = out or f"{Path(image).stem}-dream.png"
     check_outputs(out=out)
     sheet = deepdream_sheet(image, octaves=octaves, octave_scale=octave_scale, steps=steps, layer=layer,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .._util import NeuroartError
-from . import SCALE, SEED, check_outputs, cmap_option, default_of, library_errors, main, save
+from . import SCALE, SEED, check_outputs, checks, cmap_option, default_of, library_errors, main, save
 
 
 def _explain_lib():
@@ -88,6 +88,9 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
         neuroart explain my_digits/*.png --npz maps0.npz --shard 0/2   # the first half, in batches
     """
     target, versus = _digit(target, "--target"), _digit(versus, "--versus")
+    for image in images:
+        checks.digit_or_file(image)
+    checks.classifier(model)
     if shard is not None:
         from ..distribute import parse_shard
 
@@ -157,6 +160,9 @@ def restyle(image, digits, model, label, from_, to, rows, gif, frames, spread, s
         raise NeuroartError("give an IMAGE to restyle (or --from A --to B)")
     ds = _RS._digits(list(digits) or None)
     label = _digit(label, "--label")
+    for source in (from_, to) if mixing else (image,):
+        checks.digit_or_file(source)
+    checks.generator_kind(model)
     check_outputs(out=out, gif=gif, npz=npz)
     if mixing:
         result = _RS.mix_styles(from_, to, ds, rows=rows, label_a=label, model=model, seed=seed,

@@ -122,8 +122,13 @@ def _looks_like_file(value: str) -> bool:
         return bool(Path(value).suffix)
 
 
-def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = False) -> tuple[click.Command, dict]:
-    """Parse a recipe's argv with its command and apply the replay rules; returns the command and params."""
+def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = False
+                     ) -> tuple[click.Command, dict, dict[str, str]]:
+    """Parse a recipe's argv with its command and apply the replay rules.
+
+    Returns the command, its params and the files named with --with that stand for inputs the
+    recipe recorded under another path (`_match_roles`): ``{recorded value: the user's file}``.
+    """
     from ..models import bundled
 
     if any(a in ("--help", "-h", "--version", "-V") for a in argv):
@@ -141,6 +146,7 @@ def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = F
             raise NeuroartError(f"this recipe does not parse: {e.format_message()}") from None
     allowed = {Path(f).resolve() for f in allowed_files}
     names = set(bundled()) | {"auto", "none"}
+    inputs: list[tuple[str, str]] = []  # (option, recorded path) of every file the recipe reads
     for key, value in params.items():
         if key in OUTPUT_OPTIONS or key in NOT_FILES or value is None or isinstance(value, bool):
             continue
@@ -150,15 +156,52 @@ def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = F
                 raise NeuroartError(f"replay reads MNIST only from {', '.join(DATA_SOURCES)}; this recipe asks for --data {v}")
             if key in MODEL_OPTIONS and v in names:
                 continue
-            if (key in MODEL_OPTIONS or _looks_like_file(v)) and Path(v).resolve() not in allowed:
-                raise NeuroartError(f"this recipe reads {v} (--{key.replace('_', '-')}); "
-                                    f"replay reads only files you name: add --with {shlex.quote(v)}")
+            if key in MODEL_OPTIONS or _looks_like_file(v):
+                inputs.append((key, v))
+    same = [(key, v) for key, v in inputs if Path(v).resolve() in allowed]
+    used = {Path(v).resolve() for _, v in same}
+    subs = _match_roles([i for i in inputs if i not in same], [f for f in allowed_files if Path(f).resolve() not in used])
+    for key, v in inputs:
+        if (key, v) not in same and v not in subs:
+            raise NeuroartError(f"this recipe reads {v} ({_role(cmd, key)}); "
+                                f"replay reads only files you name: add --with {shlex.quote(v)} (or your copy of it)")
     work = _replay_work(argv[0], params)
     if work > REPLAY_WORK and not yes:
         raise NeuroartError(f"this recipe asks for {work:,} units of work (replay runs at most {REPLAY_WORK:,} "
                             "without --yes)")
-    return cmd, params
+    return cmd, params, subs
 
+
+def _match_roles(inputs: list[tuple[str, str]], files: list[str]) -> dict[str, str]:
+    """The --with files that stand for recipe inputs recorded under another path, by role.
+
+    A recipe recorded ``gallery/source.png``; the user has the picture at ``~/copy/source.png``
+    or ``photo.png``. Each input takes the --with file of the same name; else, when the recipe
+    reads one model file (.keras) or one picture that no --with names, it takes the one
+    remaining --with file of that kind. Returns ``{recorded path: the user's file}``.
+    """
+    subs: dict[str, str] = {}
+    free = list(files)
+    for _, v in inputs:
+        same_name = [f for f in free if Path(f).name == Path(v).name]
+        if len(same_name) == 1:
+            subs[v] = same_name[0]
+            free.remove(same_name[0])
+    for models in (True, False):
+        kind = [v for key, v in inputs if v not in subs and (key in MODEL_OPTIONS or v.endswith(".keras")) == models]
+        left = [f for f in free if f.endswith(".keras") == models]
+        if len(set(kind)) == 1 and len(left) == 1:
+            subs[kind[0]] = left[0]
+            free.remove(left[0])
+    return subs
+
+
+def _role(cmd: click.Command, key: str) -> str:
+    """How the command line spells a parameter: IMAGE for an argument, --start for an option."""
+    for p in cmd.params:
+        if p.name == key:
+            return p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
+    return key
 
 @main.command()
 @click.argument("image", type=click.Path(dir_okay=False))
@@ -194,13 +237,19 @@ def replay(image, out, gif, npz, with_files, yes):
     if not recipe or "argv" not in recipe:
         raise NeuroartError(f"{image}: has no neuroart recipe to replay")
     argv = recipe["argv"]
-    cmd, params = check_replayable(argv, list(with_files), yes=yes)
+    cmd, params, subs = check_replayable(argv, list(with_files), yes=yes)
     wanted = {"out": out, "gif": gif, "npz": npz}
     for key, path in wanted.items():
         if path is not None and key not in params:
             raise NeuroartError(f"--{key}: this recipe's command `{argv[0]}` does not write a {key} file")
     overrides = {k: v for k, v in wanted.items() if k in params}
-    shown = _strip_outputs(argv) + [x for k, v in overrides.items() if v for x in (f"--{k}", v)]
+    for key, value in params.items():  # the user's copies of the recipe's input files
+        many = isinstance(value, (list, tuple))
+        for v in [str(v) for v in (value if many else [value]) if v is not None and str(v) in subs]:
+            click.echo(f"replay: reading {subs[v]} as the recipe's {_role(cmd, key)} (recorded as {v})", err=True)
+            overrides[key] = type(value)(subs.get(str(x), x) for x in value) if many else subs[v]
+    shown = [subs.get(a, a) for a in _strip_outputs(argv)] + [x for k, v in overrides.items()
+                                                              if k in wanted and v for x in (f"--{k}", v)]
     click.echo("replaying: neuroart " + shlex.join(shown), err=True)
     with no_download():  # a recipe never takes replay online, whatever `auto` would do
         _invoke(argv, overrides=overrides)

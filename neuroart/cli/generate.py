@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from .._util import NeuroartError
+from .._util import NeuroartError, check_digits
 from ..generate import sample as lib
-from . import SCALE, SEED, check_outputs, cmap_option, default_of, library_errors, main, save
+from . import SCALE, SEED, check_outputs, checks, cmap_option, default_of, library_errors, main, save
 
 MODEL_HELP = "Generator: bundled cvae (class-conditional) or vae, or a .keras file from `neuroart train generator`."
 
@@ -68,6 +70,10 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
     if not grid and not npz:
         raise NeuroartError("--no-grid needs --npz: nothing would be written")
     shard = _shard(shard, len(digits) or 10)
+    check_digits(digits)
+    kind = checks.generator_kind(model)
+    if kind in ("ae", "vae") and digits:
+        raise NeuroartError(f"the {kind} is unconditional: it cannot draw chosen digits (use the cvae)")
     check_outputs(out=out if grid else None, npz=npz)
     sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
                                seed=seed, model=model, truncation=truncation, sharpness=sharpness,
@@ -115,6 +121,9 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
 
     from ..data import load_digit_image
 
+    for path in images:
+        checks.input_file(path)
+    checks.generator_kind(model)
     check_outputs(out=out)
     arrays = np.stack([load_digit_image(p) for p in images]) if images else None
     save(lib.reconstruct_sheet(arrays, n=n, seed=seed, model=model, data=data, sharpness=sharpness),
@@ -154,11 +163,25 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
         neuroart morph 3 8 --frames 12 --gif morph.gif
         neuroart morph my_two.png 5 --model vae --cmap magma
     """
+    for end in (a, b):
+        _check_endpoint(end)
+    checks.generator_kind(model)
     check_outputs(out=out, gif=gif)
     sheet = lib.morph_sheet(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
                             sharpness=sharpness)
     sheet.gif_duration_ms = duration
     save(sheet, out=out, gif=gif, scale=scale, cmap=cmap)
+
+
+def _check_endpoint(text: str) -> None:
+    """A morph end: a digit 0-9 or an image file (the library's messages, before TensorFlow)."""
+    if text.strip().isdigit() and not os.path.lexists(text):
+        if int(text) > 9:
+            raise NeuroartError(f"not a digit: {text} (give 0-9 or an image file)")
+        return
+    if not os.path.lexists(text):
+        raise NeuroartError(f"{text}: neither a digit 0-9 nor an image file")
+    checks.input_file(text)
 
 
 def _plane(value: str):
@@ -201,6 +224,18 @@ def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, s
         neuroart latent-map --model cvae --digit 4 --size 12 --cmap viridis
         neuroart latent-map --plane pca --seed 3
     """
+    plane = _plane(plane)
+    kind = checks.generator_kind(model)
+    if digit is not None:
+        check_digits([digit])
+    if kind == "cvae" and digit is None:
+        raise NeuroartError("the cvae draws one digit per map: choose a digit 0-9 with --digit")
+    if kind in ("ae", "vae") and digit is not None:
+        raise NeuroartError(f"the {kind} is unconditional: --digit needs the cvae")
+    dims = checks.latent_dim(model)
+    if isinstance(plane, tuple) and dims and (max(plane) >= dims or plane[0] == plane[1]):
+        raise NeuroartError(f"--plane axes must be two different numbers from 0 to {dims - 1}, "
+                            f"got {plane[0]},{plane[1]}")
     check_outputs(out=out)
-    save(lib.latent_map_sheet(model=model, digit=digit, n=n, span=span, plane=_plane(plane), data=data,
+    save(lib.latent_map_sheet(model=model, digit=digit, n=n, span=span, plane=plane, data=data,
                               seed=seed, sharpness=sharpness), out=out, scale=scale, cmap=cmap)

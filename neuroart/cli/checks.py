@@ -1,0 +1,173 @@
+"""What the command line checks before TensorFlow loads: a typo fails in a fraction of a second.
+
+Only what is known without a model: digits, unit numbers, input files, output folders, and
+what a model's card says (its kind, its layers and their widths) when the card describes that
+very file (same sha256). The library checks everything again when it runs; these checks only
+make the common mistakes fail before the seconds TensorFlow and the models take to load.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+from .._util import NeuroartError, check_digits
+
+
+def input_file(path, *, what: str = "image") -> Path:
+    """An input file that exists and is a file; a missing one, a link loop, a dangling link or a
+    folder is one line naming it."""
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NeuroartError(f"{path}: a symbolic link loop (the link leads back to itself)") from None
+        if os.path.islink(p):
+            raise NeuroartError(f"{path}: a broken symbolic link (to {os.readlink(p)}, which does not exist)") from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise NeuroartError(f"{path}: no such file") from None
+        raise NeuroartError(f"{path}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise NeuroartError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
+    return p
+
+
+def digit_or_file(value: str, *, what: str = "image") -> None:
+    """``digit:D`` (a real MNIST test digit of class D) or an input file."""
+    if str(value).startswith("digit:") and not os.path.lexists(value):
+        check_digits([str(value).split(":", 1)[1]])
+    else:
+        input_file(value, what=what)
+
+
+def writable(paths: dict) -> None:
+    """Every output folder takes a new file (a probe file, removed at once): a folder such as
+    /proc or a read-only mount fails here, naming the option and path, before any work."""
+    from .._util import temp_beside
+
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        try:
+            fd, tmp = temp_beside(Path(path), ".probe")
+        except OSError as e:
+            raise NeuroartError(f"cannot write {flag} {path}: {e.strerror or e}") from None
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------- model cards
+
+
+def card(model) -> dict | None:
+    """The card of a model (bundled name or .keras path) when it describes that very file, else None.
+
+    An unknown name or a missing file is the library's one line (`neuroart.models.resolve`).
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return None
+    from ..models import resolve
+
+    path = resolve(model)
+    st = path.stat()
+    return _card(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _card(path: str, mtime_ns: int, size: int) -> dict | None:
+    from ..models import card_path, file_sha256
+
+    try:
+        found = json.loads(card_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or found.get("sha256") != file_sha256(path):
+        return None  # no card, or a card of another file: nothing is known before loading
+    return found
+
+
+_LAYER = re.compile(r"^([\w./-]+): (\w+)\((\d+)?")
+#: Layers whose first card argument is their width (units or channels).
+_WIDE = ("Dense", "Conv2D")
+
+
+def layers(found: dict | None) -> dict[str, tuple[str, int | None]] | None:
+    """``{layer name: (class, width or None)}`` from a classifier card's architecture lines
+    (``"dense: Dense(128, relu)"``), in order; None when the card does not list them."""
+    lines = (found or {}).get("architecture")
+    if not isinstance(lines, list):
+        return None
+    out = {}
+    for line in lines:
+        m = _LAYER.match(str(line))
+        if m is None:
+            return None
+        name, cls, width = m.groups()
+        out[name] = (cls, int(width) if width and cls in _WIDE else None)
+    return out
+
+
+#: Names every classifier answers to (the dream objectives' taps).
+RESERVED = ("image", "input", "logits", "probs")
+
+
+def check_layer(model, layer: str | None, units=(), *, first_hidden: bool = True) -> None:
+    """`layer` (default: the first hidden Dense/Conv layer) is one of the model's, and `units`
+    are in its range -- when the model's card lists its layers."""
+    classifier(model)
+    known = layers(card(model))
+    if known is None:
+        return
+    if layer is None:
+        if not first_hidden:
+            return
+        dense = [n for n, (cls, _) in known.items() if cls == "Dense"]
+        hidden = [n for n, (cls, _) in known.items() if cls in _WIDE and n != (dense[-1] if dense else None)]
+        if not hidden:
+            return
+        layer = hidden[0]
+    if layer in RESERVED:
+        return
+    if layer not in known:
+        raise NeuroartError(f"unknown layer {layer!r}; this model has: {', '.join(known)}")
+    size = known[layer][1]
+    if size is None:
+        return
+    for u in units or ():
+        if not 0 <= int(u) < size:
+            raise NeuroartError(f"unit {u} is out of range: layer {layer!r} has {size} units (0-{size - 1})")
+
+
+_GENERATORS = ("ae", "vae", "cvae")
+
+
+def classifier(model) -> None:
+    """A model whose card says it is a generator is refused as a classifier (the library's line)."""
+    kind = (card(model) or {}).get("kind")
+    if kind in _GENERATORS:
+        from ..models import resolve
+
+        raise NeuroartError(f"{resolve(model)}: a {kind} generator, not a digit classifier")
+
+
+def generator_kind(model) -> str | None:
+    """``ae``, ``vae`` or ``cvae`` from a generator's card, or None when the card does not say;
+    a model whose card says it is a classifier is refused (the library's line)."""
+    kind = (card(model) or {}).get("kind")
+    if kind == "classifier":
+        from ..models import resolve
+
+        raise NeuroartError(f"{resolve(model)}: not a neuroart generator (a classifier?)")
+    return kind if kind in _GENERATORS else None
+
+
+def latent_dim(model) -> int | None:
+    """The size of a generator's latent code from its card, or None when the card does not say."""
+    n = (card(model) or {}).get("latent_dim")
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
