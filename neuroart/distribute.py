@@ -10,9 +10,10 @@ Training runs on TensorFlow's own engine. `resolve_strategy` picks one:
 - ``auto``        -- multiworker when ``TF_CONFIG`` names a cluster of more than one task,
   mirrored when more than one GPU is visible, else default.
 
-Batch jobs (``generate``, ``dream``, ``dataset``) split by `parse_shard` / `shard_range`:
-shard ``I/N`` does exactly items ``shard_range(n_items, I, N)`` of the whole job, so N
-processes (or machines) together make the same bytes as one run.
+Batch jobs (``generate``, ``dream``, ``explain``, ``dataset``) split by `job_rows` (rows of a
+job; `parse_shard` / `shard_range` underneath): shard ``I/N`` does exactly rows
+``job_rows(n_rows, (I, N))`` of the whole job, so N processes (or machines) together make the
+same bytes as one run.
 
 TensorFlow is imported only when a strategy is built; parsing is pure Python.
 """
@@ -73,6 +74,22 @@ def shard_range(n_items: int, i: int, n: int) -> range:
 def check_shard(shard) -> tuple[int, int]:
     """A library's ``shard=`` keyword: None, ``(i, n)`` or ``"i/n"`` -> a checked ``(i, n)``."""
     return parse_shard(shard)
+
+
+def job_rows(n_rows: int, shard=None) -> range:
+    """The rows of a job that `shard` does: the one helper of every sharded batch job.
+
+    A job is `n_rows` rows that are computed independently (a grid row of dreams, a row of
+    generated digits, a compiled chunk of explanations); `shard` is None (the whole job),
+    ``(i, n)`` or ``"i/n"``. Returns the contiguous row indices of shard i of n (`shard_range`):
+    shards 0..n-1 together are ``range(n_rows)``, in order. `row_items` turns rows into items.
+    """
+    return shard_range(n_rows, *parse_shard(shard))
+
+
+def row_items(rows: range, per_row: int) -> slice:
+    """The items of `rows` when every row holds `per_row` items (images of a grid row, ...)."""
+    return slice(rows.start * int(per_row), rows.stop * int(per_row))
 
 
 # --------------------------------------------------------------------------- TF_CONFIG
