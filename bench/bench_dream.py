@@ -79,7 +79,7 @@ def bench_deepdream(save=None):
     print(f"deepdream 2048x1536 (4x the tiles, 2 octaves x 2 steps): {time.perf_counter() - t0:.1f} s; "
           f"peak RSS -> {rss2:.0f} MB (tiles go through the model {DEFAULTS.batch} at a time)")
     if save:
-        from neuroart.imaging import save_image
+        from neuroart.outputs import save_image
 
         save_image(pic, save.replace(".png", "-input.png"))
         save_image(out, save)

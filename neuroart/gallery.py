@@ -91,7 +91,7 @@ def source_picture(path: str | os.PathLike, *, width: int = 640, height: int = 4
     """Draw a soft photo-like landscape (sky, hills, sun) for the DeepDream showcase."""
     import numpy as np
 
-    from .imaging import save_image
+    from .outputs import save_image
 
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)

@@ -1,20 +1,21 @@
-"""Grids, colour maps, captions, GIFs and PNG recipes: the only place pixels become bytes.
+"""Grids, colour maps, captions and encoders: the only place pixels become bytes.
 
 Images come in as float arrays in [0, 1] — (N, 28, 28) digits, or (H, W) / (H, W, 3) pictures —
-and leave as PNG or GIF files written atomically. Every PNG can carry its *recipe* (the command,
-options, seed, model hash and version that made it) in an ``iTXt`` chunk named ``neuroart``.
+and leave as uint8 RGB arrays (`make_grid`, `colorize`) or as PNG / GIF / npz bytes (`encode_png`,
+`encode_gif`, `encode_npz`). Nothing here writes a file: `neuroart.outputs` owns every file and
+every recipe (a PNG's recipe travels in an ``iTXt`` chunk named `RECIPE_KEY`, which `encode_png`
+adds and `neuroart.outputs.read_recipe` reads).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from ._util import NeuroartError, atomic_path
+from ._util import NeuroartError
 from .validate import integer
 
 RECIPE_KEY = "neuroart"
@@ -180,20 +181,7 @@ def make_grid(
     `title` a line above the grid. Cells are upscaled by the integer `scale` (nearest neighbour,
     so pixels stay crisp) and separated by `pad` pixels of `background`.
     """
-    from PIL import Image, ImageColor, ImageDraw
-
-    try:
-        images = np.asarray(images)
-    except (ValueError, TypeError):  # a ragged list: numpy cannot stack images of different shapes
-        shapes = sorted({str(tuple(np.shape(im))) for im in images}) if isinstance(images, (list, tuple)) else []
-        raise NeuroartError(f"images must all have the same shape (got {', '.join(shapes[:4]) or 'a ragged list'})") from None
-    if images.dtype == object:
-        raise NeuroartError("images must be a numeric array of equal-shaped images, not a list of objects")
-    images = as_pixels(images)
-    if images.ndim == 2:
-        images = images[None]
-    if images.ndim not in (3, 4) or len(images) == 0:
-        raise NeuroartError(f"expected a non-empty batch of images (N, h, w), got shape {images.shape}")
+    images = _grid_images(images)
     if not isinstance(scale, (int, np.integer)) or scale < 1 or scale > 64:
         raise NeuroartError(f"scale must be an integer from 1 to 64, got {scale}")
     pad = integer("pad", pad, low=0, high=256)
@@ -214,35 +202,52 @@ def make_grid(
     if row_labels is not None:
         label_w = max(int(font.getlength(str(s))) for s in row_labels) + 2 * pad + 4
     title_h = font_px + 8 if title else 0
+    # where cell i sits: its top-left corner (y, x)
+    cell = [(title_h + pad + r * (ch + cap_h + pad), label_w + pad + c * (cw + pad))
+            for r, c in (divmod(i, ncols) for i in range(n))]
+
+    from PIL import ImageColor
 
     H = title_h + pad + nrows * (ch + cap_h + pad)
     W = label_w + pad + ncols * (cw + pad)
-    bg = ImageColor.getrgb(background) if isinstance(background, str) else tuple(background)
     canvas = np.empty((H, W, 3), np.uint8)
-    canvas[:] = bg
-    for i, cell in enumerate(cells):
-        r, c = divmod(i, ncols)
-        y = title_h + pad + r * (ch + cap_h + pad)
-        x = label_w + pad + c * (cw + pad)
-        canvas[y : y + ch, x : x + cw] = cell
-
+    canvas[:] = ImageColor.getrgb(background) if isinstance(background, str) else tuple(background)
+    for (y, x), im in zip(cell, cells, strict=True):
+        canvas[y : y + ch, x : x + cw] = im
     if captions is None and row_labels is None and not title:
         return canvas
+    texts = [] if not title else [((W / 2, title_h / 2 + pad / 2), title, "mm")]
+    texts += [((x + cw / 2, y + ch + cap_h / 2), text, "mm") for (y, x), text in zip(cell, captions or (), strict=False)]
+    texts += [((label_w - pad - 2, cell[r * ncols][0] + ch / 2), text, "rm") for r, text in enumerate(row_labels or ())]
+    return _draw_texts(canvas, texts, font, text_color)
+
+
+def _grid_images(images) -> np.ndarray:
+    """Images for a grid: a non-empty (N, h, w[, c]) batch of numbers, or one clear error."""
+    try:
+        images = np.asarray(images)
+    except (ValueError, TypeError):  # a ragged list: numpy cannot stack images of different shapes
+        shapes = sorted({str(tuple(np.shape(im))) for im in images}) if isinstance(images, (list, tuple)) else []
+        raise NeuroartError(f"images must all have the same shape (got {', '.join(shapes[:4]) or 'a ragged list'})") from None
+    if images.dtype == object:
+        raise NeuroartError("images must be a numeric array of equal-shaped images, not a list of objects")
+    images = as_pixels(images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise NeuroartError(f"expected a non-empty batch of images (N, h, w), got shape {images.shape}")
+    return images
+
+
+def _draw_texts(canvas: np.ndarray, texts, font, color) -> np.ndarray:
+    """Draw ``((x, y), text, anchor)`` items onto a uint8 RGB canvas."""
+    from PIL import Image, ImageColor, ImageDraw
+
     img = Image.fromarray(canvas)
     draw = ImageDraw.Draw(img)
-    fg = ImageColor.getrgb(text_color) if isinstance(text_color, str) else tuple(text_color)
-    if title:
-        draw.text((W / 2, title_h / 2 + pad / 2), title, fill=fg, font=font, anchor="mm")
-    if captions is not None:
-        for i, text in enumerate(captions):
-            r, c = divmod(i, ncols)
-            y = title_h + pad + r * (ch + cap_h + pad) + ch + cap_h / 2
-            x = label_w + pad + c * (cw + pad) + cw / 2
-            draw.text((x, y), str(text), fill=fg, font=font, anchor="mm")
-    if row_labels is not None:
-        for r, text in enumerate(row_labels):
-            y = title_h + pad + r * (ch + cap_h + pad) + ch / 2
-            draw.text((label_w - pad - 2, y), str(text), fill=fg, font=font, anchor="rm")
+    fg = ImageColor.getrgb(color) if isinstance(color, str) else tuple(color)
+    for xy, text, anchor in texts:
+        draw.text(xy, str(text), fill=fg, font=font, anchor=anchor)
     return np.asarray(img)
 
 
@@ -250,93 +255,50 @@ def _recipe_text(recipe: dict) -> str:
     return json.dumps(recipe, sort_keys=True, default=str)
 
 
-def encode_png(rgb: np.ndarray, file, *, recipe: dict | None = None) -> None:
-    """Encode uint8 RGB (or gray) pixels as PNG into an open binary file, the recipe in a text chunk."""
+def _into(file, encode) -> bytes | None:
+    """Run ``encode(file_object)`` into `file`, or (None) into memory and return the bytes."""
+    if file is not None:
+        encode(file)
+        return None
+    buf = io.BytesIO()
+    encode(buf)
+    return buf.getvalue()
+
+
+def encode_png(rgb: np.ndarray, file=None, *, recipe: dict | None = None) -> bytes | None:
+    """Uint8 RGB (or gray) pixels as PNG bytes (returned, or written into an open binary `file`),
+    with the recipe in a text chunk."""
     from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
         info.add_itxt(RECIPE_KEY, _recipe_text(recipe), zip=True)
-    Image.fromarray(np.asarray(rgb, np.uint8)).save(file, format="PNG", pnginfo=info, optimize=False)
+    image = Image.fromarray(np.asarray(rgb, np.uint8))
+    return _into(file, lambda f: image.save(f, format="PNG", pnginfo=info, optimize=False))
 
 
-def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None) -> Path:
-    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise NeuroartError(f"{path}: output must be a .png file")
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        encode_png(rgb, f, recipe=recipe)
-    return path
-
-
-def save_grid(images: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None, **grid) -> Path:
-    """`make_grid` and write it as a PNG (see `make_grid` for the layout options)."""
-    return write_png(make_grid(images, **grid), path, recipe=recipe)
-
-
-def save_image(image: np.ndarray, path: str | os.PathLike, *, cmap: str = "gray", scale: int = 1,
-               recipe: dict | None = None) -> Path:
-    """Write one float image (H, W) or (H, W, 3) in [0, 1] as a PNG."""
-    return write_png(upscale(colorize(image, cmap), scale), path, recipe=recipe)
-
-
-def save_gif(
-    frames: Sequence[np.ndarray],
-    path: str | os.PathLike,
-    *,
-    duration_ms: int = 80,
-    loop: int = 0,
-    cmap: str = "gray",
-    scale: int = 1,
-    bounce: bool = False,
-) -> Path:
-    """Write frames (float (H, W) / (H, W, 3) in [0, 1], or uint8 RGB) as an animated GIF.
-
-    `loop=0` loops forever; `bounce` plays the frames forward then backward.
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".gif":
-        raise NeuroartError(f"{path}: output must be a .gif file")
-    if len(frames) < 1:
-        raise NeuroartError("a GIF needs at least one frame")
-    rgb = [upscale(colorize(f, cmap), scale) for f in frames]
-    if bounce and len(rgb) > 2:
-        rgb = rgb + rgb[-2:0:-1]
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        encode_gif(rgb, f, duration_ms=duration_ms, loop=loop)
-    return path
-
-
-def encode_gif(frames: Sequence[np.ndarray], file, *, duration_ms: int = 80, loop: int = 0) -> None:
-    """Encode uint8 RGB frames as an animated GIF into an open binary file."""
+def encode_gif(frames: Sequence[np.ndarray], file=None, *, duration_ms: int = 80, loop: int = 0) -> bytes | None:
+    """Uint8 RGB frames as animated GIF bytes (returned, or written into an open binary `file`)."""
     from PIL import Image
 
     duration_ms = integer("duration_ms", duration_ms, low=1, high=60_000)
     loop = integer("loop", loop, low=0, high=65_535)
 
+    if len(frames) < 1:
+        raise NeuroartError("a GIF needs at least one frame")
     pics = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
-    pics[0].save(file, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms,
-                 loop=loop, disposal=2, optimize=False)
+    return _into(file, lambda f: pics[0].save(f, format="GIF", save_all=True, append_images=pics[1:],
+                                              duration=duration_ms, loop=loop, disposal=2, optimize=False))
 
 
-def save_npz(path: str | os.PathLike, **arrays) -> Path:
-    """Write arrays as an ``.npz`` whose bytes depend only on the arrays, atomically.
-
-    ``np.savez`` stamps zip entries with the current time; this uses a fixed timestamp, so the
-    same seed gives a byte-identical file. Nothing is pickled (object arrays are refused).
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".npz":
-        raise NeuroartError(f"{path}: output must be a .npz file")
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        encode_npz(arrays, f)
-    return path
+def encode_npz(arrays: dict, file=None) -> bytes | None:
+    """Arrays as ``.npz`` bytes (returned, or written into an open binary `file`) that depend only
+    on the arrays: fixed zip timestamps (``np.savez`` stamps the current time), nothing pickled
+    (object arrays are refused)."""
+    return _into(file, lambda f: _write_npz(arrays, f))
 
 
-def encode_npz(arrays: dict, file) -> None:
-    """Encode arrays as ``.npz`` into an open binary file: fixed timestamps, nothing pickled."""
-    import io
+def _write_npz(arrays: dict, file) -> None:
     import zipfile
 
     with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -347,27 +309,3 @@ def encode_npz(arrays: dict, file) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue())
-
-
-def read_recipe(path: str | os.PathLike) -> dict | None:
-    """The recipe stored in a neuroart PNG, or None when it has none."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            text = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
-    except FileNotFoundError:
-        raise NeuroartError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
-        raise NeuroartError(f"{path}: not a readable image ({e})") from None
-    if text is None:
-        return None
-    from .outputs import MAX_RECIPE_CHARS, validate_recipe
-
-    if len(text) > MAX_RECIPE_CHARS:
-        raise NeuroartError(f"{path}: its neuroart recipe is too long ({len(text):,} characters)")
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        raise NeuroartError(f"{path}: its neuroart recipe is not valid JSON") from None
-    return validate_recipe(obj, where=str(path))

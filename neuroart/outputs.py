@@ -10,13 +10,18 @@ Save — so there is one output check and one writer:
   its target first, and only when all of them are complete are they renamed into place. A
   failure removes this run's temporary files and leaves the user's old files untouched.
 
-No TensorFlow here; pixels become bytes in `neuroart.imaging`.
+Single files go through here too: `save_grid`, `save_image`, `save_gif`, `save_npz`,
+`write_png` (each atomic), and `read_recipe` reads a PNG's recipe back.
+
+No TensorFlow here; pixels become bytes in `neuroart.imaging` (pure encoders), files happen here.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,3 +232,87 @@ def write_all(jobs) -> list[Path]:
         os.replace(tmp, path)
     return [path for _, path in written]
 
+
+# --------------------------------------------------------------------------- single files
+
+
+def _one_file(path, suffix: str, encode) -> Path:
+    """Write one file atomically (`write_all`), after checking its suffix."""
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise NeuroartError(f"{path}: output must be a {suffix} file")
+    if path.parent and not path.parent.exists():
+        raise NeuroartError(f"folder does not exist: {path.parent}")
+    write_all([(path, encode)])
+    return path
+
+
+def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None) -> Path:
+    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk."""
+    from .imaging import encode_png
+
+    return _one_file(path, ".png", lambda f: encode_png(rgb, f, recipe=recipe))
+
+
+def save_grid(images: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None, **grid) -> Path:
+    """`neuroart.imaging.make_grid` written as a PNG (see `make_grid` for the layout options)."""
+    from .imaging import make_grid
+
+    return write_png(make_grid(images, **grid), path, recipe=recipe)
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike, *, cmap: str = "gray", scale: int = 1,
+               recipe: dict | None = None) -> Path:
+    """Write one float image (H, W) or (H, W, 3) in [0, 1] as a PNG."""
+    from .imaging import colorize, upscale
+
+    return write_png(upscale(colorize(image, cmap), scale), path, recipe=recipe)
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, *, duration_ms: int = 80, loop: int = 0,
+             cmap: str = "gray", scale: int = 1, bounce: bool = False) -> Path:
+    """Write frames (float (H, W) / (H, W, 3) in [0, 1], or uint8 RGB) as an animated GIF.
+
+    `loop=0` loops forever; `bounce` plays the frames forward then backward (as a Sheet's).
+    """
+    from .imaging import colorize, encode_gif, upscale
+
+    if Path(path).suffix.lower() == ".gif" and len(frames) < 1:
+        raise NeuroartError("a GIF needs at least one frame")
+    rgb = [upscale(colorize(f, cmap), scale) for f in frames]
+    rgb = animation(Sheet(np.zeros((0, 28, 28), np.float32), gif_bounce=bounce), rgb) if rgb else rgb
+    return _one_file(path, ".gif", lambda f: encode_gif(rgb, f, duration_ms=duration_ms, loop=loop))
+
+
+def save_npz(path: str | os.PathLike, **arrays) -> Path:
+    """Write arrays as an ``.npz`` whose bytes depend only on the arrays, atomically.
+
+    Fixed zip timestamps, so the same seed gives a byte-identical file; nothing is pickled.
+    """
+    from .imaging import encode_npz
+
+    return _one_file(path, ".npz", lambda f: encode_npz(arrays, f))
+
+
+def read_recipe(path: str | os.PathLike) -> dict | None:
+    """The recipe stored in a neuroart PNG (checked by `validate_recipe`), or None when it has none."""
+    from PIL import Image, UnidentifiedImageError
+
+    from .imaging import RECIPE_KEY
+
+    try:
+        with Image.open(path) as im:
+            text = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
+    except FileNotFoundError:
+        raise NeuroartError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
+        raise NeuroartError(f"{path}: not a readable image ({e})") from None
+    if text is None:
+        return None
+    if len(text) > MAX_RECIPE_CHARS:
+        raise NeuroartError(f"{path}: its neuroart recipe is too long ({len(text):,} characters)")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise NeuroartError(f"{path}: its neuroart recipe is not valid JSON") from None
+    return validate_recipe(obj, where=str(path))

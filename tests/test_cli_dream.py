@@ -35,7 +35,7 @@ def test_default_dream_writes_a_labelled_grid_in_the_current_folder(run, tmp_pat
     assert r.stdout.strip() == "wrote dream.png"  # the path on stdout; the progress bar is on stderr
     from PIL import Image
 
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     with Image.open(tmp_path / "dream.png") as im:
         assert im.size[0] > 2 * 28 * 3 and im.size[1] > 10 * 28 * 3  # 10 rows of 2, scale 3

@@ -23,7 +23,7 @@ def _one_line_error(assert_clean_error):
 
 
 def test_generate_grid_and_npz(run, tmp_path):
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     result = run("generate", "3", "7", "--per-digit", "4", "--seed", "2", "--out", "g.png", "--npz", "g.npz")
     assert result.exit_code == 0, result.output

@@ -127,7 +127,7 @@ def test_sheet_renders_rgb_cells():
 
 
 def test_cli_writes_png_with_recipe_and_npz(invoke, tmp_path, digit_png):
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     png = digit_png()
     result = invoke("explain", png, "digit:3", "--out", "e.png", "--npz", "e.npz")

@@ -231,7 +231,7 @@ def _check_picture(result, gray):
 def _read_all(folder, data: bytes):
     """Every reader on one file: each returns a right result or raises NeuroartError."""
     from neuroart.data import digit_from_bytes, load_digit_image, load_picture
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     path = _write(folder, data)
     for gray in (False, True):
@@ -279,7 +279,7 @@ def test_broken_images(folder, memory, data):
 @FAST
 @given(data=recipe_pngs())
 def test_random_recipe_chunks(folder, memory, data):
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     path = _write(folder, data, "r.png")
     try:
@@ -299,7 +299,7 @@ def test_a_bomb_is_refused_before_decoding(folder, memory):
     idat = zlib.compress(row * 64, 9)  # the start of the image; the rest is never reached
     png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
     from neuroart.data import load_digit_image, load_picture
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     path = _write(folder, png, "bomb.png")
     for read in (load_digit_image, load_picture, read_recipe):

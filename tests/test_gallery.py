@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroart import gallery, imaging
+from neuroart import gallery, outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ def test_committed_gallery_pictures_carry_their_commands():
     for piece in gallery.PIECES:
         png = ROOT / "gallery" / f"{piece.name}.png"
         assert png.is_file(), f"gallery/{png.name} missing: run `neuroart gallery`"
-        recipe = imaging.read_recipe(png)
+        recipe = outputs.read_recipe(png)
         assert recipe is not None, png
         assert recipe["argv"] == piece.argv(Path("gallery")), png
         assert recipe["command"] == "neuroart " + shlex.join(recipe["argv"])
@@ -50,12 +50,12 @@ def test_gallery_piece_replays_byte_identically(invoke, tmp_path, name):
 def test_replay_refuses_images_without_recipe(invoke, tmp_path, assert_clean_error):
     import numpy as np
 
-    imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "plain.png")
+    outputs.save_image(np.zeros((28, 28), np.float32), tmp_path / "plain.png")
     assert_clean_error(invoke("replay", "plain.png", "--out", "x.png"), "no neuroart recipe")
     (tmp_path / "junk.png").write_text("not a png")
     assert_clean_error(invoke("replay", "junk.png", "--out", "x.png"), "junk.png")
     assert_clean_error(invoke("gallery", "--only", "nope", "--out", "newdir"), "unknown gallery piece")
     assert not (tmp_path / "newdir").exists()
-    imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "r.png", recipe={"argv": ["info"]})
-    imaging.save_image(np.zeros((28, 28), np.float32), tmp_path / "d.png", recipe={"argv": ["dream", "3"]})
+    outputs.save_image(np.zeros((28, 28), np.float32), tmp_path / "r.png", recipe={"argv": ["info"]})
+    outputs.save_image(np.zeros((28, 28), np.float32), tmp_path / "d.png", recipe={"argv": ["dream", "3"]})
     assert_clean_error(invoke("replay", "d.png", "--out", "again.jpg"), ".png")

@@ -318,7 +318,7 @@ def test_reconstruct_random_test_digits(tiny):
 
 
 def test_save_npz_is_byte_reproducible(tmp_path):
-    from neuroart.imaging import save_npz
+    from neuroart.outputs import save_npz
 
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     a = save_npz(tmp_path / "a.npz", images=x, labels=np.array([1, 2, 3]))

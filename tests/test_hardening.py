@@ -315,7 +315,7 @@ def test_save_model_removes_stale_temp_files_of_killed_runs(tmp_path):
 
 
 def test_atomic_write_leaves_no_temp_file(tmp_path):
-    from neuroart.imaging import save_grid
+    from neuroart.outputs import save_grid
 
     save_grid(np.zeros((2, 28, 28)), tmp_path / "a.png")
     assert os.listdir(tmp_path) == ["a.png"]
@@ -325,7 +325,8 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
 
 
 def test_save_grid_refuses_a_ragged_list(tmp_path):
-    from neuroart.imaging import make_grid, save_grid
+    from neuroart.imaging import make_grid
+    from neuroart.outputs import save_grid
 
     ragged = [np.zeros((28, 28)), np.zeros((14, 14))]
     with pytest.raises(NeuroartError, match=r"images must all have the same shape \(got \(14, 14\), \(28, 28\)\)"):
@@ -340,7 +341,8 @@ def test_save_grid_refuses_a_ragged_list(tmp_path):
 def test_save_grid_reads_integer_pixels_as_bytes(tmp_path):
     from PIL import Image
 
-    from neuroart.imaging import make_grid, save_grid, save_image
+    from neuroart.imaging import make_grid
+    from neuroart.outputs import save_grid, save_image
 
     ints = np.full((1, 4, 4), 128, np.int64)
     floats = np.full((1, 4, 4), 128 / 255, np.float32)
@@ -359,7 +361,8 @@ def test_save_grid_reads_integer_pixels_as_bytes(tmp_path):
 
 
 def test_grid_and_gif_options_are_checked(tmp_path):
-    from neuroart.imaging import make_grid, save_gif
+    from neuroart.imaging import make_grid
+    from neuroart.outputs import save_gif
 
     x = np.zeros((4, 28, 28), np.float32)
     for kwargs, message in ((dict(pad=math.inf), "pad must be an integer"), (dict(pad=-1), "pad must be an integer"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from neuroart import imaging
+from neuroart import imaging, outputs
 
 
 def _png_with_chunk(path, text):
@@ -16,7 +16,7 @@ def _png_with_chunk(path, text):
 
 
 def _png_with_argv(path, argv, **extra):
-    imaging.save_image(np.zeros((28, 28), np.float32), path, recipe={"argv": argv, **extra})
+    outputs.save_image(np.zeros((28, 28), np.float32), path, recipe={"argv": argv, **extra})
     return path
 
 

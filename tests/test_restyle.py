@@ -95,7 +95,7 @@ def test_bad_inputs(sources):
 
 
 def test_cli_restyle_png_gif_npz(invoke, tmp_path, digit_png):
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     png = digit_png()
     args = ["restyle", png, "1", "4", "7", "--label", "7", "--gif", "w.gif", "--frames", "4", "--npz", "r.npz"]

@@ -138,7 +138,7 @@ def test_dream_restyle_similar_morph_generate_atlas(client):
 
 
 def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     save_dir: Path = client.save_dir
     outside = sorted(p.name for p in save_dir.parent.iterdir())

@@ -120,7 +120,7 @@ def laptop_flow(page, save_dir, tmp_path):
 
     from playwright.sync_api import expect
 
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     for digit in ("1", "7", "0"):
         page.click("#clear")
@@ -164,7 +164,7 @@ def phone_flow(page, save_dir):
 
     from playwright.sync_api import expect
 
-    from neuroart.imaging import read_recipe
+    from neuroart.outputs import read_recipe
 
     draw(page, "1")
     read_digit(page, "1")

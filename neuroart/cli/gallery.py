@@ -230,7 +230,7 @@ def replay(image, out, gif, npz, with_files, yes):
         neuroart replay gallery/deepdream-landscape.png --out d.png --with gallery/source-landscape.png
     """
     from ..data import no_download
-    from ..imaging import read_recipe
+    from ..outputs import read_recipe
 
     check_outputs(out=out, gif=gif, npz=npz)
     recipe = read_recipe(image)

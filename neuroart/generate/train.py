@@ -276,8 +276,8 @@ def train_generator(
     the model is built in its scope, `batch_size` is the global batch (split across the
     replicas), only the chief writes, and the card records strategy and replicas.
     """
-    from ..imaging import save_grid
     from ..models import save_model
+    from ..outputs import save_grid
 
     check_kind(kind)
     cfg = DEFAULTS[kind]
