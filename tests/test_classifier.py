@@ -88,3 +88,39 @@ def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
         models.save_model(model, target, {"name": "x"})
     assert target.read_bytes() == b"previous model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
+def _h5_groups(path):
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5"))) as f:
+        return set(f)
+
+
+@pytest.mark.parametrize("name", models.bundled())
+def test_bundled_files_hold_weights_only(name):
+    """No optimizer state in the bundled files (issue 19: 28 MB of which Adam's moments were most)."""
+    assert "optimizer" not in _h5_groups(models.resolve(name))
+
+
+def test_save_model_writes_weights_only_and_keeps_the_optimizer(tmp_path):
+    import warnings
+
+    import keras
+
+    model = classifier_model.build_mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((32, 28, 28), dtype=np.float32)
+    model.fit(x, np.arange(32) % 10, epochs=1, verbose=0)
+    opt = model.optimizer
+    models.save_model(model, tmp_path / "m.keras", {"name": "m"})
+    assert model.optimizer is opt and model.compiled  # the caller's model is as it was
+    assert _h5_groups(tmp_path / "m.keras") == {"layers", "vars"}
+    assert (tmp_path / "m.keras").stat().st_size < 1.1 * 4 * 101_770 + 20_000  # float32 weights and the config
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plain Keras loads it without "skipping optimizer variables"
+        again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(again(x), model(x))

@@ -113,10 +113,6 @@ def layers(found: dict | None) -> dict[str, tuple[str, int | None]] | None:
     return out
 
 
-#: Names every classifier answers to (the dream objectives' taps).
-RESERVED = ("image", "input", "logits", "probs")
-
-
 def check_layer(model, layer: str | None, units=(), *, first_hidden: bool = True) -> None:
     """`layer` (default: the first hidden Dense/Conv layer) is one of the model's, and `units`
     are in its range -- when the model's card lists its layers."""
@@ -132,6 +128,8 @@ def check_layer(model, layer: str | None, units=(), *, first_hidden: bool = True
         if not hidden:
             return
         layer = hidden[0]
+    from ..dream.objectives import RESERVED  # names every classifier answers to
+
     if layer in RESERVED:
         return
     if layer not in known:

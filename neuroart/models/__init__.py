@@ -258,11 +258,26 @@ def check_model_path(path: str | os.PathLike) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _weights_only(model):
+    """While saving, `model` has no optimizer and no compile config (Keras 3 writes both into a
+    ``.keras`` file, doubling or tripling it with Adam's moments); both are restored after."""
+    saved = {k: model.__dict__[k] for k in ("optimizer", "compiled") if k in model.__dict__}
+    try:
+        for k in saved:
+            setattr(model, k, None if k == "optimizer" else False)
+        yield model
+    finally:
+        for k, v in saved.items():
+            setattr(model, k, v)
+
+
 def save_model(model, path: str | os.PathLike, card: dict) -> Path:
     """Write `model` as ``.keras`` and its card as ``.json``, both atomically.
 
     The card gains ``file``, ``sha256`` and ``neuroart_version``. If anything fails the previous
-    model (if any) is left untouched.
+    model (if any) is left untouched. The file holds the weights only, never the optimizer's
+    state (training resumes from the card's recipe): see `_weights_only`.
     """
     path = check_model_path(path)
     # The card is written to its temporary file first and renamed last, after the model: an
@@ -270,7 +285,8 @@ def save_model(model, path: str | os.PathLike, card: dict) -> Path:
     # describing an old model.
     with atomic_path(card_path(path)) as ctmp:
         with atomic_path(path, suffix=".keras") as tmp:
-            model.save(tmp)
+            with _weights_only(model):
+                model.save(tmp)
             card = {**card, "file": path.name, "sha256": file_sha256(tmp), "neuroart_version": __version__}
             ctmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     return path
