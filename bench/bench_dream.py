@@ -62,7 +62,7 @@ def bench_deepdream(save=None):
     import resource
 
     from neuroart.dream import deepdream
-    from neuroart.dream.deepdream import DEFAULTS
+    from neuroart.dream.picture import DEFAULTS
 
     pic = photo_like()
     print(f"deepdream defaults {DEFAULTS} on a 1024x768 photo-like picture")

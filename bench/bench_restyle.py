@@ -1,7 +1,7 @@
 """Handwriting style: is a restyled digit readable as its target, and does it keep the source's hand?
 
 For 500 MNIST test digits (seeded), each is restyled as all ten digits by
-`neuroart.generate.restyle.restyle` with its defaults (the source's label read by the default
+`neuroart.generate.style.restyle` with its defaults (the source's label read by the default
 reader, as for a person's drawing). Prints:
 
 - judge agreement: the share of the 5,000 restyled digits the independent ``cnn`` reads as their
@@ -32,7 +32,7 @@ def main():
 
     from neuroart.data import load_mnist, to_float
     from neuroart.generate.model import load_generator
-    from neuroart.generate.restyle import restyle
+    from neuroart.generate.style import restyle
     from neuroart.metrics import judge_agreement, style_consistency
 
     _, (xt, yt) = load_mnist()

@@ -83,7 +83,7 @@ def test_dream_refuses_non_finite_and_out_of_range_options(kwargs, message):
     ],
 )
 def test_deepdream_refuses_non_finite_options(kwargs, message):
-    from neuroart.dream.deepdream import deepdream
+    from neuroart.dream import deepdream
 
     with pytest.raises(NeuroartError, match=message):
         deepdream(np.zeros((64, 64), np.float32), **kwargs)
@@ -215,7 +215,7 @@ def test_cli_classify_evaluate_dream_refuse_a_broken_classifier(
 def test_other_callers_check_the_classifier_contract(bad_models):
     from neuroart.classify import evaluate
     from neuroart.classify.read import classify_images
-    from neuroart.dream.deepdream import deepdream
+    from neuroart.dream import deepdream
     from neuroart.explain import explain
     from neuroart.metrics import judge_predict
 

@@ -1,4 +1,4 @@
-"""Handwriting style (neuroart.generate.restyle), its score, and `neuroart restyle`."""
+"""Handwriting style (neuroart.generate.style), its score, and `neuroart restyle`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def sources(pick_test_digits):
 
 
 def test_restyle_writes_every_digit_readably(sources):
-    from neuroart.generate.restyle import restyle
+    from neuroart.generate.style import restyle
     from neuroart.metrics import judge_agreement
 
     x, y = sources
@@ -27,7 +27,7 @@ def test_restyle_writes_every_digit_readably(sources):
 
 
 def test_order_of_digits_and_reader_label(sources):
-    from neuroart.generate.restyle import restyle
+    from neuroart.generate.style import restyle
 
     x, y = sources
     r = restyle(x[0], [7, 2, 7])
@@ -38,7 +38,7 @@ def test_order_of_digits_and_reader_label(sources):
 
 def test_style_consistency_separates_restyle_from_random(sources, test_digits):
     from neuroart.generate.model import load_generator
-    from neuroart.generate.restyle import restyle
+    from neuroart.generate.style import restyle
     from neuroart.metrics import slant, style_consistency, thickness
 
     x, y = test_digits
@@ -63,7 +63,7 @@ def test_style_consistency_separates_restyle_from_random(sources, test_digits):
 
 
 def test_same_input_same_bytes_and_seeded_extras(sources):
-    from neuroart.generate.restyle import mix_styles, restyle, similar, style_walk
+    from neuroart.generate.style import mix_styles, restyle, similar, style_walk
 
     x, _ = sources
     a, b = restyle(x[1], frames=4, seed=2), restyle(x[1], frames=4, seed=2)
@@ -81,7 +81,7 @@ def test_same_input_same_bytes_and_seeded_extras(sources):
 
 def test_bad_inputs(sources):
     from neuroart import NeuroartError
-    from neuroart.generate.restyle import restyle, similar
+    from neuroart.generate.style import restyle, similar
 
     x, _ = sources
     with pytest.raises(NeuroartError, match="digit"):

@@ -106,70 +106,23 @@ def train_classifier(
     Augmented recipes (the reader's) also score the corruption benchmark on `benchmark_sample`
     test digits (default: the benchmark's own sample) and record it in the card.
     """
-    if arch not in ARCHS:
-        raise NeuroartError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
-    if (arch, recipe) not in RECIPES:
-        known = ", ".join(r for a, r in RECIPES if a == arch)
-        raise NeuroartError(f"unknown recipe {recipe!r} for {arch} (choose from {known})")
-    r = RECIPES[(arch, recipe)]
-    epochs = positive_int("epochs", r.epochs if epochs is None else epochs, high=10_000)
-    batch_size = positive_int("batch_size", r.batch_size if batch_size is None else batch_size, high=1_000_000)
-    lr = finite("learning_rate", r.learning_rate if learning_rate is None else learning_rate, low=0, low_open=True, high=10)
-    seed = integer("seed", seed, low=0)
-    if limit is not None:
-        limit = positive_int("limit", limit)
-    if out is not None:
-        from ..models import check_model_path
-
-        out = check_model_path(out)
-
+    r, opts = _check_options(arch, recipe, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             seed=seed, limit=limit, out=out)
+    epochs, batch_size, lr, seed, limit, out = (opts[k] for k in ("epochs", "batch_size", "lr", "seed", "limit", "out"))
     (x_train, y_train), (x_test, y_test), source = mnist_with_source(data)
     if limit:
         x_train, y_train = x_train[:limit], y_train[:limit]
     x_train, x_test = to_float(x_train), to_float(x_test)
 
-    k = keras()
-    import contextlib
-    import functools
-
-    from ..distribute import resolve_strategy, strategy_name
+    from ..distribute import resolve_strategy
 
     dist = resolve_strategy(strategy)
     set_seed(seed)
-    # under a tf.distribute strategy the model and its optimizer live on every replica, and
-    # fit splits each global batch between them; the default strategy runs exactly as before
-    with dist.scope() if strategy_name(dist) != "default" else contextlib.nullcontext():
-        model = BUILDERS[arch]()
-        steps = int(np.ceil(len(x_train) / batch_size))
-        schedule = k.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps) if r.decay else lr
-        model.compile(
-            optimizer=k.optimizers.Adam(schedule),
-            loss="sparse_categorical_crossentropy",
-            steps_per_execution=r.steps_per_execution,
-        )
-    if r.augment:
-        from .augment import augmented_dataset
-
-        if strategy_name(dist) == "multiworker":
-            raise NeuroartError(f"{arch} trains on an augmented tf.data pipeline: use --strategy default or mirrored")
-        train_data = {"x": augmented_dataset(x_train, y_train, batch_size=batch_size, epochs=epochs, seed=seed,
-                                             clean_fraction=r.clean_fraction, polish_epochs=r.polish_epochs,
-                                             polish_clean_fraction=r.polish_clean_fraction),
-                      "steps_per_epoch": steps, "shuffle": False}
-    else:
-        train_data = {"x": x_train, "y": y_train, "batch_size": batch_size, "shuffle": True}
-    fit = model.fit
-    if strategy_name(dist) == "multiworker":  # Keras 3's fit cannot drive it (keras-team/keras#20585)
-        from ..distribute import fit_arrays
-
-        fit = functools.partial(fit_arrays, model, dist, seed=seed)
+    steps = int(np.ceil(len(x_train) / batch_size))
+    model, schedule = _compiled_model(arch, r, dist, lr=lr, decay_steps=epochs * steps)
     start = time.perf_counter()
-    fit(
-        **train_data,
-        epochs=epochs,
-        verbose=0,
-        callbacks=[_ProgressBar(epochs * steps, f"training {arch}", show_progress)],
-    )
+    _fit(model, dist, r, x_train, y_train, arch=arch, epochs=epochs, batch_size=batch_size, steps=steps, seed=seed,
+         show_progress=show_progress)
     seconds = time.perf_counter() - start
     scores = evaluate(model, x_test, y_test)
     card = {
@@ -193,23 +146,99 @@ def train_classifier(
         "test_loss": scores["loss"],
         "per_digit_accuracy": scores["per_digit"],
         "tensorflow": tf().__version__,
-        "keras": k.__version__,
+        "keras": keras().__version__,
     }
     if r.augment:
-        from .augment import DEFAULT
-        from .corrupt import evaluate_corruptions
-
-        card["augmentation"] = {**DEFAULT.as_card(), "clean_fraction": r.clean_fraction,
-                                "polish_epochs": r.polish_epochs, "polish_clean_fraction": r.polish_clean_fraction}
-        bench = evaluate_corruptions(model, x_test, y_test, seed=seed,
-                                     **({"n": benchmark_sample} if benchmark_sample else {}))
-        card["corruption_benchmark"] = {"images": bench["n"], "seed": seed, "mean": bench["mean"],
-                                        "accuracy": bench["accuracy"]}
+        card.update(_augmentation_card(model, r, x_test, y_test, seed=seed, benchmark_sample=benchmark_sample))
     if out is not None and _is_chief():  # under multiworker, one process saves
         from ..models import save_model
 
         save_model(model, out, card)
     return model, card
+
+
+def _check_options(arch, recipe, *, epochs, batch_size, learning_rate, seed, limit, out) -> tuple[Recipe, dict]:
+    """The recipe of (arch, recipe) and every option checked (None: the recipe's value)."""
+    if arch not in ARCHS:
+        raise NeuroartError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
+    if (arch, recipe) not in RECIPES:
+        known = ", ".join(r for a, r in RECIPES if a == arch)
+        raise NeuroartError(f"unknown recipe {recipe!r} for {arch} (choose from {known})")
+    r = RECIPES[(arch, recipe)]
+    opts = {
+        "epochs": positive_int("epochs", r.epochs if epochs is None else epochs, high=10_000),
+        "batch_size": positive_int("batch_size", r.batch_size if batch_size is None else batch_size, high=1_000_000),
+        "lr": finite("learning_rate", r.learning_rate if learning_rate is None else learning_rate, low=0,
+                     low_open=True, high=10),
+        "seed": integer("seed", seed, low=0),
+        "limit": None if limit is None else positive_int("limit", limit),
+        "out": None,
+    }
+    if out is not None:
+        from ..models import check_model_path
+
+        opts["out"] = check_model_path(out)
+    return r, opts
+
+
+def _compiled_model(arch: str, r: Recipe, dist, *, lr: float, decay_steps: int):
+    """The architecture built and compiled (in the strategy's scope when it is not the default):
+    returns ``(model, schedule)``, the schedule being `lr` itself when the rate is constant."""
+    import contextlib
+
+    from ..distribute import strategy_name
+
+    k = keras()
+    # under a tf.distribute strategy the model and its optimizer live on every replica, and
+    # fit splits each global batch between them; the default strategy runs exactly as before
+    with dist.scope() if strategy_name(dist) != "default" else contextlib.nullcontext():
+        model = BUILDERS[arch]()
+        schedule = k.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps) if r.decay else lr
+        model.compile(
+            optimizer=k.optimizers.Adam(schedule),
+            loss="sparse_categorical_crossentropy",
+            steps_per_execution=r.steps_per_execution,
+        )
+    return model, schedule
+
+
+def _fit(model, dist, r: Recipe, x_train, y_train, *, arch, epochs, batch_size, steps, seed, show_progress):
+    """Train on plain arrays, or on an augmented tf.data stream for augmented recipes."""
+    import functools
+
+    from ..distribute import strategy_name
+
+    if r.augment:
+        from .augment import augmented_dataset
+
+        if strategy_name(dist) == "multiworker":
+            raise NeuroartError(f"{arch} trains on an augmented tf.data pipeline: use --strategy default or mirrored")
+        train_data = {"x": augmented_dataset(x_train, y_train, batch_size=batch_size, epochs=epochs, seed=seed,
+                                             clean_fraction=r.clean_fraction, polish_epochs=r.polish_epochs,
+                                             polish_clean_fraction=r.polish_clean_fraction),
+                      "steps_per_epoch": steps, "shuffle": False}
+    else:
+        train_data = {"x": x_train, "y": y_train, "batch_size": batch_size, "shuffle": True}
+    fit = model.fit
+    if strategy_name(dist) == "multiworker":  # Keras 3's fit cannot drive it (keras-team/keras#20585)
+        from ..distribute import fit_arrays
+
+        fit = functools.partial(fit_arrays, model, dist, seed=seed)
+    fit(**train_data, epochs=epochs, verbose=0,
+        callbacks=[_ProgressBar(epochs * steps, f"training {arch}", show_progress)])
+
+
+def _augmentation_card(model, r: Recipe, x_test, y_test, *, seed, benchmark_sample) -> dict:
+    """What an augmented recipe adds to the card: its augmentation, and the corruption benchmark."""
+    from .augment import DEFAULT
+    from .corrupt import evaluate_corruptions
+
+    bench = evaluate_corruptions(model, x_test, y_test, seed=seed,
+                                 **({"n": benchmark_sample} if benchmark_sample else {}))
+    return {"augmentation": {**DEFAULT.as_card(), "clean_fraction": r.clean_fraction,
+                             "polish_epochs": r.polish_epochs, "polish_clean_fraction": r.polish_clean_fraction},
+            "corruption_benchmark": {"images": bench["n"], "seed": seed, "mean": bench["mean"],
+                                     "accuracy": bench["accuracy"]}}
 
 
 def _strategy_card(dist) -> dict:

@@ -18,7 +18,7 @@ def _defaults():
 
 
 def _dd_defaults():
-    from ..dream.deepdream import DEFAULTS
+    from ..dream.picture import DEFAULTS
 
     return DEFAULTS
 
@@ -173,7 +173,7 @@ def deepdream(image, out, octaves, octave_scale, steps, layer, digit, zoom, lr, 
         neuroart deepdream photo.jpg --out dreamed.png
         neuroart deepdream photo.jpg --digit 8 --octaves 5 --steps 20 --out eights.png
     """
-    from ..dream.deepdream import deepdream_sheet
+    from ..dream.picture import deepdream_sheet
     from . import checks
 
     checks.input_file(image, what="picture")

@@ -1,6 +1,6 @@
 """Seeing and restyling: `neuroart explain` (attribution maps) and `neuroart restyle` (handwriting style).
 
-The libraries are `neuroart.explain` and `neuroart.generate.restyle`; TensorFlow loads inside
+The libraries are `neuroart.explain` and `neuroart.generate.style`; TensorFlow loads inside
 the commands only.
 """
 
@@ -19,9 +19,9 @@ def _explain_lib():
 
 
 def _restyle_lib():
-    import importlib  # the module, not the function `neuroart.generate.restyle` it exports
+    from ..generate import style  # the module of `restyle`, `similar`, ...: no TensorFlow at import
 
-    return importlib.import_module("neuroart.generate.restyle")  # no TensorFlow at import
+    return style
 
 
 _EX = _explain_lib()

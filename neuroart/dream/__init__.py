@@ -6,7 +6,8 @@
 - :mod:`.transforms` -- seeded random jitter/scale/rotate/blur applied every step;
 - :mod:`.render`     -- the one compiled loop that optimises a whole batch;
 - :func:`dream`      -- the recipe behind ``neuroart dream`` (readable digits, all ten at once);
-- :func:`deepdream`  -- octaves + random-shift tiles of the 28-pixel classifier over any picture.
+- :func:`deepdream`  -- octaves + random-shift tiles of the 28-pixel classifier over any picture
+  (module :mod:`.picture`; "deepdream" names the function and the command only).
 
 Example::
 
@@ -16,16 +17,18 @@ Example::
 """
 
 from . import objectives, params, transforms  # noqa: F401
-from .deepdream import DeepDreamConfig, deepdream  # noqa: F401
-from .dreams import DEFAULTS, DreamConfig, DreamResult, dream  # noqa: F401
+from .picture import DeepDreamConfig, deepdream, deepdream_sheet  # noqa: F401
+from .dreams import DEFAULTS, DreamConfig, DreamResult, dream, dream_sheet  # noqa: F401
 from .render import ModelTaps, RenderResult, render  # noqa: F401
 
 __all__ = [
     "dream",
+    "dream_sheet",
     "DreamConfig",
     "DreamResult",
     "DEFAULTS",
     "deepdream",
+    "deepdream_sheet",
     "DeepDreamConfig",
     "render",
     "RenderResult",

@@ -327,6 +327,13 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
     return _concat_rows(parts, cfg, priors.prior_name(cfg.prior, prior))
 
 
+def dream_sheet(digits=None, **options):
+    """`dream` laid out as a `neuroart.outputs.Sheet` (the front ends' one way to a Sheet: every
+    pipeline has a ``*_sheet`` function taking its own arguments; `DreamResult.sheet` is the same
+    layout for a result already in hand)."""
+    return dream(digits, **options).sheet()
+
+
 def _concat_rows(parts: list[DreamResult], cfg: DreamConfig, prior: str) -> DreamResult:
     """The rows dreamed one by one, as one result (an empty one for a shard with no rows)."""
     k = cfg.per_digit

@@ -199,11 +199,6 @@ def layer(layer_name: str) -> Objective:
     )
 
 
-#: the DeepDream objective is `layer` (an alias kept for scripts; `neuroart.dream.deepdream` is
-#: the picture pipeline)
-deepdream = layer
-
-
 # -- batch diversity --------------------------------------------------------------------------
 
 

@@ -4,8 +4,8 @@
 - `model`: the `Generator` architecture and `load_generator` (importing it loads TensorFlow);
 - `train`: losses, the training loop, the fitted sampling prior, `train_generator`;
 - `sample`: `generate`, `reconstruct`, `morph`, `latent_map`;
-- `restyle`: one digit's handwriting style written as other digits (`restyle`, `mix_styles`,
-  `style_walk`, `similar`).
+- `style`: one digit's handwriting style written as other digits (`restyle`, `mix_styles`,
+  `style_walk`, `similar`). The module is `style` and the function `restyle`: one name each.
 
     >>> from neuroart.generate import generate
     >>> images, labels = generate([3, 7], per_digit=8, seed=1)   # eight 3s, eight 7s
@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-from .restyle import mix_styles, restyle, similar, style_walk
 from .sample import generate, latent_map, morph, reconstruct, slerp
+from .style import mix_styles, restyle, similar, style_walk
 
 __all__ = ["generate", "latent_map", "load_generator", "mix_styles", "morph", "reconstruct", "restyle",
            "similar", "slerp", "style_walk", "train_generator"]

@@ -56,13 +56,15 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     A conditional model (cvae) draws each requested class; an unconditional one (vae, ae)
     cannot be told which digit to draw, so it only accepts ``digits=None`` and returns labels -1.
     `shard` ``(i, n)`` (or ``"i/n"``) returns only shard i of n of the grid's rows (``per_digit``
-    digits each; `neuroart.distribute.shard_range` over the rows): every code is drawn from the
+    digits each; `neuroart.distribute.job_rows`): every code is drawn from the
     one seed and only the shard's rows are decoded, one row per batch, so shards 0..n-1
     concatenated are, byte for byte, the whole job (no `shard` is ``shard=(0, 1)``: the same rows,
     decoded the same way, since TensorFlow's CPU kernels round some values differently at other
     batch sizes).
     """
-    shard = (0, 1) if shard is None else _check_shard(shard)
+    from ..distribute import check_shard
+
+    shard = check_shard(shard)
     g = _generator(model)
     per_digit = positive_int("per_digit", per_digit, high=10_000)
     temperature = _check_temperature(temperature)
@@ -80,18 +82,11 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     return _decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
 
 
-def _check_shard(shard):
-    from ..distribute import check_shard
-
-    return check_shard(shard)
-
-
 def _rows_of(a, per_digit: int, shard):
     """The items of shard ``(i, n)`` of the rows (``per_digit`` items each) of `a`."""
-    from ..distribute import shard_range
+    from ..distribute import job_rows, row_items
 
-    rows = shard_range(len(a) // per_digit, *shard)
-    return a[rows.start * per_digit : rows.stop * per_digit]
+    return a[row_items(job_rows(len(a) // per_digit, shard), per_digit)]
 
 
 def _decode_rows(g, z, labels, per_digit: int, shard, sharpness: float) -> np.ndarray:

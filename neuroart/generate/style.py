@@ -302,3 +302,13 @@ def similar(image, n: int = 8, *, spread: float = 0.7, seed: int = 0, label=None
     w0 = style_code(g, x, y)
     eps = np.random.default_rng([int(seed), 0x73696D]).standard_normal((n, len(w0)))
     return decode_styles(g, w0[None] + spread * eps, np.full(n, y), truncation=truncation, sharpness=sharpness)
+
+
+def restyle_sheet(image, digits=range(10), **options):
+    """`restyle` laid out as a `neuroart.outputs.Sheet` (every pipeline's ``*_sheet`` function)."""
+    return restyle(image, digits, **options).sheet()
+
+
+def mix_styles_sheet(a, b, digits=range(10), **options):
+    """`mix_styles` laid out as a `neuroart.outputs.Sheet`."""
+    return mix_styles(a, b, digits, **options).sheet()

@@ -253,6 +253,29 @@ def sample_grid(model, *, per_digit: int = 10, seed: int = 0, **options):
     return model.decode(z, sharpness=opts["sharpness"]), None
 
 
+def _card(model, kind: str, *, out: Path, latent_dim: int, source: str, n_train: int, n_eval: int, scores: dict,
+          history: list) -> dict:
+    """The model card's description of a trained generator: what it is, its data and its scores."""
+    return {
+        "name": out.stem,
+        "kind": kind,
+        "task": "generate MNIST digits" + (" of a requested class" if kind == "cvae" else ""),
+        "latent_dim": latent_dim,
+        "prior": ("training loss: N(0, I); sampling: " if kind != "ae" else "sampling: ")
+        + ("a full-covariance Gaussian per class fitted to the training codes" if kind == "cvae"
+           else "a mixture of full-covariance Gaussians, one per class, fitted to the training codes"),
+        "sampling": SAMPLE_DEFAULTS,
+        "architecture": describe(model),
+        "loss": ("binary cross-entropy summed over 784 pixels"
+                 + (" + KL(q(z|x) || N(0, I)) summed over latent dims" if kind != "ae" else "")),
+        "data_source": source,
+        "train_images": int(n_train),
+        "eval_images": int(n_eval),  # the MNIST test digits the test_* scores are measured on
+        **{f"test_{key}": value for key, value in scores.items()},
+        "train_loss_per_epoch": [round(v, 3) for v in history],
+    }
+
+
 def train_generator(
     kind: str = DEFAULT_KIND,
     *,
@@ -308,22 +331,8 @@ def train_generator(
     fit_prior(model, xtr, ytr)
     scores = evaluate_generator(model, xte, yte if kind == "cvae" else None)
     card = {
-        "name": out.stem,
-        "kind": kind,
-        "task": "generate MNIST digits" + (" of a requested class" if kind == "cvae" else ""),
-        "latent_dim": latent_dim,
-        "prior": ("training loss: N(0, I); sampling: " if kind != "ae" else "sampling: ")
-        + ("a full-covariance Gaussian per class fitted to the training codes" if kind == "cvae"
-           else "a mixture of full-covariance Gaussians, one per class, fitted to the training codes"),
-        "sampling": SAMPLE_DEFAULTS,
-        "architecture": describe(model),
-        "loss": ("binary cross-entropy summed over 784 pixels"
-                 + (" + KL(q(z|x) || N(0, I)) summed over latent dims" if kind != "ae" else "")),
-        "data_source": source,
-        "train_images": int(len(xtr)),
-        "eval_images": int(len(xte)),  # the MNIST test digits the test_* scores are measured on
-        **{f"test_{key}": value for key, value in scores.items()},
-        "train_loss_per_epoch": [round(v, 3) for v in history],
+        **_card(model, kind, out=out, latent_dim=latent_dim, source=source, n_train=len(xtr), n_eval=len(xte),
+                scores=scores, history=history),
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": cfg.learning_rate,
