@@ -193,3 +193,19 @@ def test_typos_fail_before_tensorflow_loads(tmp_path):
     subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, timeout=120, check=True)
     tf_seconds = time.perf_counter() - start
     assert seconds / len(FAST_FAILURES) < tf_seconds / 2, (seconds, tf_seconds)
+
+
+def test_evaluate_corruptions_shows_progress_on_stderr(invoke):
+    result = invoke("evaluate", "--model", "mlp", "--corruptions", "--sample", "20", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "corruptions" in result.stderr  # click's bar (its label alone when stderr is not a terminal)
+    assert json.loads(result.stdout)["models"]["mlp"]["clean"] > 0.5
+
+
+def test_train_generator_shows_progress_on_stderr(invoke, tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "tiny.npz", x_train=x, y_train=np.arange(300) % 10, x_test=x[:50], y_test=np.arange(50) % 10)
+    result = invoke("train", "generator", "--kind", "ae", "--epochs", "1", "--batch-size", "100", "--data", "tiny.npz",
+                    "--out", "ae.keras")
+    assert result.exit_code == 0, result.stderr
+    assert "training ae" in result.stderr and "saved ae.keras" in result.output

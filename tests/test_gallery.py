@@ -59,3 +59,10 @@ def test_replay_refuses_images_without_recipe(invoke, tmp_path, assert_clean_err
     outputs.save_image(np.zeros((28, 28), np.float32), tmp_path / "r.png", recipe={"argv": ["info"]})
     outputs.save_image(np.zeros((28, 28), np.float32), tmp_path / "d.png", recipe={"argv": ["dream", "3"]})
     assert_clean_error(invoke("replay", "d.png", "--out", "again.jpg"), ".png")
+
+
+def test_gallery_tells_on_stderr_which_piece_it_is_making(invoke, tmp_path):
+    result = invoke("gallery", "--only", "latent-map", "--out", "g")
+    assert result.exit_code == 0, result.stderr
+    assert "gallery [1/1] latent-map: neuroart latent-map --out g/latent-map.png" in result.stderr
+    assert "wrote g/latent-map.png" in result.output

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .._util import NeuroartError, progress
+from .._util import NeuroartError
 from . import check_outputs, library_errors, main
 
 
@@ -67,9 +67,9 @@ def gallery(out, only, list_only):
         return
     folder.mkdir(parents=True, exist_ok=True)
     lib.source_picture(folder / lib.SOURCE_PICTURE)
-    with progress(pieces, label="gallery") as bar:
-        for piece in bar:
-            _invoke(piece.argv(folder))  # each command prints what it wrote
+    for i, piece in enumerate(pieces, 1):  # a line per piece on stderr: each one shows its own progress
+        click.echo(f"gallery [{i}/{len(pieces)}] {piece.name}: neuroart {shlex.join(piece.argv(folder))}", err=True)
+        _invoke(piece.argv(folder))  # each command prints what it wrote
     click.echo(f"gallery: {len(pieces)} pictures and {lib.write_index(folder)}")
 
 
