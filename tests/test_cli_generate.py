@@ -156,3 +156,10 @@ def test_other_commands_same_seed_same_bytes(run, tmp_path, args):
         p.unlink()
     assert run(*args).exit_code == 0
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first
+
+
+def test_help_says_what_latent_map_and_morph_show(run):
+    text = " ".join(run("latent-map", "--help").output.split())
+    assert "not all ten" in text and "all digits" not in text
+    text = " ".join(run("morph", "--help").output.split())
+    assert "picked by --seed" in text and "another --seed" in text

@@ -57,5 +57,38 @@ def test_readme_python_tour_runs(tmp_path, monkeypatch, digit_png):
     readme = (ROOT / "README.md").read_text()
     code = readme.split("## A tour of the Python API")[1].split("```python")[1].split("```")[0]
     exec(compile(code, "README.md", "exec"), {})
-    for name in ("dreams.png", "morph.gif"):
+    for name in ("dreams.png", "three-eight.png", "morph.gif"):
         assert (tmp_path / name).is_file(), name
+
+
+def test_readme_objective_is_the_example_script():
+    """The README's custom objective is examples/two_class_objective.py's (which makes a picture)."""
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / "examples" / "two_class_objective.py").read_text()
+    for line in ("O.class_logprob(3, temperature=4)", "- 1.0 * O.l1() + 0.03 * ", 'O.denoise(na.load_generator("vae"))',
+                 "T.Transforms([T.jitter(2), T.scale(0.15), T.rotate(15), T.blur(0.5)])", "(0, 1, 2, 5, 6, 9)"):
+        assert line in readme and line in example, line
+    assert "three-eight.png" in readme
+
+
+def test_pictures_the_docs_show_exist():
+    """Every local picture a README or docs page links to is in the repository."""
+    import re
+
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text()):
+            if "://" not in target:
+                assert (page.parent / target).is_file(), f"{page.name} shows {target}, which does not exist"
+
+
+def test_the_studios_save_folder_is_ignored_by_git():
+    """`neuroart studio` saves into ./studio/ by default: never committed by accident, while the
+    studio's own source (neuroart/studio/) stays visible to git."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "check-ignore", "studio/picture.png", "neuroart/studio/new_module.py"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["studio/picture.png"]

@@ -154,9 +154,12 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
 def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpness, cmap, scale):
     """Morph digit A into digit B along a smooth latent path.
 
-    A and B are digits 0-9 (a real MNIST test digit of that class, chosen by --seed) or image
-    files of single digits. The cvae carries A's handwriting style across while the class
-    changes; the VAE walks between the two encodings.
+    A and B are digits 0-9 or image files of single digits. A digit stands for one real MNIST
+    test digit of that class, picked by --seed. The first frame is the generator's redrawing of
+    A's picture and the last of B's; the frames between walk from one latent code to the other
+    (with the cvae the label travels too, from A's class to B's). So the ends look like those
+    two test digits, odd ones included (`morph 3 8` at --seed 0 ends on an 8 with a small,
+    thin top loop): for other ends try another --seed, or give your own images.
 
     \b
     Example:
@@ -215,8 +218,10 @@ def _plane(value: str):
 def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, scale):
     """The decoded latent plane as a grid: how the generator organises handwriting.
 
-    The VAE's map shows all digits flowing into each other; the cvae's map shows one digit's
-    styles (slant, thickness, width) for --digit.
+    A map is one plane through the latent space, so it shows a few digits flowing into each
+    other, not all ten (the bundled vae's default plane: 0, 8, 1 and 9; --plane pca, other axes
+    or --seed cut other planes). The cvae's map shows one digit's styles (slant, thickness,
+    width) for --digit.
 
     \b
     Example:
