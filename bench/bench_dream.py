@@ -1,6 +1,7 @@
 """Batched compiled dreaming vs the naive per-image eager loop, side by side.
 
-    python bench/bench_dream.py [--images 100] [--steps 200] [--naive-images 4]
+    python bench/bench_dream.py [--images 100] [--steps 200] [--naive-images 4] [--runs 3]
+    python bench/bench_dream.py --command [--runs 4]     # only the whole-command figure
 
 Both sides climb the same objective (log p(target) - 2 * mean|x|) on the same model (the
 bundled `mlp`) from the same starts, with the same random jitter/scale/rotate/blur transforms
@@ -17,6 +18,11 @@ diversity relative to real test digits, and the Fréchet distance to real digits
 feature space. With ``--deepdream`` it instead times ``neuroart deepdream``'s library call with default settings
 on a 1024x768 photo-like picture (procedural: sky, sun, hills, 1/f texture), writes it to
 ``--save`` if given, and reports the peak memory growth per tile count.
+
+Last (or alone, with ``--command``) it times the default ``neuroart dream`` command as a user runs
+it, paired run by run with ``python -c "import tensorflow"`` (the floor every command pays):
+the medians, their difference (the command's own time after TensorFlow has loaded; issue 19's
+target is at most 2.5 s) and their ratio.
 
 The naive loop is timed on NAIVE_IMAGES images and extrapolated linearly to IMAGES (each image
 is independent, so its cost is linear); the output says so. The batched time includes tracing.
@@ -205,12 +211,49 @@ def main(argv=None):
                     help="with --table: autoencoder(s) for the Plug & Play rows [default: bundled vae, ae]")
     ap.add_argument("--generator", default=None, help="with --table: decoder for the latent rows")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--command", action="store_true", help="only time the default `neuroart dream` command")
+    ap.add_argument("--runs", type=int, default=3, help="paired runs of the command timing (median)")
     args = ap.parse_args(argv)
     if args.table:
         return table(args.prior, args.generator, seed=args.seed)
     if args.deepdream:
         return bench_deepdream(args.save)
+    if not args.command:
+        bench_loops(args)
+    bench_command(args.runs)
 
+
+def bench_command(runs: int = 3) -> float:
+    """Median seconds of the default `neuroart dream` command after TensorFlow has loaded: each run
+    of the command is paired with a run of `python -c "import tensorflow"` (same machine, same
+    moment), and the medians are compared. Returns the ratio command / import."""
+    import statistics
+    import subprocess
+    import tempfile
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def timed(cmd) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "dream.png")
+        tf_s, cmd_s = [], []
+        for _ in range(max(1, runs)):
+            tf_s.append(timed([sys.executable, "-c", "import tensorflow"]))
+            cmd_s.append(timed([sys.executable, "-m", "neuroart", "dream", "--out", out]))
+    a, b = statistics.median(tf_s), statistics.median(cmd_s)
+    print(f"neuroart dream (defaults, 80 dreams, VAE prior), median of {len(cmd_s)} paired runs: {b:.2f} s; "
+          f"python -c 'import tensorflow': {a:.2f} s")
+    print(f"after TensorFlow has loaded: {b - a:.2f} s (target <= 2.5 s); ratio command / import: {b / a:.2f}")
+    return b / a
+
+
+def bench_loops(args):
+    """The batched compiled loop against the naive eager per-image loop (the first table)."""
     from neuroart._util import tf
     from neuroart.dream import objectives as O
     from neuroart.dream import params as P

@@ -342,3 +342,94 @@ def test_progress_and_frames_do_not_change_the_result(mlp):
     plain = dream([1, 7], per_digit=2, steps=30).images
     np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, steps=30, show_progress=True).images)
     np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, steps=30, frames=7).images)
+
+
+def test_the_render_loop_is_traced_once_without_autograph(mlp, monkeypatch):
+    """Issue 19: the loop is one trace per render however it is chunked (frames, progress), and
+    AutoGraph never converts the model's or the objectives' Python (that was most of a dream)."""
+    import sys
+
+    from neuroart.dream import objectives as O
+    from neuroart.dream import params as P
+
+    R = sys.modules["neuroart.dream.render"]  # the module (`neuroart.dream.render` is its function)
+    made = []
+    real = R._compiled_steps
+    monkeypatch.setattr(R, "_compiled_steps", lambda *a: made.append(real(*a)) or made[-1])
+    R.render(mlp, O.class_logprob([3, 7]) - O.l1(), P.pixel(2, seed=0), steps=12, frames=4, show_progress=True)
+    (run,) = made
+    assert run.experimental_get_tracing_count() == 1
+    assert run._autograph is False
+
+
+def test_optimizer_is_checked_once_and_named(mlp):
+    from neuroart.dream import dream
+    from neuroart.dream.render import OPTIMIZERS, check_optimizer
+
+    assert set(OPTIMIZERS) == {"adam", "normgrad"}
+    for call in (lambda: check_optimizer("sgd"), lambda: dream([3], steps=1, optimizer="sgd")):
+        with pytest.raises(NeuroartError, match="unknown optimizer 'sgd' \\(use adam or normgrad\\)"):
+            call()
+
+
+def test_one_list_of_reserved_layer_names(mlp):
+    from neuroart.dream import objectives as O
+    from neuroart.dream.render import ModelTaps
+
+    taps = ModelTaps(mlp)
+    for name in O.RESERVED:
+        taps.check(name)  # never "unknown layer"
+        assert O.l1(name).layers == () and O.diversity(name).layers == () and O.l2(name).layers == ()
+    assert not hasattr(O, "deepdream")  # the DeepDream objective has one name: layer
+
+
+def test_a_new_kind_of_prior_registers_its_term(mlp):
+    from neuroart.dream import dream, priors
+    from neuroart.dream import objectives as O
+
+    seen = []
+
+    def term(cfg, labels):
+        seen.append(list(labels))
+        return 0.0 * O.l1()
+
+    priors.register_prior("test-zero", term)
+    try:
+        res = dream([3, 5], per_digit=1, steps=2, prior="test-zero")
+    finally:
+        priors._TERMS.pop("test-zero")
+    assert seen == [[3, 5]] and res.prior == "test-zero"
+    assert res.sheet().recipe["prior"] == "test-zero"
+
+
+def test_shards_are_rows_of_the_job(mlp):
+    """dream's shards are `distribute.job_rows` of the grid's rows; together they are the job."""
+    from neuroart.distribute import job_rows, row_items
+    from neuroart.dream import dream
+
+    assert [list(job_rows(5, (i, 2))) for i in range(2)] == [[0, 1, 2], [3, 4]]
+    assert job_rows(4) == range(4) and row_items(range(1, 3), 8) == slice(8, 24)
+    whole = dream([1, 4, 7], per_digit=2, steps=5, shard=(0, 1))
+    parts = [dream([1, 4, 7], per_digit=2, steps=5, shard=f"{i}/2") for i in range(2)]
+    assert [p.rows for p in parts] == [["1", "4"], ["7"]]
+    np.testing.assert_array_equal(np.concatenate([p.images for p in parts]), whole.images)
+
+
+def test_deepdream_digit_tiles_leave_no_seam(mlp):
+    """Issue 19: `deepdream --digit` blends half-overlapping tiles, so the change it makes has no
+    dead band at a fixed tile border; the windows of the four grids sum to 1 everywhere."""
+    import sys
+
+    from neuroart.dream import deepdream
+
+    picture = sys.modules["neuroart.dream.picture"]
+    w = picture._window(56)
+    total = sum(np.roll(np.roll(w, dy, 0), dx, 1) for dy in (0, 28) for dx in (0, 28))
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+
+    rng = np.random.default_rng(0)
+    pic = np.clip(0.5 + 0.15 * rng.standard_normal((112, 448)), 0, 1).astype(np.float32)
+    out = deepdream(pic, model=mlp, digit=3, octaves=1, steps=4, zoom=2, jitter=0, seed=1)
+    change = np.abs(out - pic).mean(axis=0)  # per column
+    folded = np.array([change[c::56].mean() for c in range(56)])  # by position in a tile
+    assert folded.min() > 0.5 * folded.mean(), folded.round(4)  # one fixed grid: 0.39

@@ -231,24 +231,24 @@ def diversity(layer_name: str = "image", groups=None) -> Objective:
 # -- penalties (subtract them) ----------------------------------------------------------------
 
 
-def l1(layer_name: str = "image", constant: float = 0.0) -> Objective:
-    """Mean |x - constant| per image (subtract it: sparse strokes on a black ground)."""
+def _mean_penalty(op, label: str, layer_name: str, constant: float) -> Objective:
+    """Mean op(x - constant) per image, x the layer's (flattened) values."""
     t = tf()
     return Objective(
-        lambda T: t.reduce_mean(t.abs(_flat(T(layer_name)) - constant), axis=1),
-        f"l1({layer_name})",
+        lambda T: t.reduce_mean(op(_flat(T(layer_name)) - constant), axis=1),
+        f"{label}({layer_name})",
         _layer_dep(layer_name),
     )
+
+
+def l1(layer_name: str = "image", constant: float = 0.0) -> Objective:
+    """Mean |x - constant| per image (subtract it: sparse strokes on a black ground)."""
+    return _mean_penalty(tf().abs, "l1", layer_name, constant)
 
 
 def l2(layer_name: str = "image", constant: float = 0.0) -> Objective:
     """Mean (x - constant)**2 per image."""
-    t = tf()
-    return Objective(
-        lambda T: t.reduce_mean(t.square(_flat(T(layer_name)) - constant), axis=1),
-        f"l2({layer_name})",
-        _layer_dep(layer_name),
-    )
+    return _mean_penalty(tf().square, "l2", layer_name, constant)
 
 
 def total_variation(layer_name: str = "image", power: float = 1.0) -> Objective:
