@@ -394,3 +394,35 @@ def test_bundled_morph_moves_in_even_steps():
         steps = np.linalg.norm(np.diff(frames.reshape(12, -1), axis=0), axis=1)
         assert steps.max() < 1.5 * steps.min(), (a, b, steps)
         assert (info["from"], info["to"]) == (a, b)
+
+
+def test_the_generator_family_registers_its_contract_with_models():
+    """models knows a generator only through the family's registration (it imports no pipeline):
+    the package root declares the module, the module registers the class and its contract."""
+    import subprocess
+    import sys
+
+    import neuroart
+    from neuroart import models
+    from neuroart._util import NeuroartError
+
+    assert neuroart.MODEL_FAMILIES["neuroart>Generator"] == "neuroart.generate.model"
+    code = ("import sys, neuroart.models as m; g = m.load_model('vae', role='prior'); "
+            "print(type(g).__module__, 'neuroart.generate.model' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[-2:] == ["neuroart.generate.model", "True"], out.stderr[-500:]
+    from neuroart.generate.model import Generator
+
+    vae = models.load_model("vae")
+    assert models.family_of(vae) is Generator and models.family_of(models.load_model("mlp")) is None
+    with pytest.raises(NeuroartError, match="a vae generator, not a digit classifier"):
+        models.check_model(vae, "classifier")
+    # a family of functional models registers by predicate, with a role of its own
+    seen = []
+    models.register_family(lambda m: getattr(m, "name", "") == "mlp", lambda m, role, src: seen.append(role) or m,
+                           roles=("test-role",))
+    try:
+        assert models.load_model("mlp", role="test-role") is models.load_model("mlp") and seen == ["test-role"]
+    finally:
+        models._FAMILIES.popitem()
+        models.ROLES.remove("test-role")

@@ -102,7 +102,8 @@ def model_stamp(model, key: str = "model") -> dict:
 #    import) made by the package root (`neuroart/__init__.py`, which lists the built-in families):
 #    a file carrying that Keras class is defined by that module, imported before such a file loads;
 # 2. that module, on import, defines the Keras class (``@keras.saving.register_keras_serializable(
-#    package="neuroart")``) and calls `register_family(TheClass, contract)`: `contract(model, role,
+#    package="neuroart")``) and calls `register_family(TheClass, contract)` (or, for functional
+#    models holding a custom layer, `register_family(is_member, contract)` with a predicate): `contract(model, role,
 #    source)` returns the model when it may serve `role` (``generator``, ``prior``, ``classifier``,
 #    or a role of its own, given in `roles`), else raises one `NeuroartError` line.
 #
@@ -110,7 +111,7 @@ def model_stamp(model, key: str = "model") -> dict:
 # here imports a family: the arrows point down (docs/architecture.md).
 
 _DECLARED: dict[str, str] = {}  # Keras class name in a file -> the module that defines it
-_FAMILIES: dict[type, object] = {}  # the family's model class -> its contract
+_FAMILIES: dict = {}  # the family's model class (or a predicate model -> bool) -> its contract
 ROLES = ["classifier", "generator", "prior"]
 
 
@@ -120,10 +121,12 @@ def declare_family(keras_class: str, module: str) -> None:
     _DECLARED[str(keras_class)] = str(module)
 
 
-def register_family(cls: type, contract, *, roles=()) -> None:
-    """A model family's class and its contract ``(model, role, source) -> model`` (raises
-    `NeuroartError` when the model cannot serve the role); `roles` adds roles of its own."""
-    _FAMILIES[cls] = contract
+def register_family(member, contract, *, roles=()) -> None:
+    """A model family and its contract ``(model, role, source) -> model`` (raises `NeuroartError`
+    when the model cannot serve the role). `member` is the family's model class, or a predicate
+    ``model -> bool`` for a family of functional models (one holding its custom layer, say);
+    `roles` adds roles of its own."""
+    _FAMILIES[member] = contract
     ROLES.extend(r for r in roles if r not in ROLES)
 
 
@@ -136,8 +139,13 @@ def _import_families() -> None:
 
 
 def family_of(model):
-    """The registered family class `model` belongs to, or None (a plain Keras model)."""
-    return next((cls for cls in _FAMILIES if isinstance(model, cls)), None)
+    """The registered family (its class or predicate) `model` belongs to, or None (a plain Keras model)."""
+    for member in _FAMILIES:
+        if isinstance(member, type) and isinstance(model, member):
+            return member
+        if not isinstance(member, type) and member(model):
+            return member
+    return None
 
 
 _cache: dict[tuple[str, int, bool], object] = {}
