@@ -102,3 +102,23 @@ def assert_clean_error():
 def files_in():
     """`files_in(folder)`: every file under folder, to check that a failed command left nothing."""
     return _files_in
+
+
+@pytest.fixture(scope="session")
+def bad_models(tmp_path_factory):
+    """Models that break the classifier contract, saved as .keras files: 5 scores, 5 heads, 32x32x3 input."""
+    from neuroart._util import keras
+
+    k = keras()
+    folder = tmp_path_factory.mktemp("models")
+    inp = k.Input((28, 28))
+    h = k.layers.Flatten()(inp)
+    five_units = k.Model(inp, k.layers.Dense(5, activation="softmax")(h))
+    heads = k.Model(inp, [k.layers.Dense(10, activation="softmax", name=f"head{i}")(h) for i in range(5)])
+    inp2 = k.Input((32, 32, 3))
+    wrong_input = k.Model(inp2, k.layers.Dense(10)(k.layers.Flatten()(inp2)))
+    paths = {}
+    for name, model in (("five_units", five_units), ("five_heads", heads), ("wrong_input", wrong_input)):
+        paths[name] = folder / f"{name}.keras"
+        model.save(paths[name])
+    return paths

@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -124,3 +126,120 @@ def test_save_model_writes_weights_only_and_keeps_the_optimizer(tmp_path):
         warnings.simplefilter("error")  # plain Keras loads it without "skipping optimizer variables"
         again = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(again(x), model(x))
+
+
+# --------------------------------------------------------------------------- the classifier contract
+
+
+@pytest.mark.parametrize("which, fragment", [
+    ("five_units", "its output is 5, not 10 digit scores"),
+    ("five_heads", "it has 5 outputs"),
+    ("wrong_input", "its input is 32x32x3, not 28x28 images"),
+])
+def test_classifier_contract_checked_on_load(bad_models, which, fragment):
+    from neuroart.models import load_classifier, load_model
+
+    path = bad_models[which]
+    with pytest.raises(NeuroartError, match=fragment) as e:
+        load_classifier(path)
+    assert str(e.value).startswith(f"{path}: not a digit classifier") and "\n" not in str(e.value)
+    load_model(path)  # without a role the file still loads (info, scripts)
+    with pytest.raises(NeuroartError, match=fragment):  # a loaded object is checked too
+        load_classifier(load_model(path))
+
+
+def test_other_callers_check_the_classifier_contract(bad_models):
+    from neuroart.classify import evaluate
+    from neuroart.classify.read import classify_images
+    from neuroart.dream import deepdream
+    from neuroart.explain import explain
+    from neuroart.metrics import judge_predict
+
+    path = bad_models["five_units"]
+    x = np.zeros((2, 28, 28), np.float32)
+    for call in (
+        lambda: classify_images(x, model=path),
+        lambda: evaluate(path, x, np.zeros(2, np.int64)),
+        lambda: judge_predict(x, path),
+        lambda: explain(x, model=path),
+        lambda: explain(x, model=str(path)),
+        lambda: deepdream(np.zeros((64, 64), np.float32), model=path, steps=1),
+        lambda: deepdream(np.zeros((64, 64), np.float32), model=str(path), steps=1),
+    ):
+        with pytest.raises(NeuroartError, match="not a digit classifier"):
+            call()
+
+
+def test_evaluate_refuses_empty_and_mismatched_data():
+    from neuroart.classify import evaluate
+
+    with pytest.raises(NeuroartError, match="no test images to evaluate"):
+        evaluate("mlp", np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64))
+    with pytest.raises(NeuroartError, match="3 test images but 2 labels"):
+        evaluate("mlp", np.zeros((3, 28, 28), np.float32), np.zeros(2, np.int64))
+
+
+def test_classify_top_is_checked():
+    import math
+
+    from neuroart.classify.read import classify_images
+
+    for top in (0, 11, math.inf, "x"):
+        with pytest.raises(NeuroartError, match="top must be an integer >= 1 and <= 10"):
+            classify_images(np.zeros((1, 28, 28), np.float32), top=top)
+
+
+def test_train_classifier_refuses_non_finite_options(tmp_path):
+    import math
+
+    with pytest.raises(NeuroartError, match="learning_rate must be a finite number > 0"):
+        classifier.train_classifier(learning_rate=math.inf, out=tmp_path / "m.keras", show_progress=False)
+    with pytest.raises(NeuroartError, match="epochs must be a positive integer"):
+        classifier.train_classifier(epochs=math.nan, out=tmp_path / "m.keras", show_progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- saving (neuroart.models)
+
+
+def _age(path, seconds):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def _dead_pid():
+    pid = 2**22 - 7  # above the usual pid_max: no such process
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_save_model_removes_stale_temp_files_of_killed_runs(tmp_path):
+    from neuroart._util import keras
+    from neuroart.models import save_model
+
+    k = keras()
+    inp = k.Input((28, 28))
+    model = k.Model(inp, k.layers.Dense(10)(k.layers.Flatten()(inp)))
+    dead = _dead_pid()
+    stale = [  # what kill -9 during a save leaves: the model and card temp files
+        tmp_path / ".g.keras.abcd1234.keras",  # the older name, without a pid
+        tmp_path / ".g.json.x_y9z0ab.json.tmp",
+        tmp_path / f".g.keras.{dead}-k2k2k2k2.keras",
+        tmp_path / f".g.json.{dead}-qqqqqqqq.json.tmp",
+    ]
+    fresh = tmp_path / f".g.keras.{dead}-fresh123.keras"  # a few seconds old: could be in use
+    live = tmp_path / f".g.keras.{os.getpid()}-live1234.keras"  # a live writer's, however old
+    other = [tmp_path / ".h.keras.abcd1234.keras", tmp_path / ".g.keras.notours.bak", tmp_path / "g.keras.abcd1234.keras"]
+    for p in [*stale, fresh, live, *other]:
+        p.write_bytes(b"partial")
+        _age(p, 3600)
+    _age(fresh, 5)
+    save_model(model, tmp_path / "g.keras", {"name": "g"})
+    left = sorted(os.listdir(tmp_path))
+    assert left == sorted(["g.keras", "g.json", fresh.name, live.name, *(p.name for p in other)])

@@ -209,3 +209,73 @@ def test_train_generator_shows_progress_on_stderr(invoke, tmp_path):
                     "--out", "ae.keras")
     assert result.exit_code == 0, result.stderr
     assert "training ae" in result.stderr and "saved ae.keras" in result.output
+
+
+# --------------------------------------------------------------------------- broken models, odd data
+
+
+@pytest.mark.parametrize("which, fragment", [("five_units", "its output is 5, not 10 digit scores"),
+                                             ("five_heads", "it has 5 outputs")])
+def test_cli_refuses_a_broken_classifier_everywhere(bad_models, which, fragment, invoke, assert_clean_error, files_in,
+                                                    tmp_path, digit_png):
+    """classify, evaluate, evaluate --corruptions and dream: the same one line (issue 9, issue 19)."""
+    path = bad_models[which]
+    digit = digit_png()
+    (tmp_path / "old.png").write_bytes(b"the user's old picture")
+    before = files_in(tmp_path)
+    for args in (["classify", digit.name], ["evaluate"], ["evaluate", "--corruptions", "--sample", "20"],
+                 ["dream", "3", "--steps", "2", "--out", "old.png"]):
+        result = invoke(*args, "--model", path)
+        assert_clean_error(result, str(path), "not a digit classifier", fragment)
+        assert result.exit_code == 1
+    assert files_in(tmp_path) == before
+    assert (tmp_path / "old.png").read_bytes() == b"the user's old picture"
+
+
+def test_evaluate_with_zero_images_is_one_clear_error(invoke, assert_clean_error, tmp_path):
+    x = np.zeros((5, 28, 28), np.uint8)
+    np.savez(tmp_path / "empty.npz", x_train=x, y_train=np.zeros(5, np.uint8),
+             x_test=np.zeros((0, 28, 28), np.uint8), y_test=np.zeros(0, np.uint8))
+    r = invoke("evaluate", "--data", "empty.npz")
+    assert_clean_error(r, "no test images to evaluate")
+    assert r.exit_code == 1 and "nan" not in r.output
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+def test_train_refuses_a_non_finite_learning_rate(invoke, assert_clean_error, files_in, tmp_path, value):
+    assert_clean_error(invoke("train", "classifier", "--learning-rate", value, "--out", "m.keras"),
+                       "--learning-rate must be a finite number > 0")
+    assert files_in(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- shards and TF_CONFIG at the CLI
+
+
+@pytest.mark.parametrize("shard", ["3/2", "0/0", "a/b"])
+@pytest.mark.parametrize("command", [["generate", "--npz", "g.npz"], ["dream", "--steps", "2"], ["dataset", "d"],
+                                     ["explain", "digit:3"]])
+def test_bad_shard_is_one_line_and_no_files(invoke, assert_clean_error, files_in, tmp_path, command, shard):
+    result = invoke(*command, "--shard", shard)
+    assert_clean_error(result, "shard")
+    assert files_in(tmp_path) == []
+    assert not (tmp_path / "d").exists()
+
+
+def test_empty_shard_is_refused(invoke, assert_clean_error, files_in, tmp_path):
+    assert_clean_error(invoke("generate", "3", "--shard", "1/2"), "empty")
+    assert_clean_error(invoke("explain", "digit:3", "--model", "mlp", "--shard", "1/2"), "empty")
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ("{not json", "not JSON"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "no task"),
+    ('{"cluster": {"worker": ["127.0.0.1:99999"]}, "task": {"type": "worker", "index": 0}}',
+     "port 99999 is out of range (1-65535)"),
+])
+@pytest.mark.parametrize("kind", ["classifier", "generator"])
+def test_bad_tf_config_at_the_cli(invoke, assert_clean_error, files_in, tmp_path, monkeypatch, raw, fragment, kind):
+    monkeypatch.setenv("TF_CONFIG", raw)
+    result = invoke("train", kind, "--strategy", "multiworker", "--epochs", "1", "--out", "m.keras")
+    assert_clean_error(result, fragment)
+    assert files_in(tmp_path) == []

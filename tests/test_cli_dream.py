@@ -79,31 +79,51 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
     assert (tmp_path / "o.png").is_file()
 
 
+# The CLI's own table of dream option errors: what the command line checks before TensorFlow
+# loads, how it names a flag (`--lr`, not `lr`), and its files. The library's checks of the same
+# options are tested once, in tests/test_dream.py.
 @pytest.mark.parametrize(
     "args, message",
     [
         (["dream", "10"], "digit 10 is out of range"),
         (["dream", "x"], "not a digit"),
-        (["dream", "--steps", "0"], "steps must be a positive integer"),
-        (["dream", "--steps", "-5"], "steps must be a positive integer"),
-        (["dream", "--objective", "beauty"], "unknown objective 'beauty'"),
+        (["dream", "--steps", "0"], "--steps must be a positive integer"),
+        (["dream", "--per-digit", "0"], "--per-digit must be a positive integer"),
+        (["dream", "--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["dream", "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["dream", "--lr", "-1"], "--lr must be a finite number > 0"),
+        (["dream", "--temperature", "inf"], "--temperature must be a finite number > 0"),
+        (["dream", "--l1", "nan"], "--l1 must be a finite number"),
+        (["dream", "--tv", "-inf"], "--tv must be a finite number"),
+        (["dream", "--diversity", "nan"], "--diversity must be a finite number"),
         (["dream", "--objective", "neuron", "--layer", "nope"], "unknown layer 'nope'"),
         (["dream", "--objective", "neuron", "--layer", "dense", "--unit", "999"], "unit 999 is out of range"),
-        (["dream", "--param", "cppn", "--steps", "2"], "unknown parameterisation"),
+        (["dream", "--objective", "neuron", "--unit", "x-y"], "bad --unit 'x-y'"),
+        (["dream", "--objective", "neuron", "--unit", "-1"], "unit -1 is out of range"),
         (["dream", "--model", "nope"], "unknown model 'nope'"),
+        (["dream", "--prior", "nope", "--steps", "2"], "unknown model 'nope'"),
+        (["dream", "--prior", "cvae", "--steps", "2"], "--prior cvae cannot denoise unlabelled images"),
         (["dream", "--start", "missing.png"], "missing.png: no such file"),
+        (["dream", "--start", "digit:12"], "digit 12 is out of range"),
         (["dream", "--npz", "x.txt"], "--npz must be a .npz file"),
         (["dream", "--out", "nofolder/x.png"], "folder does not exist"),
         (["dream", "--cmap", "rainbowz"], "--cmap"),
-        (["dream", "--prior", "nope", "--steps", "2"], "unknown model 'nope'"),
-        (["dream", "--objective", "neuron", "--unit", "x-y"], "bad --unit 'x-y'"),
-        (["dream", "--objective", "neuron", "--unit", "-1"], "unit -1 is out of range"),
+        (["deepdream", "p.png", "--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["deepdream", "p.png", "--octave-scale", "nan"], "--octave-scale must be a finite number > 1"),
     ],
 )
 def test_dream_bad_input_one_line_no_files(run, tmp_path, args, message):
+    _photo(tmp_path / "p.png")
+    (tmp_path / "dream.png").write_bytes(b"old")
     r = run(*args)
     _one_line_error(r, message)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dream.png", "p.png"]
+    assert (tmp_path / "dream.png").read_bytes() == b"old"
+
+
+def test_a_prior_that_is_not_an_autoencoder(run, tmp_path, bad_models):
+    _one_line_error(run("dream", "3", "--steps", "2", "--prior", str(bad_models["five_units"])), "not an autoencoder")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unreadable_start_image_is_one_clear_error(run, tmp_path):
@@ -155,3 +175,16 @@ def test_deepdream_bad_input(run, tmp_path):
     _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--digit", "10"), "digit 10 is out of range")
     _one_line_error(run("deepdream", "p.png", "--out", "o.png", "--layer", "nope"), "unknown layer 'nope'")
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.slow
+def test_dream_cli_shards_with_the_default_prior_concatenate_byte_for_byte(run, tmp_path):
+    args = ["dream", "1", "7", "0", "--per-digit", "3", "--steps", "20", "--seed", "6"]
+    assert run(*args, "--npz", "all.npz", "--out", "all.png", "--shard", "0/1").exit_code == 0
+    for i in range(2):
+        assert run(*args, "--npz", f"p{i}.npz", "--out", f"p{i}.png", "--shard", f"{i}/2").exit_code == 0
+    whole = np.load(tmp_path / "all.npz")
+    parts = [np.load(tmp_path / f"p{i}.npz") for i in range(2)]
+    assert [len(p["images"]) for p in parts] == [6, 3]
+    for key in ("images", "labels"):
+        assert np.concatenate([p[key] for p in parts]).tobytes() == whole[key].tobytes()

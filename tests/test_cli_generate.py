@@ -77,6 +77,12 @@ def test_same_seed_same_bytes(run, tmp_path):
         (["latent-map", "--model", "cvae"], "choose a digit"),
         (["latent-map", "--plane", "0,99"], "plane"),
         (["reconstruct", "--n", "0"], "n must be"),
+        (["generate", "--temperature", "inf"], "--temperature must be a finite number >= 0 and <= 10, got inf"),
+        (["generate", "--temperature", "nan"], "--temperature must be a finite number"),
+        (["generate", "--truncation", "nan"], "--truncation must be a finite number"),
+        (["generate", "--sharpness", "nan"], "--sharpness must be a finite number > 0"),
+        (["latent-map", "--span", "nan"], "--span must be a finite number"),
+        (["latent-map", "--span", "1"], "--span must be a finite number > 0.5 and < 1"),
     ],
 )
 def test_bad_input_one_line_no_files(run, tmp_path, args, message, _one_line_error, files_in):
@@ -163,3 +169,28 @@ def test_help_says_what_latent_map_and_morph_show(run):
     assert "not all ten" in text and "all digits" not in text
     text = " ".join(run("morph", "--help").output.split())
     assert "picked by --seed" in text and "another --seed" in text
+
+
+def test_reconstruct_more_digits_than_the_data_has(run, tmp_path, _one_line_error):
+    x = np.zeros((5, 28, 28), np.uint8)
+    np.savez(tmp_path / "small.npz", x_train=x, y_train=np.zeros(5, np.uint8), x_test=x, y_test=np.zeros(5, np.uint8))
+    _one_line_error(run("reconstruct", "--n", "10", "--data", "small.npz", "--model", "vae"),
+                    "--n must be at most the 5 test digits")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.npz"]
+
+
+def test_a_classifier_is_not_a_generator(run, tmp_path, bad_models, _one_line_error):
+    _one_line_error(run("generate", "--model", str(bad_models["five_units"])), "not a neuroart generator")
+    _one_line_error(run("morph", "1", "2", "--model", "mlp"), "not a neuroart generator")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_cli_shards_concatenate_byte_for_byte(run, tmp_path):
+    args = ["generate", "2", "7", "5", "--per-digit", "4", "--seed", "3", "--no-grid"]
+    assert run(*args, "--npz", "all.npz").exit_code == 0  # the unsharded run
+    for i in range(2):
+        assert run(*args, "--npz", f"p{i}.npz", "--shard", f"{i}/2").exit_code == 0
+    whole = np.load(tmp_path / "all.npz")
+    parts = [np.load(tmp_path / f"p{i}.npz") for i in range(2)]
+    for key in ("images", "labels"):
+        assert np.concatenate([p[key] for p in parts]).tobytes() == whole[key].tobytes()

@@ -203,22 +203,3 @@ def test_replay_with_a_copy_of_the_input_matches_it_by_role(invoke, tmp_path, di
     # two inputs and one unrelated file: nothing to match it by
     _png_with_argv(tmp_path / "two.png", ["morph", "/x/a.png", "/x/b.png", "--out", "m.png"])
     assert_clean_error(invoke("replay", "two.png", "--out", "o.png", "--with", "three.png"), "add --with /x/a.png")
-
-
-def test_a_write_that_fails_after_the_work_names_its_own_path(tmp_path, monkeypatch):
-    """The npz's folder turns unwritable after the checks: the message names the npz, not the PNG."""
-    from neuroart import _util, outputs
-    from neuroart._util import NeuroartError
-
-    real = _util.temp_beside
-
-    def no_npz(path, suffix):
-        if str(path).endswith(".npz"):
-            raise OSError(13, "Permission denied")
-        return real(path, suffix)
-
-    monkeypatch.setattr(_util, "temp_beside", no_npz)
-    sheet = outputs.Sheet(np.zeros((2, 28, 28), np.float32), labels=np.array([1, 2]))
-    with pytest.raises(NeuroartError, match=r"^cannot write .*x\.npz: Permission denied$"):
-        outputs.save(sheet, out=tmp_path / "ok.png", npz=tmp_path / "x.npz")
-    assert list(tmp_path.iterdir()) == []
