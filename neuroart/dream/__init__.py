@@ -17,8 +17,8 @@ Example::
 """
 
 from . import objectives, params, transforms  # noqa: F401
-from .picture import DeepDreamConfig, deepdream, deepdream_sheet  # noqa: F401
 from .dreams import DEFAULTS, DreamConfig, DreamResult, dream, dream_sheet  # noqa: F401
+from .picture import DeepDreamConfig, deepdream, deepdream_sheet  # noqa: F401
 from .render import ModelTaps, RenderResult, render  # noqa: F401
 
 __all__ = [
