@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -108,33 +109,35 @@ def test_explain_route(client):
     assert len(body["map"]) == 784
 
 
-def test_dream_restyle_similar_morph_generate_atlas(client):
-    r = client.post("/api/dream", json={"image": ONE, "digit": 7, "steps": 60, "frames": 6, "seed": 1})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert len(body["frames"]) >= 6 and len(body["image"]) == 784
-    assert body["gif"].startswith("data:image/gif;base64,")
-    assert base64.b64decode(body["gif"].split(",", 1)[1])[:6] == b"GIF89a"
+def _gif(body) -> bool:
+    url = body["gif"]
+    return url.startswith("data:image/gif;base64,") and base64.b64decode(url.split(",", 1)[1])[:6] == b"GIF89a"
 
-    r = client.post("/api/restyle", json={"image": SEVEN})
-    assert r.status_code == 200, r.text
-    assert r.json()["digits"] == list(range(10)) and len(r.json()["images"]) == 10
 
-    r = client.post("/api/similar", json={"image": SEVEN, "n": 4, "spread": 0.3})
-    assert r.status_code == 200, r.text
-    assert len(r.json()["images"]) == 4
+MAKING = [  # (route, body (None: GET), check of the answer)
+    ("/api/dream", {"image": ONE, "digit": 7, "steps": 60, "frames": 6, "seed": 1},
+     lambda b: len(b["frames"]) >= 6 and len(b["image"]) == 784 and _gif(b)),
+    ("/api/restyle", {"image": SEVEN}, lambda b: b["digits"] == list(range(10)) and len(b["images"]) == 10),
+    ("/api/similar", {"image": SEVEN, "n": 4, "spread": 0.3}, lambda b: len(b["images"]) == 4),
+    ("/api/morph", {"image": ONE, "image_b": SEVEN, "frames": 5}, lambda b: len(b["frames"]) == 5 and _gif(b)),
+    ("/api/morph", {"image": ONE, "image_b": SEVEN}, lambda b: len(b["frames"]) == 12),  # the page's default
+    ("/api/generate", {"digit": 3, "n": 3, "seed": 2}, lambda b: len(b["images"]) == 3),
+    ("/api/atlas", None, lambda b: b["units"] == 128 and len(b["images"]) == 128 and len(b["images"][5]) == 784),
+]
 
-    r = client.post("/api/morph", json={"image": ONE, "image_b": SEVEN, "frames": 5})
-    assert r.status_code == 200, r.text
-    assert len(r.json()["frames"]) == 5 and r.json()["gif"].startswith("data:image/gif")
 
-    r = client.post("/api/generate", json={"digit": 3, "n": 3, "seed": 2})
+@pytest.mark.parametrize("route, body, check", MAKING, ids=[f"{m[0]}-{i}" for i, m in enumerate(MAKING)])
+def test_making_routes(client, route, body, check):
+    r = client.get(route) if body is None else client.post(route, json=body)
     assert r.status_code == 200, r.text
-    assert len(r.json()["images"]) == 3
+    assert check(r.json())
 
-    r = client.get("/api/atlas")
-    assert r.status_code == 200
-    assert r.json()["units"] == 128 and len(r.json()["images"]) == 128 and len(r.json()["images"][5]) == 784
+
+def test_info_tells_the_page_its_numbers(client):
+    info = client.get("/api/info").json()
+    assert info["hidden"] == {"layer": "dense", "units": 128, "grid": [16, 8]}
+    assert info["morph"] == {"frames": 12} and info["similar"] == {"n": 8}
+    assert info["dream"] == {"steps": 120, "frames": 24} and info["limits"]["body_bytes"] == 4 * 1024 * 1024
 
 
 def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
@@ -155,12 +158,44 @@ def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
     assert body["files"] == ["drawing-0001.png", "dream-0001.png"] and Path(body["folder"]) == save_dir.resolve()
     recipe = read_recipe(save_dir / "dream-0001.png")
     assert recipe["argv"][:2] == ["dream", "3"] and str(save_dir.resolve() / "drawing-0001.png") in recipe["argv"]
+    assert recipe_options(recipe["argv"]) == {"digits": ("3",), "start": str(save_dir.resolve() / "drawing-0001.png"),
+                                              "per_digit": 1, "steps": 40,
+                                              "out": str(save_dir.resolve() / "dream-0001.png")}
     assert (save_dir / "drawing-0001.png").read_bytes() == base64.b64decode(SEVEN.split(",", 1)[1])
     r = client.post("/api/save", json={"image": ONE, "kind": "restyle"})
     assert r.status_code == 200, r.text
     assert r.json()["picture"] == "restyle-0002.png" and read_recipe(save_dir / "restyle-0002.png")["argv"][0] == "restyle"
     assert sorted(p.name for p in save_dir.parent.iterdir()) == outside  # nothing written beside the folder
     assert all(p.parent == save_dir for p in save_dir.rglob("*"))
+
+
+def recipe_options(argv: list[str]) -> dict:
+    """The options the CLI parses from a recipe's argv that differ from its defaults (flags checked by click)."""
+    import click
+
+    from neuroart.cli import main
+
+    with click.Context(main) as ctx:
+        command = main.get_command(ctx, argv[0])
+        params = command.make_context(argv[0], list(argv[1:]), parent=ctx).params
+        defaults = {p.name: p.get_default(ctx) for p in command.params}
+    return {k: v for k, v in params.items() if v != defaults.get(k) and v not in ((), None)}
+
+
+def test_command_argv_spells_library_arguments_as_flags():
+    from neuroart.recipe import command_argv
+
+    assert command_argv("dream", 3, start=Path("a.png"), per_digit=1, seed=None, bounce=True, cold=False,
+                        unit=(4, 5)) == ["dream", "3", "--start", "a.png", "--per-digit", "1", "--bounce",
+                                         "--unit", "4", "--unit", "5"]
+
+
+def test_saved_morph_recipe_parses_as_the_cli_command(client):
+    r = client.post("/api/save", json={"image": ONE, "image_b": SEVEN, "kind": "morph", "frames": 4, "seed": 3})
+    assert r.status_code == 200, r.text
+    argv = r.json()["recipe"]["argv"]
+    opts = recipe_options(argv)
+    assert opts["frames"] == 4 and opts["seed"] == 3 and opts["out"].endswith(r.json()["picture"])
 
 
 def test_saved_pictures_replay_byte_identical(client, tmp_path):
@@ -319,9 +354,8 @@ def _fake_server(monkeypatch, tmp_path):
     """`neuroart studio` with the app and the server stubbed out (no models, no listening)."""
     import types
 
-    import uvicorn
-
     import neuroart.studio.app as studio_app
+    import neuroart.studio.server as studio_server
 
     made = {}
 
@@ -329,16 +363,8 @@ def _fake_server(monkeypatch, tmp_path):
         made.update(kw)
         return types.SimpleNamespace(state=types.SimpleNamespace(studio=types.SimpleNamespace(save_dir=tmp_path)))
 
-    class Server:  # uvicorn's Config would point its loggers at the runner's temporary stderr
-        def __init__(self, config):
-            self.started = self.should_exit = False
-
-        def run(self):
-            pass
-
     monkeypatch.setattr(studio_app, "create_app", create_app)
-    monkeypatch.setattr(uvicorn, "Config", lambda *a, **k: None)
-    monkeypatch.setattr(uvicorn, "Server", Server)
+    monkeypatch.setattr(studio_server, "run", lambda app, **kw: made.update(served=kw))
     return made
 
 
@@ -371,3 +397,402 @@ def test_cli_busy_port_is_one_clear_line(monkeypatch, tmp_path):
         r = CliRunner().invoke(main, ["studio", "--no-browser", "--port", str(port)])
     assert r.exit_code != 0
     assert f"cannot listen on 127.0.0.1:{port}" in r.output and "Traceback" not in r.output
+
+
+# --------------------------------------------------------------------------- over HTTP, a running server
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(client):
+    """The studio served by uvicorn on a free loopback port, as `neuroart studio` serves it (its
+    protocol, limits and Host guard), sharing the module's models; short head deadline, few connections."""
+    import threading
+    import time
+    import types
+
+    import uvicorn
+
+    import neuroart.studio.server as server
+    from neuroart.studio.app import create_app
+    from neuroart.studio.settings import LOOPBACK_HOSTS
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(server, "HEAD_SECONDS", 1.5)
+        mp.setattr(server, "MAX_CONNECTIONS", 120)
+        app = create_app(studio=client.app_ref.state.studio, allowed_hosts=list(LOOPBACK_HOSTS), warm_up=False)
+        port = free_port()
+        srv = uvicorn.Server(server.config(app, host="127.0.0.1", port=port, log_config=None))
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not srv.started:
+            assert time.monotonic() < deadline, "the studio did not start"
+            time.sleep(0.05)
+        yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port, app=app, save_dir=client.save_dir)
+        srv.should_exit = True
+        thread.join(10)
+
+
+def raw_http(port: int, request: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send `request` as is on a fresh connection; everything the server answers until it closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+                if b"\r\n\r\n" in out and b"connection: close" not in out.lower():
+                    head, _, body = out.partition(b"\r\n\r\n")
+                    length = next((int(v) for k, _, v in (x.partition(b":") for x in head.split(b"\r\n")[1:])
+                                   if k.strip().lower() == b"content-length"), None)
+                    if length is not None and len(body) >= length:
+                        break
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return out
+
+
+def post(port: int, path: str, body: bytes, *headers: str, host: str | None = None) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}", "Content-Type: application/json",
+             f"Content-Length: {len(body)}", "Connection: close", *headers]
+    return raw_http(port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bomb_files() -> dict:
+    """Pictures the studio must refuse before decoding, by what is inside them."""
+    frames = [Image.new("L", (64, 64), v) for v in (0, 128, 255)]
+
+    def saved(img, fmt, **kw):
+        buf = io.BytesIO()
+        img.save(buf, fmt, **kw)
+        return buf.getvalue()
+
+    huge = png_header(13000, 13000)  # header only: decoding it would take 169 MB
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(huge), 22) + huge
+    return {
+        "ico with a 13000x13000 png inside": ico,
+        "icns": b"icns" + struct.pack(">I", 8 + 8 + len(huge)) + b"ic10" + struct.pack(">I", 8 + len(huge)) + huge,
+        "tiff pages": saved(frames[0], "TIFF", save_all=True, append_images=frames[1:]),
+        "gif frames": saved(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        "apng frames": saved(frames[0], "PNG", save_all=True, append_images=frames[1:]),
+        "mpo pictures": saved(frames[0].convert("RGB"), "MPO", save_all=True, append_images=[frames[1].convert("RGB")]),
+        "webp": saved(frames[0], "WEBP"),
+        "bmp": saved(frames[0], "BMP"),
+        "psd-like": b"8BPS\x00\x01" + b"\0" * 6 + struct.pack(">HIIHH", 1, 30000, 30000, 8, 1) + b"\0" * 64,
+        "jpeg claiming 30000x30000": (b"\xff\xd8\xff\xc0\x00\x0b\x08" + struct.pack(">HH", 30000, 30000)
+                                      + b"\x01\x01\x11\x00\xff\xd9"),
+    }
+
+
+@pytest.mark.parametrize("name", list(bomb_files()))
+def test_image_bombs_and_containers_are_refused_before_decoding(live, name):
+    import time
+
+    body = json.dumps({"image": data_url(bomb_files()[name], "image/x-icon")}).encode()
+    before, t = rss_mb(), time.perf_counter()
+    answer = post(live.port, "/api/classify", body)
+    assert status_of(answer) == 400, answer[:300]
+    assert time.perf_counter() - t < 2 and rss_mb() - before < 60, "decoded before refusing"
+    assert b"image" in answer.split(b"\r\n\r\n", 1)[1]
+
+
+def test_cross_site_requests_are_refused_on_every_state_changing_route(live):
+    body = json.dumps({"image": SEVEN, "kind": "dream", "digit": 3, "steps": 5}).encode()
+    files = sorted(p.name for p in live.save_dir.iterdir())
+    for headers in (["Origin: http://evil.example.com", "Sec-Fetch-Site: cross-site"], ["Origin: http://evil.example.com"],
+                    ["Sec-Fetch-Site: cross-site"], ["Sec-Fetch-Site: same-site"], ["Origin: null"],
+                    [f"Origin: http://localhost:{live.port}"],  # another name of the same server: another origin
+                    ["Referer: http://evil.example.com/page"],
+                    [f"Origin: http://127.0.0.1:{live.port}", "Origin: http://evil.example.com"]):
+        for route in ("/api/save", "/api/classify", "/api/dream", "/api/morph"):
+            answer = post(live.port, route, body, *headers)
+            assert status_of(answer) == 403, (route, headers, answer[:200])
+    assert sorted(p.name for p in live.save_dir.iterdir()) == files  # nothing written
+    for path in ("/api/info", "/api/atlas"):  # reading the API from elsewhere is refused too
+        answer = raw_http(live.port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n"
+                                     "Sec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n".encode())
+        assert status_of(answer) == 403, path
+    # the page itself may be opened from a link elsewhere; the page's own requests pass
+    answer = raw_http(live.port, f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nSec-Fetch-Site: cross-site\r\n"
+                                 "Sec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n".encode())
+    assert status_of(answer) == 200
+    same = post(live.port, "/api/classify", json.dumps({"image": SEVEN}).encode(), f"Origin: http://127.0.0.1:{live.port}",
+                "Sec-Fetch-Site: same-origin")
+    assert status_of(same) == 200, same[:300]
+
+
+@pytest.mark.parametrize("host, status", [
+    ("[::1].evil.example.com", 421), ("[::1]evil.example.com:80", 421), ("localhost.evil.example.com", 421),
+    ("127.0.0.1.nip.io", 421), ("evil.example.com", 421), ("127.0.0.1:99999", 421), ("127.0.0.1:80:80", 421),
+    ("127.0.0.1@evil.example.com", 421), ("", 421), ("[::1]", 200), ("[::1]:8000", 200), ("LOCALHOST:1", 200),
+    ("127.0.0.1", 200),
+])
+def test_host_is_parsed_exactly(live, host, status):
+    answer = raw_http(live.port, f"GET /api/info HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    assert status_of(answer) == status, answer[:200]
+
+
+def test_two_host_headers_are_a_bad_request(live):
+    for first, second in (("evil.example.com", "127.0.0.1"), ("127.0.0.1", "evil.example.com"),
+                          ("127.0.0.1", "127.0.0.1")):
+        answer = raw_http(live.port, f"GET /api/info HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\n"
+                                     "Connection: close\r\n\r\n".encode())
+        assert status_of(answer) == 400, (first, second, answer[:200])
+
+
+def test_memory_stays_bounded_under_100_concurrent_4mib_uploads(live):
+    import threading
+
+    filler = "A" * (4 * 1024 * 1024 - 200)
+    body = json.dumps({"image": "data:image/png;base64," + filler + "@"}).encode()
+    assert len(body) < 4 * 1024 * 1024
+    head = (f"POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    before, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            done.wait(0.01)
+
+    async def upload():
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        writer.write(head)
+        view = memoryview(body)  # sent in slices: the client holds one copy of the body for all
+        for i in range(0, len(body), 1 << 16):
+            writer.write(view[i:i + (1 << 16)])
+            await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return status_of(answer)
+
+    async def all_at_once():
+        return await asyncio.gather(*[upload() for _ in range(100)])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        statuses = asyncio.run(all_at_once())
+    finally:
+        done.set()
+        watcher.join()
+    assert statuses.count(400) == 100, statuses  # malformed base64, each of them read in full
+    assert peak[0] - before < 400, f"the server grew by {peak[0] - before:.0f} MB"
+
+
+@pytest.fixture
+def save_folder(live):
+    """The live studio's save folder, put back as it was after the test."""
+    import shutil
+    import subprocess
+
+    folder = live.save_dir.resolve()
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], capture_output=True, check=False)
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.is_dir():
+        folder.chmod(0o755)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder.parent / "elsewhere", ignore_errors=True)
+
+
+def _save(live) -> tuple[int, dict]:
+    answer = post(live.port, "/api/save", json.dumps({"image": ONE, "kind": "restyle"}).encode())
+    return status_of(answer), json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def test_save_into_a_deleted_folder_makes_it_again(live, save_folder):
+    import shutil
+
+    shutil.rmtree(save_folder)
+    status, body = _save(live)
+    assert status == 200, body
+    assert (save_folder / body["picture"]).is_file()
+
+
+@pytest.mark.parametrize("how", ["replaced by a file", "replaced by a link", "read-only"])
+def test_save_into_a_broken_folder_is_a_5xx_that_names_it(live, save_folder, how):
+    import os
+    import shutil
+    import subprocess
+
+    if how == "read-only":
+        if os.geteuid() == 0:  # root writes into a 0o555 folder: make it immutable instead
+            if subprocess.run(["chattr", "+i", str(save_folder)], capture_output=True).returncode:
+                pytest.skip("running as root without chattr")
+        else:
+            save_folder.chmod(0o555)
+    else:
+        shutil.rmtree(save_folder)
+        if how == "replaced by a file":
+            save_folder.write_text("not a folder")
+        else:
+            (save_folder.parent / "elsewhere").mkdir()
+            save_folder.symlink_to(save_folder.parent / "elsewhere")
+    status, body = _save(live)
+    assert 500 <= status < 600, body
+    assert str(save_folder) in body["error"] and "None" not in body["error"], body
+    assert not any((save_folder.parent / "elsewhere").glob("*")) if how == "replaced by a link" else True
+
+
+def test_idle_slow_and_oversized_connections_are_closed(live):
+    import socket
+    import time
+
+    # a connection that never sends a request, one that trickles its head, one done and left idle
+    idle = socket.create_connection(("127.0.0.1", live.port))
+    slow = socket.create_connection(("127.0.0.1", live.port))
+    done = socket.create_connection(("127.0.0.1", live.port))
+    done.sendall(f"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n\r\n".encode())
+    assert done.recv(65536).startswith(b"HTTP/1.1 200")
+    t0 = time.monotonic()
+    for sock in (idle, slow, done):
+        sock.settimeout(0.2)
+    closed = set()
+    head = f"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nX-Slow: ".encode() + b"a" * 200
+    while len(closed) < 3 and time.monotonic() - t0 < 8:
+        for name, sock in (("idle", idle), ("slow", slow), ("done", done)):
+            if name in closed:
+                continue
+            try:
+                if name == "slow":
+                    sock.sendall(head[:1])
+                    head = head[1:] or b"a"
+                if sock.recv(1024) == b"":
+                    closed.add(name)
+            except TimeoutError:
+                pass
+            except OSError:
+                closed.add(name)
+    assert closed == {"idle", "slow", "done"} and time.monotonic() - t0 < 5
+    for sock in (idle, slow, done):
+        sock.close()
+    # a head of 1 MiB is refused and the connection closed
+    answer = raw_http(live.port, f"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nX-Big: ".encode()
+                      + b"a" * (1024 * 1024) + b"\r\n\r\n")
+    assert status_of(answer) in (400, 431), answer[:100]
+
+
+def test_connections_beyond_the_limit_are_closed_at_once(live):
+    import socket
+
+    socks = [socket.create_connection(("127.0.0.1", live.port)) for _ in range(140)]
+    try:
+        refused = 0
+        for s in socks[125:]:
+            s.settimeout(1.0)
+            try:
+                refused += s.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                refused += 1
+        assert refused == 15
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"image": ONE, "x" * 1_000_000: 1}, "unknown option"),
+    ({"image": ONE, "digit": "9" * 5000}, "digit"),
+    ({"image": ONE, "digit": 1e300}, "digit"),
+    ({"image": ONE, "digit": 7, "seed": -(2**70)}, "seed"),
+    ({"image": ONE, "digit": 7, "steps": "1" * 1_000_000}, "steps"),
+    ({"image": ONE, "digit": 7, "frames": {"a": [1] * 10}}, "frames"),
+    ({"image": "data:image/png;base64," + "A" * 10 + "x" * 1_000_000}, "image"),
+])
+def test_huge_values_are_not_echoed_in_full(live, body, words):
+    answer = post(live.port, "/api/dream", json.dumps(body).encode())
+    assert status_of(answer) == 400, answer[:300]
+    text = answer.split(b"\r\n\r\n", 1)[1]
+    assert len(text) < 400 and words.encode() in text, text[:400]
+
+
+def test_deeply_nested_json_is_a_bad_request(live):
+    for body in (b"[" * 200_000, b'{"image": ' * 100_000, b'{"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"):
+        assert status_of(post(live.port, "/api/classify", body)) == 400
+
+
+def test_a_client_hanging_up_is_one_log_line(live, caplog):
+    import logging
+    import socket
+    import time
+
+    caplog.set_level(logging.INFO)
+    with socket.create_connection(("127.0.0.1", live.port)) as s:
+        s.sendall(f"POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100000\r\n\r\n{\"image\": \"data:".encode())
+        time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while not caplog.records and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "hung up" in lines[0].getMessage(), [r.getMessage() for r in lines]
+    assert lines[0].exc_info is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_every_time(tmp_path):
+    """`neuroart studio` and SIGINT: exit 0 and no C++ abort, while warming up and with a dream running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    for when in ("warming up", "dreaming", "idle"):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "neuroart", "studio", "--no-browser", "--port", str(port),
+                                 "--save-dir", str(tmp_path / "saves")], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, proc.stdout.read()
+                try:
+                    info = httpx.get(url + "/api/info", timeout=5).json()
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            if when == "dreaming":
+                threading.Thread(target=httpx.post, args=(url + "/api/dream",),
+                                 kwargs={"json": {"image": ONE, "digit": 3}, "timeout": 30}, daemon=True).start()
+                time.sleep(0.3)
+            elif when == "idle":
+                while not info["warm"] and time.monotonic() < deadline:
+                    time.sleep(0.3)
+                    info = httpx.get(url + "/api/info", timeout=5).json()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(30)
+            out = proc.stdout.read()
+        assert code == 0 and "terminate called" not in out and "Traceback" not in out, (when, code, out[-2000:])
+        assert "studio stopped" in out

@@ -38,12 +38,10 @@ def studio(host, port, no_browser, save_dir):
     if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
         raise NeuroartError(INSTALL)
     import socket
-    import threading
-    import webbrowser
-
-    import uvicorn
 
     from ..studio.app import create_app
+    from ..studio.server import run
+    from ..studio.settings import LOOPBACK_HOSTS
 
     if host not in LOOPBACK:
         click.secho(f"WARNING: listening on {host}: anyone who can reach this machine can use the studio and "
@@ -57,25 +55,7 @@ def studio(host, port, no_browser, save_dir):
     except OSError as e:
         raise NeuroartError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo("loading models...", err=True)
-    hosts = None
-    if host in LOOPBACK:
-        hosts = ["127.0.0.1", "localhost", "[::1]"]
-    app = create_app(save_dir=save_dir, allowed_hosts=hosts)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/"
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=3))
+    app = create_app(save_dir=save_dir, allowed_hosts=list(LOOPBACK_HOSTS) if host in LOOPBACK else None)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     click.echo(f"neuroart studio: {url}  (saves into {app.state.studio.save_dir}; Ctrl-C to stop)")
-    if not no_browser:
-        def opener():
-            while not server.started and not server.should_exit:
-                threading.Event().wait(0.05)
-            if server.started:
-                webbrowser.open(url)
-
-        threading.Thread(target=opener, daemon=True).start()
-    try:
-        server.run()
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, after a clean shutdown
-        pass
-    click.echo("studio stopped")
+    run(app, host=host, port=port, url=url, open_browser=not no_browser)  # ends the process on Ctrl-C

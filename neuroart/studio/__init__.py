@@ -1,8 +1,8 @@
 """neuroart studio: a local web app to draw a digit and watch the network read, explain, dream,
 restyle and morph it (``neuroart studio``; needs ``pip install 'neuroart[studio]'``).
 
-- `app`: the Starlette app -- `Studio` (the models, loaded once) and `create_app`; each route is a
-  few lines around one library call;
+- `app`: `create_app` and the routes list; the jobs it wires live beside it (`settings`,
+  `options`, `uploads`, `resources`, `saving`, `batcher`, `routes`, `middleware`, `server`);
 - ``static/``: the one page (index.html, studio.js, studio.css), served from the package.
 
 Importing this package loads neither TensorFlow nor Starlette.

@@ -15,6 +15,7 @@
     timer: null,
     inflight: false,
     dirty: false,
+    refine: false,      // when this reading is in, ask for the full attribution map (the pen lifted)
     reading: null,      // the last /api/classify answer
     atlas: null,        // 128 unit dreams (fetched on first hover)
     atlasLoading: false,
@@ -22,6 +23,9 @@
     last: null,         // what Save saves: {kind, digit?, image_b?}
     anim: null,
   };
+  // the hidden layer's size and shape on the page, as GET /api/info says; what the page makes uses
+  // the server's defaults (frames of a morph, number of samples): it never sends its own
+  const hidden = { units: 0, cols: 0, rows: 0 };
 
   // ------------------------------------------------------------------ helpers
 
@@ -149,7 +153,7 @@
     state.pointerId = null;
     state.drawing = null;
     readNow();
-    state.refine = true;  // once this reading is in, ask for the full attribution map
+    state.refine = true;
   };
   pad.addEventListener("pointerup", end);
   pad.addEventListener("pointercancel", end);
@@ -286,11 +290,12 @@
   }
 
   function paintHidden(acts) {
+    if (!hidden.units) return;
     const c = $("hidden").getContext("2d");
-    const img = c.createImageData(16, 8);
+    const img = c.createImageData(hidden.cols, hidden.rows);
     let top = 1e-6;
     for (const a of acts) top = Math.max(top, a);
-    for (let i = 0; i < acts.length && i < 128; i++) {
+    for (let i = 0; i < acts.length && i < hidden.units; i++) {
       const t = Math.sqrt(acts[i] / top);  // magma-ish ramp
       img.data[4 * i] = 255 * Math.min(1, 1.6 * t);
       img.data[4 * i + 1] = 255 * Math.max(0, t * t * 0.95);
@@ -311,20 +316,22 @@
     for (const id of ["seen", "why"]) {
       const c = $(id).getContext("2d"); c.fillStyle = "#000"; c.fillRect(0, 0, 28, 28);
     }
-    paintHidden(new Array(128).fill(0));
+    paintHidden(new Array(hidden.units).fill(0));
   }
 
   // ------------------------------------------------------------------ hidden units and their dreams
 
   async function showUnit(e) {
     const h = $("hidden"), r = h.getBoundingClientRect();
-    const col = Math.floor((e.clientX - r.left) / r.width * 16), row = Math.floor((e.clientY - r.top) / r.height * 8);
-    if (col < 0 || col > 15 || row < 0 || row > 7) return;
-    const unit = row * 16 + col;
+    const col = Math.floor((e.clientX - r.left) / r.width * hidden.cols);
+    const row = Math.floor((e.clientY - r.top) / r.height * hidden.rows);
+    if (col < 0 || col >= hidden.cols || row < 0 || row >= hidden.rows) return;
+    const unit = row * hidden.cols + col;
+    if (unit >= hidden.units) return;
     if (!state.atlas) {
       if (state.atlasLoading) return;
       state.atlasLoading = true;
-      $("unit-label").textContent = "dreaming the 128 units…";
+      $("unit-label").textContent = `dreaming the ${hidden.units} units…`;
       try { state.atlas = (await api("/api/atlas")).images; } catch (err) { status(err.message, true); }
       state.atlasLoading = false;
       if (!state.atlas) return;
@@ -399,12 +406,12 @@
     strip(r.images, r.digits.map(String));
     state.last = { kind: "restyle" };
   }, "restyling"));
-  $("similar").addEventListener("click", (e) => make(e.currentTarget, "/api/similar", { n: 8 }, (r) => {
+  $("similar").addEventListener("click", (e) => make(e.currentTarget, "/api/similar", {}, (r) => {
     strip(r.images);
   }, "sampling"));
   $("generate").addEventListener("click", (e) => {
     const d = state.reading ? state.reading.digit : 0;
-    make(e.currentTarget, "/api/generate", { digit: d, n: 8, seed: Math.floor(Math.random() * 1e6) },
+    make(e.currentTarget, "/api/generate", { digit: d, seed: Math.floor(Math.random() * 1e6) },
       (r) => strip(r.images), `generating ${d}s`);
   });
 
@@ -418,7 +425,7 @@
   $("morph").addEventListener("click", (e) => {
     if (!state.morphA) return;
     const a = state.morphA;
-    make(e.currentTarget, "/api/morph", { image: a, image_b: image(), frames: 16 }, (r) => {
+    make(e.currentTarget, "/api/morph", { image: a, image_b: image() }, (r) => {
       play(r.frames, `morph ${r.from} → ${r.to}`);
       strip(r.frames);
       setGif(r.gif, "morph.gif");
@@ -429,7 +436,7 @@
     if (!needInk()) return;
     const last = state.last || { kind: "dream", digit: state.reading ? state.reading.digit : 0 };
     let body;
-    if (last.kind === "morph") body = { kind: "morph", image: last.image, image_b: image(), frames: 16 };
+    if (last.kind === "morph") body = { kind: "morph", image: last.image, image_b: image() };
     else if (last.kind === "dream") body = { kind: "dream", image: image(), digit: last.digit };
     else body = { kind: last.kind, image: image() };
     const b = e.currentTarget;
@@ -449,13 +456,21 @@
 
   // ------------------------------------------------------------------ start
 
+  function useInfo(info) {
+    const [cols, rows] = info.hidden.grid;
+    Object.assign(hidden, { units: info.hidden.units, cols, rows });
+    const h = $("hidden");
+    h.width = cols; h.height = rows;
+    $("hidden-units").textContent = info.hidden.units;
+  }
+
   async function start() {
     buildBars();
     buildTargets();
     redraw();
-    resetReading();
     try {
       const info = await api("/api/info");
+      useInfo(info);
       $("reader-name").textContent = info.reader === "reader" ? "reader" : `reader (${info.reader})`;
       if (!info.restyle) {
         for (const id of ["restyle", "similar"]) { $(id).disabled = true; $(id).title = "restyle is not available"; }
@@ -464,6 +479,7 @@
     } catch (err) {
       status(`the studio server does not answer: ${err.message}`, true);
     }
+    resetReading();
   }
   start();
 })();

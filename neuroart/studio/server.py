@@ -1,0 +1,123 @@
+"""Serving the studio: uvicorn with the studio's connection limits, and a clean stop.
+
+uvicorn alone keeps a connection that never finishes its request head open forever, and its
+httptools parser takes headers of any size. `guarded_protocol` adds to uvicorn's own HTTP
+protocol (httptools when installed, else h11): a deadline for every request head
+(`HEAD_SECONDS`, a trickle of bytes does not extend it), a size limit for it (`MAX_HEAD`: 431),
+and a cap on open connections (`MAX_CONNECTIONS`). `config` adds the keep-alive timeout, the
+limit on requests in progress and h11's own head limit.
+
+`run` serves until Ctrl-C, then ends the process at once (``os._exit``) once uvicorn has shut
+down: TensorFlow's threads must not meet the interpreter's exit ("terminate called after
+throwing an instance of ..."), so the exit status is 0 every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+from .settings import HEAD_SECONDS, KEEP_ALIVE_SECONDS, MAX_CONNECTIONS, MAX_HEAD, MAX_TASKS, SHUTDOWN_SECONDS
+
+_TOO_LARGE_BODY = b'{"error": "request line and headers too large"}'
+TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY))
+
+
+def guarded_protocol():
+    """uvicorn's HTTP protocol class with a head deadline, a head size limit and a connection cap."""
+    try:
+        import httptools  # noqa: F401 - uvicorn's faster parser, when installed
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
+
+    class GuardedProtocol(Base):
+        _head_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            if len(self.connections) > MAX_CONNECTIONS:
+                transport.abort()
+                return
+            self._await_head()
+
+        def _await_head(self) -> None:
+            """Start the clock (and the byte count) for the next request head."""
+            self._stop_clock()
+            self._head_bytes = 0
+            self._head_cycle = self.cycle
+            self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+
+        def _stop_clock(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            self._head_timer = None
+            if self.cycle is None or self.cycle.response_complete:  # no request in progress
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            waiting = self._head_timer is not None
+            super().data_received(data)
+            if not waiting or self.transport.is_closing():
+                return
+            if self.cycle is not self._head_cycle:  # a new request's head is complete
+                self._stop_clock()
+                return
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD:
+                self._stop_clock()
+                self.transport.write(TOO_LARGE)
+                self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._await_head()
+
+        def connection_lost(self, exc) -> None:
+            self._stop_clock()
+            super().connection_lost(exc)
+
+    return GuardedProtocol
+
+
+def config(app, *, host: str, port: int, **options):
+    """uvicorn's Config for the studio: its protocol, limits and timeouts (`options` override)."""
+    import uvicorn
+
+    settings = dict(http=guarded_protocol(), lifespan="on", log_level="warning",
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS, limit_concurrency=MAX_TASKS,
+                    h11_max_incomplete_event_size=MAX_HEAD, timeout_graceful_shutdown=SHUTDOWN_SECONDS)
+    return uvicorn.Config(app, host=host, port=port, **{**settings, **options})
+
+
+def run(app, *, host: str, port: int, url: str, open_browser: bool = True) -> None:
+    """Serve `app` until Ctrl-C, then end the process with status 0 (never returns)."""
+    import uvicorn
+
+    server = uvicorn.Server(config(app, host=host, port=port))
+    if open_browser:
+        threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, after a clean shutdown
+        pass
+    print("studio stopped", flush=True)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _open_when_started(server, url: str) -> None:
+    import webbrowser
+
+    while not server.started and not server.should_exit:
+        threading.Event().wait(0.05)
+    if server.started:
+        webbrowser.open(url)

@@ -1,0 +1,66 @@
+"""The studio's settings: every limit, default and header in one place (no Starlette, no TensorFlow).
+
+What a request may ask (`LIMITS`), what the page is told (`page_settings`), how much work the
+server takes on at once (`HEAVY_SLOTS`, `MAX_CONNECTIONS`), and the headers on every answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+# -- requests
+MAX_BODY = 4 * 1024 * 1024  # bytes of one request body (a drawing is ~10-50 kB)
+SMALL_BODY = 256 * 1024  # bodies up to this size (every live drawing) never wait for a heavy slot
+HEAVY_SLOTS = 2  # larger bodies read, parsed and decoded at once; the others wait their turn
+BODY_SECONDS = 30.0  # a request body must arrive within this time
+MAX_PIXELS = 4096 * 4096  # an uploaded image larger than this is refused before decoding
+IMAGE_FORMATS = ("PNG", "JPEG")  # what uploads may be: one still picture (the page sends PNG)
+MAX_ECHO = 40  # characters of a request's value repeated in an error message
+
+# -- the server (uvicorn)
+MAX_HEAD = 32 * 1024  # bytes of a request line and headers
+HEAD_SECONDS = 10.0  # a connection must send a complete request head within this time
+KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this time
+MAX_CONNECTIONS = 256  # connections beyond this are closed at once
+MAX_TASKS = 256  # requests in progress beyond this are answered 503
+SHUTDOWN_SECONDS = 3  # Ctrl-C: requests in progress get this long to finish
+
+# -- what the page does
+HIDDEN_LAYER = "dense"  # the article MLP's 128 hidden units
+HIDDEN_COLUMNS = 16  # the page draws them as a heat map this many units wide
+#: The studio's limits on work per request (the library allows more; the page stays responsive).
+LIMITS = {"dream_steps": 400, "frames": 60, "n": 64}
+#: The live overlay while drawing: the plain gradient (one backward pass; with the convnet reader,
+#: Integrated Gradients even with 4 steps costs 2.5x as much per digit). When the pen lifts the
+#: page asks /api/explain for the library's default map (Integrated Gradients).
+LIVE_METHOD, LIVE_STEPS = "gradient", 4
+DREAM_STEPS = 120  # gradient-ascent steps of "dream it into" (from a drawing: the cnn judge agrees from ~100)
+DREAM_FRAMES = 24
+MORPH_FRAMES = 12
+SIMILAR_N = 8
+SAVE_KINDS = ("dream", "restyle", "morph")
+ATLAS_STEPS = 120
+
+# -- every answer
+#: Nothing from outside: scripts, styles, fonts, connections only from the app itself.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
+       "connect-src 'self'; media-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def page_settings() -> dict:
+    """What the page reads from ``/api/info`` instead of hard-coding it."""
+    return {"limits": {**LIMITS, "body_bytes": MAX_BODY},
+            "dream": {"steps": DREAM_STEPS, "frames": DREAM_FRAMES},
+            "morph": {"frames": MORPH_FRAMES}, "similar": {"n": SIMILAR_N}}
