@@ -53,8 +53,23 @@ def to_gray(img) -> np.ndarray:
     else:
         rgb = np.asarray(img.convert("RGB"), np.float32) / 255.0
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    paper = np.median(border, axis=0)
-    return np.abs(rgb - paper).max(-1).astype(np.float32)
+    return np.abs(rgb - _paper_colour(border, rgb)).max(-1).astype(np.float32)
+
+
+def _paper_colour(border: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """The paper's colour from the border's pixels (K, C): the median of the fifth of them
+    farthest from the ink (the lightest when the paper is lighter than the ink, else the
+    darkest).
+
+    A digit that fills its frame touches the border on every side, and a photo's light falls
+    across the page; the border's plain median would then be a grey between ink and paper, and
+    paper on either side of it would read as ink.
+    """
+    lum = border.mean(-1)
+    mid, every = float(np.median(lum)), pixels.mean(-1)
+    light = mid - float(every.min()) > float(every.max()) - mid  # dark ink on light paper
+    side = lum >= np.percentile(lum, 80) if light else lum <= np.percentile(lum, 20)
+    return np.median(border[side], axis=0)
 
 
 def _sliding(a: np.ndarray, size: int, fn) -> np.ndarray:
@@ -109,13 +124,37 @@ def _stroke_width(ink: np.ndarray) -> float:
     return 2.0 * area / max(outline, 1)
 
 
+#: A picture is *soft* when at least this share of its ink is faint (under half the strongest
+#: stroke): blurry or enlarged low-resolution scans, where the grey levels are the shape (issue 18).
+SOFT_SHARE = 0.28
+#: ... and when its strokes are at least this share of the digit's height or width (MNIST: ~0.13).
+SOFT_WIDTH = 0.08
+
+
 def mnist_style(gray: np.ndarray) -> np.ndarray:
     """Turn a gray picture of one digit into a 28x28 MNIST-style image (float32, ink = 1).
 
     As MNIST was made: white ink on black (inverted when the background is light), cropped to
     the ink, fitted into a 20x20 box keeping the aspect ratio, then centred by centre of mass.
-    What photos and scans add is undone first: the paper's lighting is subtracted, isolated
-    specks are dropped, and a pen much thinner than MNIST's is thickened towards it.
+    What photos and scans add is undone first: the paper's lighting is subtracted. Then the
+    picture is measured (`is_soft`): crisp strokes are cleaned (faint texture and isolated
+    specks dropped) and a pen much thinner than MNIST's is thickened towards it; soft strokes
+    (a blurry or enlarged low-resolution scan) keep their grey levels and their width.
+    """
+    g, soft = ink_map(gray)
+    box = _soft_box(g) if soft else _crisp_box(g)
+    return _centre(box)
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A gray picture's ink, float32 in [0, 1] (bright ink on a black page, the strongest stroke
+    1), and whether its strokes are soft (`is_soft`).
+
+    Dark ink on light paper is inverted and pictures over 512 pixels are shrunk (box filter:
+    thin lines fade, they don't vanish). The paper is subtracted: a crisp picture's by a grey
+    opening (`_remove_background`: follows shadows and any lighting), a soft picture's by a
+    plane under the paper (`_paper_plane`: an opening would eat the wide, faint strokes of a
+    digit that fills its frame).
     """
     g = np.asarray(gray, np.float32)
     if g.ndim != 2 or min(g.shape) < 1:
@@ -129,21 +168,79 @@ def mnist_style(gray: np.ndarray) -> np.ndarray:
     mid = np.median(border)
     if mid - soft.min() > soft.max() - mid:
         g = 1.0 - g
-    g = _remove_background(g)
-    hi = float(_box3(g).max())  # the strongest ink, robust to isolated specks
-    if hi < 0.05:
+    flat = _normalised(np.clip(g - _paper_plane(g), 0, None))
+    if flat is not None and is_soft(flat):
+        return flat, True
+    crisp = _normalised(_remove_background(g))
+    if crisp is None:
         raise NeuroartError("image is blank: no ink to read")
-    g = np.clip(g / hi, 0, 1)  # background -> 0, strongest ink -> 1
-    g[g < 0.25] = 0.0  # paper texture and scan noise
+    return crisp, False
+
+
+def _normalised(g: np.ndarray) -> np.ndarray | None:
+    """Ink scaled so that the strongest stroke is 1 (None when there is no ink)."""
+    hi = float(_box3(g).max())  # the strongest ink, robust to isolated specks
+    return None if hi < 0.05 else np.clip(g / hi, 0, 1)
+
+
+def _paper_plane(g: np.ndarray) -> np.ndarray:
+    """The paper as a plane ``a + b x + c y`` fitted to the lowest quarter of the pixels (ink is
+    bright), refitted three times; on a copy at most 64 pixels across. Follows a lighting
+    gradient; never rises into a stroke, however much of the frame the digit fills."""
+    h, w = g.shape
+    f = min(1.0, 64.0 / max(h, w))
+    small = _resize(g, (max(1, round(w * f)), max(1, round(h * f)))) if f < 1 else g
+    yy, xx = np.mgrid[0 : small.shape[0], 0 : small.shape[1]].astype(np.float32)
+    design = np.stack([np.ones(small.size, np.float32), xx.ravel() / f, yy.ravel() / f], 1)
+    values, keep = small.ravel(), np.ones(small.size, bool)
+    coef = np.zeros(3, np.float32)
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        resid = values - design @ coef
+        keep = resid <= np.percentile(resid, 25)
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return (coef[0] + coef[1] * gx + coef[2] * gy).astype(np.float32)
+
+
+def is_soft(ink: np.ndarray) -> bool:
+    """Whether an ink map's strokes are soft and wide enough to keep as they are.
+
+    Soft: `SOFT_SHARE` or more of its ink (> 0.1, after a 3x3 mean that quiets paper grain) is
+    faint (< 0.5): a pen on paper has a crisp core and a thin anti-aliased edge (10-25 %), a
+    blurred or enlarged small scan is mostly edge (30-70 %). Wide: the strokes (ink > 0.5) are
+    at least `SOFT_WIDTH` of the digit's size, as MNIST's are (about 0.13); a thin pencil line
+    is soft too, but wants thickening.
+    """
+    smooth = _box3(ink)
+    inked = smooth > 0.1
+    if int(inked.sum()) == 0 or int((inked & (smooth < 0.5)).sum()) < SOFT_SHARE * int(inked.sum()):
+        return False
+    rows, cols = np.nonzero(ink > 0.25)
+    size = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 if rows.size else 1
+    return _stroke_width(ink > 0.5) >= SOFT_WIDTH * size
+
+
+def _despeckle(g: np.ndarray) -> np.ndarray:
+    """Drop isolated specks: ink with fewer than two inked neighbours."""
     ink = g > 0
-    if min(g.shape) >= 3:  # drop isolated specks: ink with fewer than two inked neighbours
+    if min(g.shape) >= 3:
         near = _box3(ink.astype(np.float32)) * 9 - ink
-        g[ink & (near < 2)] = 0.0
-        ink = g > 0
+        g = np.where(ink & (near < 2), 0.0, g).astype(np.float32)
+    return g
+
+
+def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.nonzero(ink)
     if rows.size == 0:
         raise NeuroartError("image is blank: no ink to read")
-    g = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+
+
+def _crisp_box(g: np.ndarray) -> np.ndarray:
+    """A crisp picture's digit in its 20-pixel box: faint texture dropped, thin pens thickened."""
+    g = _despeckle(np.where(g < 0.25, 0.0, g).astype(np.float32))  # paper texture and scan noise
+    top, bottom, left, right = _ink_box(g > 0)
+    g = g[top:bottom, left:right]
     h, w = g.shape
     # work at a size where the 20-pixel box is 80 pixels (4x), and thicken a pen much thinner
     # than MNIST's (about 2.5 of the box's 20 pixels, 10 at 4x)
@@ -158,9 +255,28 @@ def mnist_style(gray: np.ndarray) -> np.ndarray:
     s = 20.0 / max(wh, ww)
     nh, nw = max(1, round(wh * s)), max(1, round(ww * s))
     small = np.clip(_resize(work, (nw, nh), "lanczos"), 0, None)
-    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+    return np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+
+
+def _soft_box(g: np.ndarray) -> np.ndarray:
+    """A soft picture's digit, its grey levels kept: the digit's core (ink > 0.25) is scaled to
+    the 20-pixel box, with the faint edge around it (up to 4 pixels at that scale)."""
+    g = _despeckle(np.where(g < 0.1, 0.0, g).astype(np.float32))
+    top, bottom, left, right = _ink_box(g > 0.25)
+    s = 20.0 / max(bottom - top, right - left)
+    pad = int(np.ceil(4 / s))
+    top, left = max(0, top - pad), max(0, left - pad)
+    bottom, right = min(g.shape[0], bottom + pad), min(g.shape[1], right + pad)
+    g = g[top:bottom, left:right]
+    nh, nw = max(1, min(28, round(g.shape[0] * s))), max(1, min(28, round(g.shape[1] * s)))
+    small = np.clip(_resize(g, (nw, nh), "box" if s < 1 else "bilinear"), 0, None)
+    return np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+
+
+def _centre(small: np.ndarray) -> np.ndarray:
+    """Place a digit (at most 28x28) in 28x28 with its centre of mass at the middle (13.5, 13.5)."""
+    nh, nw = small.shape
     out = np.zeros((28, 28), np.float32)
-    # place in the middle, then shift so that the centre of mass sits at (14, 14)
     top, left = (28 - nh) // 2, (28 - nw) // 2
     out[top : top + nh, left : left + nw] = small
     total = out.sum()
@@ -171,5 +287,3 @@ def mnist_style(gray: np.ndarray) -> np.ndarray:
     dx = int(np.clip(dx, -left, 28 - nw - left))
     out = np.roll(out, (dy, dx), axis=(0, 1))
     return np.clip(out, 0, 1)
-
-
