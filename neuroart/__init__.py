@@ -82,6 +82,7 @@ __all__ = ["NeuroartError", "__version__", *_API]
 # only when a model file is loaded). A new family (a flow model, ...) adds one line here.
 MODEL_FAMILIES = {
     "neuroart>Generator": "neuroart.generate.model",
+    "neuroart>TimeEmbedding": "neuroart.generate.flow",
 }
 
 

@@ -1,0 +1,118 @@
+"""The flow generator and flow-steered dreams against the CVAE and the pixel dream (issue 17).
+
+For every sampler, side by side in one process, on n = 10·per_digit digits (per_digit of each
+class) and the same judge (the bundled `cnn`, never the model that steers):
+
+- judge: the share the cnn reads as the requested digit;
+- FID / floor: the Fréchet distance in the cnn's features to n real test digits, over the
+  real-vs-real floor (two disjoint sets of n real test digits with the same class mix);
+- diversity / real: mean within-class pixel distance over the same for real digits;
+- s / 100: seconds per 100 digits after TensorFlow and the models are loaded (the samplers run
+  in their library batches: one grid row per batch).
+
+    python bench/bench_flow.py [--per-digit 200] [--quick]
+
+`--quick` scores the flow rows only, at 4/10/25/50 steps (no CVAE, no pixel dream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-digit", type=int, default=200)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--flow", default="flow", help="flow model (bundled name or .keras path)")
+    args = ap.parse_args()
+
+    import numpy as np
+
+    from neuroart.data import load_mnist, to_float
+    from neuroart.metrics import diversity, frechet_distance, judge_agreement
+
+    per = args.per_digit
+    labels = np.repeat(np.arange(10), per)
+    _, (xt, yt) = load_mnist("auto")
+    xt = to_float(xt)
+    picks = [np.flatnonzero(yt == d) for d in range(10)]
+    real_a = xt[np.concatenate([p[:per] for p in picks])]
+    real_b = xt[np.concatenate([p[per : 2 * per] for p in picks])]
+    floor = frechet_distance(real_a, real_b)
+    real_div = diversity(real_a, labels)
+    print(f"n = {len(labels)}; real-vs-real FID floor {floor:.3f}; real diversity {real_div:.3f}")
+    print(f"{'sampler':58s} {'judge':>7s} {'FID/floor':>10s} {'div/real':>9s} {'s/100':>7s}")
+
+    def row(name, make):
+        make(labels[:10])  # warm-up: load the models, trace the loops
+        t = time.perf_counter()
+        images = make(labels)
+        sec = (time.perf_counter() - t) / len(labels) * 100
+        fid = frechet_distance(images, real_b)
+        print(f"{name:58s} {judge_agreement(images, labels):7.1%} {fid / floor:9.2f}x "
+              f"{diversity(images, labels) / real_div:8.2f}x {sec:7.2f}", flush=True)
+
+    for name, make in samplers(args).items():
+        row(name, make)
+
+
+def _per_digit(labels) -> int:
+    import numpy as np
+
+    return max(int(np.sum(labels == labels[0])), 1)
+
+
+def samplers(args) -> dict:
+    """name -> make(labels) -> images, for every row of the table."""
+    import numpy as np
+
+    from neuroart.dream import DreamConfig, dream
+    from neuroart.dream.flowdream import FlowDreamConfig, dream_flow
+    from neuroart.generate import generate
+    from neuroart.generate.flow import NULL, generate_rows
+    from neuroart.models import load_model
+
+    flow = load_model(args.flow)
+    mlp = load_model("mlp")
+
+    def flow_gen(steps, guidance=0.0, solver="euler"):
+        def make(labels):
+            k = _per_digit(labels)
+            return generate_rows(flow, labels, per_digit=k, rows=range(len(labels) // k), steps=steps,
+                                 guidance=guidance, solver=solver, seed=0)
+        return make
+
+    def flow_dream(steps, conditional=True, **options):
+        cfg = FlowDreamConfig(flow=args.flow, steps=steps, **options)
+
+        def make(labels):
+            k = _per_digit(labels)
+            out = [dream_flow(labels[a : a + k] if conditional else np.full(k, NULL), classifier=mlp,
+                              targets=labels[a : a + k], cfg=cfg, seed=0, first=a)
+                   for a in range(0, len(labels), k)]
+            return np.concatenate(out)
+        return make
+
+    rows = {f"flow, class-conditional, {s} Euler steps": flow_gen(s) for s in (4, 10, 25, 50)}
+    rows["flow, class-conditional, 10 Heun steps (19 evaluations)"] = flow_gen(10, solver="heun")
+    rows["flow, class-conditional + free guidance 1.0, 25 steps"] = flow_gen(25, guidance=1.0)
+    rows["flow dream: conditional + the MLP's steering, 25 steps"] = flow_dream(25)
+    rows["flow dream: unconditional, steered by the MLP alone, 50 steps"] = flow_dream(50, conditional=False)
+    rows["flow dream: the same without the random transforms"] = flow_dream(
+        50, conditional=False, views=1, jitter=0, zoom=0, rotate=0)
+    if args.quick:
+        return rows
+
+    def cvae(labels):
+        return generate(None, per_digit=_per_digit(labels), seed=0, model="cvae")[0][: len(labels)]
+
+    def pixel_dream(labels):
+        return dream(None, config=DreamConfig(per_digit=_per_digit(labels), seed=0)).images[: len(labels)]
+
+    return {"cvae (generate default)": cvae, "pixel dream (neuroart dream default)": pixel_dream, **rows}
+
+
+if __name__ == "__main__":
+    main()
