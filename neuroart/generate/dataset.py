@@ -84,11 +84,11 @@ def make_dataset(out, *, n: int = 10_000, shard_size: int = 10_000, digits=None,
     `model` a conditional generator (the bundled cvae, or a .keras cvae); `temperature`,
     `truncation`, `sharpness` as in `neuroart.generate.generate`; `dtype` of the stored images;
     `tfrecord` also writes each file as TFRecord. `shard` ``(i, n)`` or ``"i/n"`` makes only
-    this process's part of the files (`neuroart.distribute.shard_range` over the files).
+    this process's part of the files (`neuroart.distribute.job_rows`: a file is a row of the job).
     The summary: ``files`` (this process's), ``made``, ``skipped``, ``digits`` made now,
     ``complete`` (every file of the set is finished) and ``manifest`` (its path, when complete).
     """
-    from ..distribute import check_shard, shard_range
+    from ..distribute import check_shard, job_rows
     from ..models import model_stamp
     from .sample import _check_temperature, _generator
 
@@ -108,7 +108,7 @@ def make_dataset(out, *, n: int = 10_000, shard_size: int = 10_000, digits=None,
                "truncation": float(truncation), "sharpness": float(sharpness), "dtype": dtype,
                "tfrecord": bool(tfrecord), **stamp}
     files = plan(n, shard_size)
-    mine = shard_range(len(files), *shard)
+    mine = job_rows(len(files), shard)
     out.mkdir(exist_ok=True)
     _check_same_set(out, options)
 
