@@ -30,21 +30,22 @@ def server(tmp_path_factory):
     import uvicorn
 
     from neuroart.studio.app import create_app
+    from neuroart.studio.server import config
 
     save_dir = tmp_path_factory.mktemp("studio-browser") / "saves"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(save_dir=save_dir, allowed_hosts=["127.0.0.1", "localhost"])
-    # log_config=None: uvicorn leaves logging alone (its handlers would keep pytest's capture stream)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None))
+    # served as `neuroart studio` serves it; log_config=None: uvicorn leaves logging alone (its
+    # handlers would keep pytest's capture stream)
+    srv = uvicorn.Server(config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not srv.started:
         assert time.monotonic() < deadline, "the studio did not start"
         time.sleep(0.05)
-    app.state.studio.answered.set()  # no live answer to wait for: warm up now
     app.state.studio.ready.wait(90)  # dream, restyle and the neuron atlas ready
     yield f"http://127.0.0.1:{port}", save_dir
     srv.should_exit = True
@@ -175,7 +176,8 @@ def phone_flow(page, save_dir):
     read_digit(page, "7")
     page.click("#morph")
     expect(page.locator("#stage-label")).to_have_text(re.compile("^morph 1 → 7"), timeout=20_000)
-    expect(page.locator("#strip figure")).to_have_count(16)
+    frames = page.evaluate("fetch('/api/info').then((r) => r.json())")["morph"]["frames"]
+    expect(page.locator("#strip figure")).to_have_count(frames)  # the server's default, not the page's
     page.wait_for_timeout(1500)
     page.click("#save")
     expect(page.locator("#saved")).to_have_text(re.compile("^saved morph-"), timeout=30_000)

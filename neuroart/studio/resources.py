@@ -103,7 +103,6 @@ class Studio:
         self.hidden_units = int(taps.units(HIDDEN_LAYER))
         self.others: dict = {}
         self.loaded = threading.Event()  # set by `preload`: every model a request may need is in memory
-        self.answered = threading.Event()  # set when the first /api/classify answer has gone out
         self.ready = threading.Event()  # set when the warm-up is over
         self.stopping = threading.Event()  # set at shutdown: the warm-up stops between steps
         self.last_read = 0.0  # time.monotonic() of the latest live reading

@@ -47,6 +47,9 @@ def api(handler):
         except ClientDisconnect:
             log.warning("%s %s: the client hung up before sending the whole request", request.method, request.url.path)
             return Response(status_code=400)  # nobody is there to read it
+        except asyncio.CancelledError:  # Ctrl-C with this request still running: one line, no traceback
+            log.warning("%s %s: cancelled, the studio is stopping", request.method, request.url.path)
+            return error(503, "the studio is stopping")
         except Exception as e:  # noqa: BLE001 - the server keeps serving
             log.exception("error in %s", request.url.path)
             return error(500, f"internal error: {type(e).__name__}: {str(e)[:200]}")
