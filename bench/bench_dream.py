@@ -236,7 +236,9 @@ def bench_command(runs: int = 3) -> float:
 
     def timed(cmd) -> float:
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
         return time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
