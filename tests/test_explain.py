@@ -164,12 +164,50 @@ def test_cli_bad_input_one_line_no_files(invoke, tmp_path, assert_clean_error, f
     assert files_in(tmp_path) == before
 
 
-def test_public_name_is_callable_and_the_module():
+def test_public_name_is_the_module_and_explain_its_function():
     import neuroart as na
     import neuroart.explain as module
     from neuroart.explain import explain
 
-    assert na.explain is module and callable(na.explain) and na.explain.explain is explain
+    assert na.explain is module and module.explain is explain and not callable(module)
     x = np.zeros((28, 28), np.float32)
     x[6:22, 13:15] = 1
-    assert na.explain(x, method="gradient").maps.shape == (1, 28, 28)
+    assert na.explain.explain(x, method="gradient").maps.shape == (1, 28, 28)
+    from neuroart.data import load_images
+    from neuroart.explain import load_images as old_home
+
+    assert old_home is load_images  # moved to the data layer, still importable from explain
+
+
+def test_methods_are_objects_in_a_registry(sample):
+    """captum's shape: a method object per name; NoiseTunnel wraps any method (SmoothGrad = NoiseTunnel(Gradient))."""
+    from neuroart.explain import (METHODS, REGISTRY, Gradient, IntegratedGradients, Method, NoiseTunnel, Occlusion,
+                                  explain)
+
+    assert METHODS == tuple(REGISTRY) == ("gradient", "smoothgrad", "integrated", "occlusion")
+    x, _ = sample
+    by_name = explain(x[:4], model="mlp", method="smoothgrad", samples=6, seed=2)
+    by_object = explain(x[:4], model="mlp", method=NoiseTunnel(Gradient(), samples=6, seed=2))
+    assert by_object.maps.tobytes() == by_name.maps.tobytes() and by_object.method == "smoothgrad"
+    assert by_object.options == by_name.options
+    ig = explain(x[:4], model="mlp", method=IntegratedGradients(steps=8))
+    assert ig.options == {"seed": 0, "steps": 8, "baseline": "black"}
+    tunnel = explain(x[:4], model="mlp", method=NoiseTunnel(IntegratedGradients(steps=4), samples=3, noise=0.0))
+    np.testing.assert_allclose(tunnel.maps, explain(x[:4], model="mlp", method="integrated", steps=4).maps, atol=1e-5)
+    assert tunnel.method == "smoothgrad(integrated)"
+    occ = NoiseTunnel(Occlusion(window=7, stride=7), samples=2)
+    assert occ.cost() == 2 * 16 and isinstance(occ, Method)
+    assert explain(x[:2], model="mlp", method=occ).maps.shape == (2, 28, 28)
+
+
+def test_method_numbers_go_through_validate():
+    from neuroart import NeuroartError
+    from neuroart.explain import IntegratedGradients, NoiseTunnel, Occlusion
+
+    for make, fragment in [(lambda: IntegratedGradients(0), "steps must be an integer >= 1"),
+                           (lambda: Occlusion(window=4, stride=5), "stride must be an integer >= 1 and <= 4"),
+                           (lambda: Occlusion(window=29), "window"),
+                           (lambda: NoiseTunnel(IntegratedGradients(), noise=float("inf")), "noise must be a finite"),
+                           (lambda: NoiseTunnel(IntegratedGradients(), samples=True), "samples")]:
+        with pytest.raises(NeuroartError, match=fragment):
+            make()
