@@ -142,7 +142,7 @@ def check_layer(model, layer: str | None, units=(), *, first_hidden: bool = True
             raise NeuroartError(f"unit {u} is out of range: layer {layer!r} has {size} units (0-{size - 1})")
 
 
-_GENERATORS = ("ae", "vae", "cvae")
+_GENERATORS = ("ae", "vae", "cvae", "flow")
 
 
 def classifier(model) -> None:

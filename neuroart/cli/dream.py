@@ -47,7 +47,7 @@ def parse_units(specs) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _check_dream(digits, *, objective, layer, units, param, start, model, prior) -> None:
+def _check_dream(digits, *, objective, layer, units, param, start, model, prior, flow="flow") -> None:
     """What a dream can be refused for before TensorFlow loads (the library checks it all again)."""
     from ..dream.dreams import STARTS
     from ..dream.objectives import OBJECTIVES
@@ -61,8 +61,10 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior)
         raise NeuroartError(f"digits are targets of --objective class; --objective {objective} dreams of --layer/--unit")
     if param != "latent" and start not in STARTS:
         checks.digit_or_file(start)
-    if prior not in ("auto", "none", "vae", "ae", "cvae"):
+    if prior not in ("auto", "none", "vae", "ae", "cvae", "flow"):
         checks.card(prior)  # an unknown model name or a missing file
+    if prior == "flow":
+        checks.card(flow)
     if objective in ("class", "prob"):
         checks.classifier(model)
     else:
@@ -73,7 +75,8 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior)
 @click.argument("digits", nargs=-1)
 @click.option("--per-digit", "-n", type=int, default=D.per_digit, show_default=True,
               help="Samples of each digit (columns of the grid).")
-@click.option("--steps", type=int, default=D.steps, show_default=True, help="Gradient-ascent steps.")
+@click.option("--steps", type=int, default=D.steps,
+              help="Gradient-ascent steps [default: 200], or flow steps with --prior flow [default: 50].")
 @click.option("--objective", default=D.objective, show_default=True,
               help="class: the digit's score; prob: its softmax probability; neuron/channel: "
                    "a hidden unit (--layer, --unit); layer: a whole layer's energy (DeepDream).")
@@ -96,9 +99,17 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior)
               help="Softmax temperature of the class score (higher: pushes on after the model is sure).")
 @click.option("--prior", default=D.prior, show_default=True,
               help="Plug & Play denoising prior: auto (the bundled vae, else ae, else none), none, vae, ae, "
-                   "or a .keras autoencoder.")
+                   "or a .keras autoencoder; or flow: the flow model draws real-looking digits and the "
+                   "objective steers it (docs/flow.md).")
 @click.option("--prior-weight", type=float, default=D.denoise, show_default=True,
               help="Weight of --prior (pulls each step towards the autoencoder's reconstruction).")
+@click.option("--steer", type=float, default=D.steer, show_default=True,
+              help="--prior flow: strength of the classifier's steering (0 = the flow alone).")
+@click.option("--strength", type=float, default=D.strength, show_default=True,
+              help="--prior flow with --start: how far the start is noised back (1 = all the way, "
+                   "0.3 = keep most of it).")
+@click.option("--flow", default=D.flow, show_default=True,
+              help="--prior flow: the flow model (bundled name or a .keras file from `train generator --kind flow`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,
               help="The labelled grid PNG to write.")
 @click.option("--gif", type=click.Path(dir_okay=False), default=None, help="Also write the ascent as an animated GIF.")
@@ -111,7 +122,7 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior)
 @cmap_option
 @library_errors
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
-          diversity, temperature, prior, prior_weight, out, gif, npz, scale, shard, cmap):
+          diversity, temperature, prior, prior_weight, steer, strength, flow, out, gif, npz, scale, shard, cmap):
     """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
 
     Every target digit x every sample is optimised at once (one compiled loop); the result is
@@ -126,6 +137,9 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream --param fourier --cmap magma --npz dreams.npz
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
         neuroart dream --prior none                   # pixels alone, no autoencoder prior
+        neuroart dream --prior flow                   # lifelike digits, steered by the MLP
+        neuroart dream --prior flow --objective neuron --layer dense --unit 17
+        neuroart dream 9 --prior flow --start my_digit.png --strength 0.5   # keeps your hand
         neuroart dream --npz part1.npz --shard 1/2    # rows 5-9 (digits 5-9) of the ten
     """
     from ..distribute import parse_shard
@@ -134,12 +148,12 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     shard = None if shard is None else parse_shard(shard)
     units = parse_units(units)
     _check_dream(digits, objective=objective, layer=layer, units=units, param=param, start=start, model=model,
-                 prior=prior)
+                 prior=prior, flow=flow)
     check_outputs(out=out, gif=gif, npz=npz)
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
                       diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
-                      frames=40 if gif else 0, show_progress=True, shard=shard)
+                      steer=steer, strength=strength, flow=flow, frames=40 if gif else 0, show_progress=True, shard=shard)
     if not len(result.images):
         raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer rows than {shard[1]}")
     save(result.sheet(), out=out, gif=gif, npz=npz, scale=scale, cmap=cmap)

@@ -8,9 +8,11 @@ import click
 
 from .._util import NeuroartError, check_digits
 from ..generate import sample as lib
+from ..generate.config import check_guidance, check_steps
 from . import SCALE, SEED, check_outputs, checks, cmap_option, default_of, library_errors, main, save
 
-MODEL_HELP = "Generator: bundled cvae (class-conditional) or vae, or a .keras file from `neuroart train generator`."
+MODEL_HELP = ("Generator: bundled cvae (class-conditional), vae, or flow (flow matching: the most lifelike), "
+              "or a .keras file from `neuroart train generator`.")
 
 
 def _sharpness_option(default):
@@ -46,6 +48,10 @@ def _scale_option(fn):
 @_sharpness_option(default_of(lib.generate, "sharpness"))
 @click.option("--standard-prior", is_flag=True,
               help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
+@click.option("--steps", type=int, default=default_of(lib.generate, "steps"), show_default=True,
+              help="--model flow: Euler steps from noise to digit (fewer: faster, rougher).")
+@click.option("--guidance", type=float, default=default_of(lib.generate, "guidance"), show_default=True,
+              help="--model flow: classifier-free guidance (0 = none; 1-2 = more typical digits).")
 @click.option("--shard", default=None, metavar="I/N",
               help="Make only part I of N of the grid's rows (I = 0..N-1): N processes together make the "
                    "same bytes as one run with --shard 0/1 (docs/scale.md).")
@@ -53,7 +59,7 @@ def _scale_option(fn):
 @_scale_option
 @library_errors
 def generate(digits, per_digit, temperature, seed, model, out, npz, grid, truncation, sharpness,
-             standard_prior, shard, cmap, scale):
+             standard_prior, steps, guidance, shard, cmap, scale):
     """Draw new handwritten digits: a grid with one row per requested digit (all ten by default).
 
     DIGITS are 0-9; repeat a digit for more rows of it. The default model is the bundled
@@ -64,6 +70,7 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         neuroart generate                              # 10 of each digit -> generated.png
         neuroart generate 3 7 --per-digit 16 --seed 2 --out sevens.png
         neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
+        neuroart generate --model flow --steps 25 --out lifelike.png
         neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
         neuroart generate --per-digit 1000 --no-grid --npz part0.npz --shard 0/2   # rows 0-4 of 10
     """
@@ -71,13 +78,14 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         raise NeuroartError("--no-grid needs --npz: nothing would be written")
     shard = _shard(shard, len(digits) or 10)
     check_digits(digits)
+    check_steps(steps), check_guidance(guidance)  # before TensorFlow loads
     kind = checks.generator_kind(model)
     if kind in ("ae", "vae") and digits:
         raise NeuroartError(f"the {kind} is unconditional: it cannot draw chosen digits (use the cvae)")
     check_outputs(out=out if grid else None, npz=npz)
     sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
                                seed=seed, model=model, truncation=truncation, sharpness=sharpness,
-                               standard_prior=standard_prior, shard=shard)
+                               standard_prior=standard_prior, shard=shard, steps=steps, guidance=guidance)
     save(sheet, out=out if grid else None, npz=npz, scale=scale, cmap=cmap)
 
 

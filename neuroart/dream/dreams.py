@@ -26,6 +26,8 @@ from .priors import resolve_prior  # noqa: F401  (its old home: `neuroart.dream.
 from .render import ModelTaps, check_optimizer, render
 
 STARTS = ("noise", "blank", "mean", "digit")
+STEPS, FLOW_STEPS = 200, 50  # steps of a pixel dream, and of a dream through the flow prior
+FLOW_VIEWS = 8  # random views the steering objective is averaged over (without them it fools the classifier)
 CLASS_SCORES = ("logprob", "logit", "prob")
 
 
@@ -34,7 +36,7 @@ class DreamConfig:
     """Every default of a dream, in one place (the CLI options default to these)."""
 
     per_digit: int = 8  # samples of each target digit (columns of the grid)
-    steps: int = 200  # gradient-ascent steps
+    steps: int | None = None  # gradient-ascent steps (None: 200), or flow steps with prior="flow" (None: 50)
     lr: float = 0.05  # Adam step size (in the parameterisation's units)
     objective: str = "class"  # class | prob | neuron | channel | layer
     param: str = "pixel"  # pixel | fourier | latent
@@ -51,7 +53,8 @@ class DreamConfig:
     tv: float = 0.0  # total variation
     diversity: float | None = None  # push samples of one digit apart (cosine similarity);
     #                                 None: 0.3 with a prior, 0.1 without
-    prior: str = "auto"  # Plug & Play denoising prior: auto | none | vae | ae | a .keras autoencoder.
+    prior: str = "auto"  # Plug & Play denoising prior: auto | none | vae | ae | a .keras autoencoder,
+    #                      or "flow": the flow model draws and the objective steers (dream/flowdream.py)
     #                      auto = the bundled vae, else the bundled ae, else none (pixels alone)
     denoise: float = 0.03  # weight of that prior (pulls each step towards its reconstruction)
     # -- random transforms each step
@@ -63,7 +66,11 @@ class DreamConfig:
     noise: float = 1.0  # amplitude of the seeded start noise (logit units)
     smooth: float = 1.5  # 1/f**smooth spectrum of the start noise (0 = white speckle)
     warp: float = 1.0  # per-sample random affine warp of the start (x 15 deg, 15% zoom, 2 px)
-    views: int = 1  # random transforms per image per step (score averaged over them)
+    views: int | None = None  # random transforms per image per step, score averaged (None: 1, 8 with the flow)
+    # -- the flow prior (prior="flow")
+    steer: float = 20.0  # strength of the classifier's steering of the flow
+    strength: float = 0.6  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
+    flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
     bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)
     optimizer: str = "adam"  # adam | normgrad
@@ -293,6 +300,36 @@ def _batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, rows: r
                        scores=result.scores, config=cfg, units=units, prior=priors.prior_name(cfg.prior, prior))
 
 
+def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, rows: range | None, *,
+                frames: int, show_progress: bool) -> DreamResult:
+    """Draw the images of `rows` with the flow prior, steered by the objective (`dream.flowdream`).
+
+    A class objective also conditions the flow on the class and steers by the classifier's
+    log-probability (whatever `class_score` says); a unit or layer objective steers the
+    unconditional flow. A start image (a digit, a file, an array) is noised back by `strength`.
+    """
+    from .._util import progress
+    from .flowdream import NULL, FlowDreamConfig, dream_flow
+
+    k = cfg.per_digit
+    sel = slice(None) if rows is None else row_items(rows, k)
+    labels, units = plan.labels[sel], None if plan.units is None else plan.units[sel]
+    classy = cfg.objective in ("class", "prob")
+    named = isinstance(cfg.start, str) and cfg.start in ("noise", "blank", "mean")
+    start = None if named else start_images(cfg.start, len(plan.labels), seed=cfg.seed)[sel]
+    fcfg = FlowDreamConfig(steps=cfg.steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, flow=cfg.flow)
+    snaps = [] if frames else None
+    with progress(length=cfg.steps, label="dreaming through the flow", show=show_progress) as bar:
+        images = dream_flow(labels if classy else np.full(len(labels), NULL), classifier=taps,
+                            objective=None if classy else _target(cfg, plan, sel), targets=labels, cfg=fcfg,
+                            seed=cfg.seed, first=sel.start or 0, start_images=start, snapshots=snaps,
+                            progress=bar.update)
+    picks = np.linspace(0, len(snaps) - 1, frames).round().astype(int) if frames else []
+    return DreamResult(images=images, labels=labels, rows=plan.rows if rows is None else plan.rows[rows.start : rows.stop],
+                       ncols=k, frames=[snaps[i] for i in picks], scores=np.zeros(len(labels), np.float32), config=cfg,
+                       units=units, prior=priors.FLOW)
+
+
 def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
           show_progress: bool = False, shard=None, **overrides) -> DreamResult:
     """Dream images of ``digits`` (default: all ten) out of a classifier.
@@ -320,7 +357,8 @@ def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, mo
     taps = ModelTaps(keras_model)
     plan = _plan(digits, cfg, taps)
     prior = priors.resolve_prior(cfg.prior) if cfg.param != "latent" else "none"
-    run = functools.partial(_batch, keras_model, taps, cfg, plan, prior, frames=frames, show_progress=show_progress)
+    step = _flow_batch if prior == priors.FLOW else _batch
+    run = functools.partial(step, keras_model, taps, cfg, plan, prior, frames=frames, show_progress=show_progress)
     if shard is None:  # every row in one batch
         return run(None)
     parts = [run(range(r, r + 1)) for r in job_rows(len(plan.rows), shard)]  # one batch per row
@@ -364,11 +402,15 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         raise NeuroartError(f"unknown parameterisation {cfg.param!r} (use {', '.join(P.PARAMS)})")
     check_optimizer(cfg.optimizer)
     fin = V.finite
+    flow = cfg.prior == priors.FLOW
     return dataclasses.replace(
         cfg,
-        steps=V.positive_int("steps", cfg.steps, high=MAX_STEPS),
+        steps=V.positive_int("steps", cfg.steps if cfg.steps is not None else (FLOW_STEPS if flow else STEPS),
+                             high=MAX_STEPS),
         per_digit=V.positive_int("per_digit", cfg.per_digit, high=MAX_PER_DIGIT),
-        views=V.positive_int("views", cfg.views, high=64),
+        views=V.positive_int("views", cfg.views if cfg.views is not None else (FLOW_VIEWS if flow else 1), high=64),
+        steer=fin("steer", cfg.steer, low=0, high=1000),
+        strength=fin("strength", cfg.strength, low=0, low_open=True, high=1),
         lowres=V.positive_int("lowres", cfg.lowres, high=28),
         seed=V.integer("seed", cfg.seed, low=0),
         lr=fin("lr", cfg.lr, low=0, low_open=True),

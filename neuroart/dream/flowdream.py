@@ -28,6 +28,9 @@ from . import objectives as O
 from . import transforms as TR
 from .render import ModelTaps
 
+#: The flow's label for "any digit" (its unconditional flow), as in `neuroart.generate.flow`.
+NULL = 10
+
 
 @dataclasses.dataclass(frozen=True)
 class FlowDreamConfig:
@@ -124,13 +127,14 @@ def _steer(steering: Steering, labels, u_rows, scale: float, steps: int, start: 
 
 
 def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDreamConfig = FLOW_DEFAULTS,
-               seed: int = 0, first: int = 0, start_images=None, progress=None) -> np.ndarray:
+               seed: int = 0, first: int = 0, start_images=None, progress=None, snapshots=None) -> np.ndarray:
     """Digits (N, 28, 28) in [0, 1] drawn by the flow and steered by `classifier`.
 
     `labels` (N,) condition the flow (0-9, or `NULL` for the unconditional flow); `objective`
     steers (None: the log-probability of `targets`, default `labels`). `start_images` (N, 28, 28)
     in [0, 1] start the flow part-way (``cfg.strength``). Row i's randomness comes from
-    (seed, first + i) alone, so shards of a job concatenate to the whole job.
+    (seed, first + i) alone, so shards of a job concatenate to the whole job. `progress(n)` is
+    called after each step; `snapshots` (a list) receives the predicted digit at every step.
     """
     from ..generate.flow import integrate, row_noise, to_flow, to_pixels
 
@@ -148,5 +152,5 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
                   for i in range(n)]) if n else np.zeros((0, cfg.steps, cfg.views, 6), np.float32)
     steer = _steer(steering, targets, u, cfg.scale, cfg.steps, start) if steering is not None else None
     x = integrate(flow, x0, labels, steps=cfg.steps, guidance=cfg.guidance, start=start, steer=steer,
-                  progress=progress)
+                  progress=progress, snapshots=snapshots)
     return to_pixels(x)

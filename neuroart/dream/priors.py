@@ -25,6 +25,9 @@ from .._util import NeuroartError
 from . import objectives as O
 
 BUNDLED = ("vae", "ae")  # bundled autoencoders that can denoise, in the order `auto` tries them
+#: The flow prior: not a term of the objective but another loop (`neuroart.dream.flowdream`): the
+#: flow model draws the digit and the dream's objective steers it.
+FLOW = "flow"
 
 #: prior name -> term(config, labels) -> Objective: the kinds of prior beyond the denoiser
 _TERMS: dict = {}
@@ -41,7 +44,7 @@ def resolve_prior(prior) -> str:
     a model object or path -> 'custom'."""
     if not isinstance(prior, str):
         return "custom"
-    if prior in _TERMS:
+    if prior in _TERMS or prior == FLOW:
         return prior
     if prior == "auto":
         from ..models import bundled
@@ -91,4 +94,4 @@ def stamp(resolved: str) -> dict:
     """What a recipe records of the prior: its name and, for a bundled one, its hash."""
     from ..models import model_stamp
 
-    return {"prior_sha256": model_stamp(resolved)["model_sha256"] if resolved in BUNDLED else None}
+    return {"prior_sha256": model_stamp(resolved)["model_sha256"] if resolved in (*BUNDLED, FLOW) else None}

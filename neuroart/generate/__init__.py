@@ -28,7 +28,17 @@ def load_generator(name_or_path="cvae"):
 
 
 def train_generator(kind="cvae", **options):
-    """Train a generator (see `neuroart.generate.train.train_generator` for the options)."""
+    """Train a generator (see `neuroart.generate.train.train_generator` for the options;
+    ``kind="flow"``: `neuroart.generate.flow_train.train_flow`)."""
+    if kind == "flow":
+        from .._util import NeuroartError
+        from .flow_train import train_flow
+
+        if options.pop("latent_dim", None) is not None:
+            raise NeuroartError("a flow model has no latent code: --latent-dim is for ae, vae and cvae")
+        if options.pop("strategy", "default") not in ("default", None):
+            raise NeuroartError("the flow trains on one device: --strategy is for the other kinds")
+        return train_flow(**options)
     from .train import train_generator as train
 
     return train(kind, **options)

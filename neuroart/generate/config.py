@@ -56,5 +56,28 @@ LABEL_JUDGE = "cnn"
 #: How samples are drawn and rendered unless told otherwise (generate, the card's sample grid).
 SAMPLE_DEFAULTS = {"temperature": 1.0, "truncation": 0.8, "sharpness": 3.0}
 SHARPNESS = SAMPLE_DEFAULTS["sharpness"]
+#: How the flow model samples unless told otherwise (`generate --model flow`, its card's grid).
+FLOW_SAMPLE_DEFAULTS = {"steps": 25, "guidance": 0.0, "solver": "euler"}
+SOLVERS = ("euler", "heun")
+
+
+def check_steps(steps) -> int:
+    """Steps of a flow sampler: 1-1000."""
+    from ..validate import positive_int
+
+    return positive_int("steps", steps, high=1000)
+
+
+def check_guidance(guidance) -> float:
+    """Classifier-free guidance of a flow sampler: 0 (none) to 20."""
+    from ..validate import finite
+
+    return finite("guidance", guidance, low=0, high=20)
+
+
+def check_solver(solver: str) -> str:
+    if solver not in SOLVERS:
+        raise NeuroartError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    return solver
 TRUNCATION = SAMPLE_DEFAULTS["truncation"]
 TEMPERATURE = SAMPLE_DEFAULTS["temperature"]

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._util import NeuroartError, tf
 from ..models import register_family
+from .config import FLOW_SAMPLE_DEFAULTS, check_guidance, check_solver, check_steps
 
 #: The label that means "no class" (classifier-free guidance and unconditional sampling).
 NULL = 10
@@ -45,8 +46,7 @@ class FlowConfig:
 
 
 #: Sampling defaults (`generate --model flow` and the card's sample grid read them).
-SAMPLE_DEFAULTS = {"steps": 25, "guidance": 0.0, "solver": "euler"}
-SOLVERS = ("euler", "heun")
+SAMPLE_DEFAULTS = FLOW_SAMPLE_DEFAULTS
 
 # --------------------------------------------------------------------------- architecture
 
@@ -143,24 +143,6 @@ register_family(is_flow, _contract, roles=("flow",))
 # --------------------------------------------------------------------------- sampling
 
 
-def check_steps(steps) -> int:
-    from ..validate import positive_int
-
-    return positive_int("steps", steps, high=1000)
-
-
-def check_guidance(guidance) -> float:
-    from ..validate import finite
-
-    return finite("guidance", guidance, low=0, high=20)
-
-
-def check_solver(solver: str) -> str:
-    if solver not in SOLVERS:
-        raise NeuroartError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
-    return solver
-
-
 _VELOCITY: dict = {}
 
 
@@ -200,11 +182,13 @@ def time_grid(steps: int, start: float = 0.0) -> np.ndarray:
 
 
 def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solver: str = "euler",
-              start: float = 0.0, steer=None, progress=None) -> np.ndarray:
+              start: float = 0.0, steer=None, progress=None, snapshots: list | None = None) -> np.ndarray:
     """Integrate the flow from `x0` (N, 28, 28) in flow space at time `start` to t = 1.
 
     `steer(x, t, v) -> dv`, if given, is added to the velocity at every evaluation (a tensor of
-    x's shape). `progress(n)` is called after each step. Returns flow-space images (N, 28, 28).
+    x's shape). `progress(n)` is called after each step. `snapshots`, a list, receives the
+    predicted clean digit (pixels) at every step and the result (an animation of the dream).
+    Returns flow-space images (N, 28, 28).
     """
     T = tf()
     v_of = velocity_fn(model)
@@ -220,6 +204,8 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
     for i in range(len(ts) - 1):
         t0, t1 = float(ts[i]), float(ts[i + 1])
         v0 = velocity(x, t0)
+        if snapshots is not None:
+            snapshots.append(to_pixels(x + (1.0 - t0) * v0))
         if solver == "heun" and t1 < 1.0:
             x1 = x + (t1 - t0) * v0
             x = x + (t1 - t0) * 0.5 * (v0 + velocity(x1, t1))
@@ -227,6 +213,8 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
             x = x + (t1 - t0) * v0
         if progress is not None:
             progress(1)
+    if snapshots is not None:
+        snapshots.append(to_pixels(x))
     return np.asarray(x)
 
 

@@ -177,7 +177,8 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
                data: str | os.PathLike = "auto", out: str | os.PathLike | None = None, progress: bool = True,
                limit: int | None = None, checkpoint: str | os.PathLike | None = None,
                scores: bool = True) -> tuple[Path, dict]:
-    """Train the flow model on MNIST and write ``out`` (.keras, EMA weights) and its card (.json).
+    """Train the flow model on MNIST; write ``out`` (.keras, EMA weights), its card (.json) and a
+    sample grid (.png).
 
     `checkpoint` (default ``<out>.ckpt.npz``) is written after every epoch and resumed from when
     it exists (with the same options); it is removed once the model is saved. `limit` trains on
@@ -185,6 +186,7 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
     digits judged by the cnn).
     """
     from ..models import check_model_path, save_model
+    from ..outputs import save_grid
     from .train import _load_data
 
     defaults = FlowConfig()
@@ -207,6 +209,10 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
         card["test_samples"] = sample_scores(ema, xte, yte)
     save_model(ema, out, card)
     ckpt.unlink(missing_ok=True)
+    labels = np.repeat(np.arange(10), 10)  # beside the model, what it makes (a row per digit)
+    save_grid(sample(ema, labels, seed=cfg.seed, **SAMPLE_DEFAULTS), out.with_suffix(".png"), ncols=10,
+              row_labels=[str(d) for d in range(10)], scale=2,
+              recipe={"model": out.name, "kind": "flow", "seed": cfg.seed, **SAMPLE_DEFAULTS, "version": __version__})
     return out, json.loads(out.with_suffix(".json").read_text())
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._util import NeuroartError, check_digits
 from ..validate import finite, integer, positive_int
-from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TEMPERATURE, TRUNCATION
+from .config import DEFAULT_MODEL, FLOW_SAMPLE_DEFAULTS, LABEL_JUDGE, SHARPNESS, TEMPERATURE, TRUNCATION
 
 
 def _generator(model):
@@ -44,7 +44,8 @@ def _check_temperature(temperature: float) -> float:
 
 def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
-             standard_prior: bool = False, shard=None) -> tuple[np.ndarray, np.ndarray]:
+             standard_prior: bool = False, shard=None, steps: int = FLOW_SAMPLE_DEFAULTS["steps"],
+             guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"]) -> tuple[np.ndarray, np.ndarray]:
     """New digits of the requested classes (all ten by default), `per_digit` of each.
 
     Returns ``(images, labels)``: float32 (N, 28, 28) in [0, 1] and int64 (N,), ordered digit by
@@ -61,12 +62,19 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     concatenated are, byte for byte, the whole job (no `shard` is ``shard=(0, 1)``: the same rows,
     decoded the same way, since TensorFlow's CPU kernels round some values differently at other
     batch sizes).
+
+    A flow model (``model="flow"``) integrates its flow in `steps` Euler steps with
+    classifier-free `guidance` (0 = none); `temperature`, `truncation`, `sharpness` and
+    `standard_prior` are the VAEs' and do not apply.
     """
     from ..distribute import check_shard
 
     shard = check_shard(shard)
-    g = _generator(model)
     per_digit = positive_int("per_digit", per_digit, high=10_000)
+    flow = flow_model(model)
+    if flow is not None:
+        return _flow_rows(flow, _digits(digits), per_digit, shard, steps=steps, guidance=guidance, seed=seed)
+    g = _generator(model)
     temperature = _check_temperature(temperature)
     if g.conditional:
         ds = _digits(digits)
@@ -80,6 +88,35 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     z = g.prior(n, temperature=temperature, truncation=truncation, seed=seed, standard=standard_prior)
     labels = np.full(n, -1, np.int64)
     return _decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
+
+
+def flow_model(model):
+    """The flow model `model` names (or is), else None: a flow is its own family of model files."""
+    from ..models import load_model
+
+    if isinstance(model, (str, os.PathLike)):
+        from ..models import load_card
+
+        try:
+            kind = load_card(model).get("kind")
+        except (NeuroartError, OSError, ValueError):
+            kind = None
+        if kind not in (None, "flow"):
+            return None
+        model = load_model(model)
+    from .flow import is_flow
+
+    return model if is_flow(model) else None
+
+
+def _flow_rows(flow, ds, per_digit: int, shard, *, steps, guidance, seed):
+    from ..distribute import job_rows
+    from .flow import generate_rows
+
+    labels = np.repeat(np.asarray(ds, np.int64), per_digit)
+    rows = job_rows(len(ds), shard)
+    images = generate_rows(flow, labels, per_digit=per_digit, rows=rows, steps=steps, guidance=guidance, seed=seed)
+    return images, _rows_of(labels, per_digit, shard)
 
 
 def _rows_of(a, per_digit: int, shard):
@@ -352,7 +389,9 @@ def generate_sheet(digits=None, *, grid: bool = True, **options):
     images, labels = generate(digits, **opts)
     cols = per_digit if per_digit <= 20 else 20
     rows = [str(d) for d in labels[::cols]] if labels[0] >= 0 and per_digit % cols == 0 else None
-    recipe = {**_stamp(opts["model"]), **{k: opts[k] for k in ("seed", "temperature", "truncation", "sharpness")}}
+    knobs = ("seed", "steps", "guidance") if flow_model(opts["model"]) is not None else (
+        "seed", "temperature", "truncation", "sharpness")
+    recipe = {**_stamp(opts["model"]), **{k: opts[k] for k in knobs}}
     return Sheet(images.astype(np.float32), labels=labels, ncols=cols, row_labels=rows, recipe=recipe)
 
 
