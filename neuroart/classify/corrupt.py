@@ -322,7 +322,7 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
     transparent canvas (RGBA), red ink on yellow paper, a tight crop touching the border, a
     16-bit gray PNG, or a tiny scan (20x20 pixels).
     """
-    from PIL import Image, ImageDraw, ImageFilter
+    from PIL import Image, ImageDraw
 
     if style not in STYLES:
         raise NeuroartError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
@@ -360,6 +360,13 @@ def draw_digit(label: int, *, style: str = "marker", seed: int = 0):
         for x, y in (pts[0], pts[-1]):  # round caps
             d.ellipse([x - w / 2, y - w / 2, x + w / 2, y + w / 2], fill=255)
     ink = np.asarray(mask.resize((size, size), Image.Resampling.BOX), np.float32)[..., None] / 255.0
+    return _paint(ink, style, size, rng)
+
+
+def _paint(ink, style: str, size: int, rng):
+    """The ink (size, size, 1) in [0, 1] on the paper and with the pen of `style`, as a Pillow image."""
+    from PIL import Image, ImageFilter
+
 
     def colour(paper, pen_colour, grain=0.0):
         paper = np.asarray(paper, np.float32)
