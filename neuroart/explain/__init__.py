@@ -195,7 +195,7 @@ def explain(images, *, model=DEFAULT_MODEL, method: str | Method = DEFAULT_METHO
     and their std (images are in [0, 1]); `window` and `stride`: occlusion's patch; `seed`:
     SmoothGrad's noise.
     `shard` ``(i, n)`` (or ``"i/n"``) explains only part i of n of the images, in whole compiled
-    chunks (`neuroart.distribute.shard_range` over the chunks), with SmoothGrad's noise drawn by
+    chunks (`neuroart.distribute.job_rows`: the rows are the chunks), with SmoothGrad's noise drawn by
     each image's place in the whole job and the probabilities read chunk by chunk: parts
     0..n-1 concatenated are, byte for byte, the job run with ``shard=(0, 1)`` (the maps are also
     those of the run without `shard`; its probabilities, read in one batch, match to rounding).
@@ -211,13 +211,12 @@ def explain(images, *, model=DEFAULT_MODEL, method: str | Method = DEFAULT_METHO
     chunk = max(1, min(_CHUNK, 8192 // max(how.cost(), 1)))
     first = 0
     if shard is not None:  # whole chunks of the job, each computed as in the whole run
-        from ..distribute import check_shard, shard_range
+        from ..distribute import job_rows, row_items
 
-        part = shard_range(-(-len(x) // chunk), *check_shard(shard))
-        first, stop = part.start * chunk, min(part.stop * chunk, len(x))
-        x = x[first:stop]
-        target = None if target is None else target[first:stop]
-        versus = None if versus is None else versus[first:stop]
+        items = row_items(job_rows(-(-len(x) // chunk), shard), chunk)  # the rows are compiled chunks
+        first, x = items.start, x[items]
+        target = None if target is None else target[items]
+        versus = None if versus is None else versus[items]
         probs = np.concatenate([np.zeros((0, 10), np.float32)] + [_probs(net, x[a : a + chunk])
                                                                    for a in range(0, len(x), chunk)])
     else:
