@@ -147,3 +147,54 @@ def test_the_bundled_flow_draws_digits_the_judge_reads(test_digits):
     labels = np.repeat(np.arange(10), 20)
     images = generate_rows(load_model("flow"), labels, per_digit=20, rows=range(10), seed=0)
     assert judge_agreement(images, labels, judge="cnn") >= 0.97
+
+
+# --------------------------------------------------------------------------- the library's dream and CLI
+
+
+def test_dream_with_the_flow_prior_shards_and_keeps_a_start(tiny):
+    from neuroart.dream import dream
+
+    opts = dict(prior="flow", flow=str(tiny[0]), per_digit=3, steps=4, views=2, seed=3)
+    whole = dream([1, 4], shard=(0, 1), **opts)
+    parts = [dream([1, 4], shard=(i, 2), **opts) for i in range(2)]
+    assert whole.prior == "flow" and whole.images.shape == (6, 28, 28) and list(whole.labels) == [1, 1, 1, 4, 4, 4]
+    assert whole.images.tobytes() == np.concatenate([p.images for p in parts]).tobytes()
+    start = np.zeros((28, 28), np.float32)
+    start[4:24, 12:16] = 1.0  # a bar: a "1"
+    near = dream([7], start=start, strength=0.2, **{**opts, "per_digit": 2}).images
+    far = dream([7], start=start, strength=1.0, **{**opts, "per_digit": 2}).images
+    assert np.abs(near - start).mean() < np.abs(far - start).mean()
+
+
+def test_cli_generate_and_dream_with_a_flow(invoke, tiny, tmp_path):
+    from neuroart.outputs import read_recipe
+
+    r = invoke("generate", "2", "5", "--model", tiny[0], "-n", "2", "--steps", "2", "--out", "g.png")
+    assert r.exit_code == 0, r.output
+    recipe = read_recipe(tmp_path / "g.png")
+    assert recipe["steps"] == 2 and recipe["guidance"] == 0.0 and "temperature" not in recipe
+    r = invoke("dream", "3", "--prior", "flow", "--flow", tiny[0], "-n", "2", "--steps", "3", "--out", "d.png",
+               "--gif", "d.gif")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "d.png").exists() and (tmp_path / "d.gif").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["generate", "--model", "flow", "--steps", "0"],
+    ["generate", "--model", "flow", "--guidance", "-1"],
+    ["dream", "--prior", "bogus"],
+    ["dream", "--prior", "flow", "--flow", "no-such-flow.keras"],
+    ["dream", "--prior", "flow", "--strength", "0"],
+    ["train", "generator", "--kind", "flow", "--latent-dim", "3"],
+])
+def test_cli_bad_flow_options_are_one_line_and_no_file(invoke, tmp_path, args, assert_clean_error, files_in):
+    before = files_in(tmp_path)
+    assert_clean_error(invoke(*args))
+    assert files_in(tmp_path) == before
+
+
+def test_a_classifier_given_as_the_flow_is_refused(invoke, tmp_path, assert_clean_error):
+    assert_clean_error(invoke("dream", "3", "--prior", "flow", "--flow", "mlp", "-n", "1", "--steps", "1"),
+                        "not a neuroart flow")
+    assert not (tmp_path / "dream.png").exists()

@@ -64,7 +64,11 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
     if prior not in ("auto", "none", "vae", "ae", "cvae", "flow"):
         checks.card(prior)  # an unknown model name or a missing file
     if prior == "flow":
-        checks.card(flow)
+        kind = (checks.card(flow) or {}).get("kind")
+        if kind not in (None, "flow"):
+            from ..models import resolve
+
+            raise NeuroartError(f"{resolve(flow)}: not a neuroart flow (a {kind}); --flow takes a flow model")
     if objective in ("class", "prob"):
         checks.classifier(model)
     else:

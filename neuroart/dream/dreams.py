@@ -21,11 +21,10 @@ from . import objectives as O
 from . import params as P
 from . import priors
 from . import transforms as TR
-from ._mean import mean_digit
 from .priors import resolve_prior  # noqa: F401  (its old home: `neuroart.dream.dreams.resolve_prior`)
 from .render import ModelTaps, check_optimizer, render
+from .starts import STARTS, start_images  # noqa: F401  (STARTS: read by the CLI)
 
-STARTS = ("noise", "blank", "mean", "digit")
 STEPS, FLOW_STEPS = 200, 50  # steps of a pixel dream, and of a dream through the flow prior
 FLOW_VIEWS = 8  # random views the steering objective is averaged over (without them it fools the classifier)
 CLASS_SCORES = ("logprob", "logit", "prob")
@@ -115,55 +114,6 @@ def _hidden_layers(taps: ModelTaps):
         for name, l in taps.layers.items()
         if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D)) and l is not taps._dense
     ]
-
-
-def _warp_images(images, rng, amount):
-    """Per-image random affine warp (rotation, zoom, shift) of (N, 28, 28) images."""
-    if amount <= 0:
-        return images
-    t = tf()
-    n = len(images)
-    dx = rng.uniform(-2, 2, n) * amount
-    dy = rng.uniform(-2, 2, n) * amount
-    s = np.exp(rng.uniform(np.log(1 - 0.15 * amount), np.log(1 + 0.15 * amount), n))
-    a = rng.uniform(-15, 15, n) * amount * np.pi / 180
-    f = lambda v: t.constant(np.asarray(v, np.float32))  # noqa: E731
-    out = TR._affine(f(images)[..., None], f(dx), f(dy), f(s), f(a), 28, 28)
-    return np.clip(out.numpy()[..., 0], 0, 1)
-
-
-def start_images(start: str, n: int, *, seed: int = 0, warp: float = 0.0, digits=None) -> np.ndarray | None:
-    """(n, 28, 28) starting images for a `start` name or image path; None means 'noise'.
-
-    `start` may also be one (28, 28) image array in [0, 1] (a drawing, as the studio sends it).
-    """
-    if not isinstance(start, str) and not hasattr(start, "__fspath__"):
-        img = np.asarray(start, np.float32)
-        if img.shape != (28, 28) or not np.all(np.isfinite(img)):
-            raise NeuroartError(f"start image must be a finite (28, 28) array, got shape {img.shape}")
-        return np.broadcast_to(np.clip(img, 0, 1), (n, 28, 28)).copy()
-    rng = np.random.default_rng([int(seed), 0x7374])
-    if start == "noise":
-        return None
-    if start == "blank":
-        return np.zeros((n, 28, 28), np.float32)
-    if start == "mean":
-        return _warp_images(np.broadcast_to(mean_digit(), (n, 28, 28)).copy(), rng, warp)
-    if start == "digit" or start.startswith("digit:"):
-        from ..data import load_mnist, to_float
-
-        _, (x_test, y_test) = load_mnist()
-        if start == "digit":
-            pool = np.arange(len(x_test))
-        else:
-            d = check_digits([start.split(":", 1)[1]])[0]
-            pool = np.flatnonzero(y_test == d)
-        idx = rng.choice(pool, size=n, replace=len(pool) < n)
-        return to_float(x_test[idx])
-    from ..data import load_digit_image
-
-    img = load_digit_image(start)
-    return np.broadcast_to(img, (n, 28, 28)).copy()
 
 
 def _load_classifier(model):
@@ -309,8 +259,9 @@ def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, ro
     unconditional flow. A start image (a digit, a file, an array) is noised back by `strength`.
     """
     from .._util import progress
-    from .flowdream import NULL, FlowDreamConfig, dream_flow
+    from .flowdream import NULL, FlowDreamConfig, dream_flow, load_flow
 
+    load_flow(cfg.flow)  # a file that is not a flow: one line, before the progress bar
     k = cfg.per_digit
     sel = slice(None) if rows is None else row_items(rows, k)
     labels, units = plan.labels[sel], None if plan.units is None else plan.units[sel]

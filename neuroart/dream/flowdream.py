@@ -102,6 +102,23 @@ class Steering:
         self.grad = grad
 
 
+_STEERING: dict = {}
+
+
+def steering_for(classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS) -> Steering:
+    """A `Steering`; the class steering of a classifier is compiled once and kept (the studio
+    dreams into any digit without tracing again), an objective's own is made anew."""
+    if objective is not None:
+        return Steering(classifier, objective, cfg=cfg)
+    model = getattr(classifier, "model", classifier)
+    key = (id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate)
+    if key not in _STEERING or _STEERING[key][0] is not model:
+        if len(_STEERING) >= 8:
+            _STEERING.pop(next(iter(_STEERING)))
+        _STEERING[key] = (model, Steering(classifier, None, cfg=cfg))
+    return _STEERING[key][1]
+
+
 def _logprob(labels):
     T = tf()
 
@@ -143,7 +160,7 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = len(labels)
     targets = labels if targets is None else np.asarray(targets, np.int64).reshape(-1)
-    steering = Steering(classifier, objective, cfg=cfg) if cfg.scale > 0 else None
+    steering = steering_for(classifier, objective, cfg=cfg) if cfg.scale > 0 else None
     start = 0.0 if start_images is None else 1.0 - float(cfg.strength)
     x0 = row_noise(seed, n, first)
     if start_images is not None:
