@@ -7,7 +7,13 @@
    (`corrupt.draw_digit`: marker, ballpoint on a big page, pencil on textured paper, chalk, phone
    photo, transparent canvas, red on yellow, touching the border, 16-bit PNG, a 20x20 scan), saved as files and
    read back through `load_digit_image`, the way `neuroart classify` reads them.
-3. Speed: one image file through preprocessing and the reader (target < 20 ms), and `classify`
+3. Low-resolution scans (issue 18, `neuroart.classify.scans`): MNIST test digits stretched to
+   fill their frame, box-filtered to 8x8 or 16x16, 16 grey levels, enlarged to 56-112 pixels by
+   bilinear, bicubic or nearest interpolation, saved as PNG; each family read through the
+   preprocessing (as `neuroart classify` reads files) and by the plain resize (invert, shrink to
+   28x28, nothing else), for every model. Target: the preprocessed path >= the plain resize on
+   every family and model, and >= 97 % for the reader.
+4. Speed: one image file through preprocessing and the reader (target <= 15 ms), and `classify`
    on 1,000 files (target < 10 s).
 
     python bench/bench_robustness.py              # 2,000-digit sample (the docs' table)
@@ -49,6 +55,30 @@ def drawn(models, seeds: int) -> dict:
         out[name] = {s: float((pred[styles == s] == y[styles == s]).mean()) for s in STYLES}
         out[name]["all"] = float((pred == y).mean())
     return {"n": len(y), "by_model": out, "styles": list(STYLES)}
+
+
+def scans(models, n: int | None, seed: int, data: str) -> dict:
+    from neuroart.classify.corrupt import _sample
+    from neuroart.classify.scans import benchmark_scans
+    from neuroart.data import load_mnist, to_float
+    from neuroart.models import load_model
+
+    _, (x, y) = load_mnist(data)
+    x, y = _sample(to_float(x), y, n, seed)
+    return {"n": len(y), "families": benchmark_scans({m: load_model(m) for m in models}, x, y, seed=seed)}
+
+
+def print_scans(res: dict, models) -> None:
+    head = "low-res scan".ljust(22) + "".join(f"{m + ' pre':>13}{'plain':>8}" for m in models)
+    print(head + "\n" + "-" * len(head))
+    for name, accs in res["families"].items():
+        print(name.ljust(22) + "".join(f"{accs[m]['preprocessed']:>13.2%}{accs[m]['plain']:>8.2%}" for m in models))
+    for m in models:
+        worse = [f for f, a in res["families"].items() if a[m]["preprocessed"] < a[m]["plain"]]
+        print(f"{m}: preprocessed >= plain on {len(res['families']) - len(worse)}/{len(res['families'])} families"
+              + (f" (below on {', '.join(worse)})" if worse else ""))
+    print(f"({res['n']:,} MNIST test digits per family; pre = through the preprocessing, plain = invert and "
+          f"shrink to 28x28)\n")
 
 
 def speed(model_name: str) -> dict:
@@ -97,6 +127,10 @@ def main():
     print("\n".join(format_table(res)))
     for m, r in res["models"].items():
         print(f"{m}: worst {r['worst']} {r['accuracy'][r['worst']]:.2%}")
+    print(f"[{time.perf_counter() - t:.0f} s]\n")
+
+    t = time.perf_counter()
+    print_scans(scans(models, None if args.all else 2000, args.seed, args.data), models)
     print(f"[{time.perf_counter() - t:.0f} s]\n")
 
     d = drawn(models, args.seeds)

@@ -181,8 +181,16 @@ def test_public_name_is_the_module_and_explain_its_function():
 
 def test_methods_are_objects_in_a_registry(sample):
     """captum's shape: a method object per name; NoiseTunnel wraps any method (SmoothGrad = NoiseTunnel(Gradient))."""
-    from neuroart.explain import (METHODS, REGISTRY, Gradient, IntegratedGradients, Method, NoiseTunnel, Occlusion,
-                                  explain)
+    from neuroart.explain import (
+        METHODS,
+        REGISTRY,
+        Gradient,
+        IntegratedGradients,
+        Method,
+        NoiseTunnel,
+        Occlusion,
+        explain,
+    )
 
     assert METHODS == tuple(REGISTRY) == ("gradient", "smoothgrad", "integrated", "occlusion")
     x, _ = sample

@@ -179,3 +179,68 @@ def test_reader_training_smoke(tmp_path):
     assert card["augmentation"]["p_elastic"] > 0
     assert 0 <= card["corruption_benchmark"]["mean"] <= 1 and card["corruption_benchmark"]["images"] == 200
     assert 0 <= card["test_accuracy"] <= 1 and card["train_images"] == 2000
+
+
+# --------------------------------------------------------------------------- low-resolution scans (issue 18)
+
+
+def test_scan_families_are_seeded_and_look_like_small_scans(test_digits):
+    from neuroart.classify.scans import SCANS, scan_pictures
+
+    x = test_digits[0][:6]
+    for name in SCANS:
+        a, b = scan_pictures(x, name, seed=2), scan_pictures(x, name, seed=2)
+        assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True)), name
+        assert all(p.dtype == np.uint8 and p.shape[0] == p.shape[1] and 56 <= p.shape[0] <= 112 for p in a), name
+        ink = 255 - a[0].astype(int)  # dark ink on white paper, the digit filling its frame top to bottom
+        rows = np.flatnonzero(ink.max(1) > 40)
+        assert rows[0] <= 0.1 * len(ink) and rows[-1] >= 0.9 * len(ink), name
+
+
+def test_a_soft_scan_keeps_its_grey_levels_and_mnist_framing(test_digits):
+    """Soft, wide strokes are measured as such: kept grey (not thresholded into thin lines),
+    the digit's core fitted to MNIST's 20-pixel box and centred by mass."""
+    from neuroart.classify.scans import scan_pictures
+    from neuroart.data.preprocess import ink_map, mnist_style
+
+    pic = scan_pictures(test_digits[0][:1], "scan 8x8 bilinear", seed=0)[0].astype(np.float32) / 255
+    ink, soft = ink_map(pic)
+    assert soft
+    out = mnist_style(pic)
+    inked = out[out > 0.05]
+    assert ((inked > 0.1) & (inked < 0.6)).mean() > 0.25  # grey levels kept
+    rows, cols = np.nonzero(out > 0.25)
+    assert 18 <= max(np.ptp(rows), np.ptp(cols)) + 1 <= 22
+    yy, xx = np.mgrid[0:28, 0:28]
+    assert abs((out * yy).sum() / out.sum() - 13.5) <= 1 and abs((out * xx).sum() / out.sum() - 13.5) <= 1.5
+    marker = draw_digit(7, style="marker", seed=0)  # a crisp pen stays on the cleaning path
+    from neuroart.data.preprocess import to_gray
+
+    assert not ink_map(to_gray(marker))[1]
+
+
+def test_paper_of_a_digit_that_fills_its_frame():
+    """A blurry digit touching every side of its picture: most of the border is the grey edge of
+    a stroke. The paper is still white (the border's median grey would fold paper and ink)."""
+    from neuroart.data.preprocess import to_gray
+
+    pic = np.full((60, 60), 255, np.uint8)
+    pic[:, :] = 200  # the soft edge of strokes, all along the border...
+    pic[:, 24:36] = 255  # ...but for a strip of paper on every side
+    pic[24:36, :] = 255
+    pic[5:55, 5:12] = 40  # a dark stroke inside
+    ink = to_gray(Image.fromarray(pic, "L"))
+    assert ink[30, 30] == 0.0 and ink[0, 30] == 0.0  # paper
+    assert abs(ink[0, 0] - 55 / 255) < 0.01 and abs(ink[30, 8] - 215 / 255) < 0.01  # edge and stroke
+
+
+def test_reader_on_low_resolution_scans_matches_the_plain_resize(reader, test_digits):
+    from neuroart.classify.scans import benchmark_scans
+
+    x, y = test_digits
+    idx = np.random.default_rng(7).choice(len(x), 300, replace=False)
+    res = benchmark_scans({"reader": reader}, x[idx], y[idx], seed=7,
+                          names=["scan 8x8 bilinear", "scan 8x8 nearest", "scan 16x16 bicubic"])
+    for name, acc in res.items():
+        assert acc["reader"]["preprocessed"] >= acc["reader"]["plain"] - 0.01, (name, acc)
+        assert acc["reader"]["preprocessed"] >= 0.95, (name, acc)

@@ -67,12 +67,36 @@ def scan_pictures(images: np.ndarray, name: str, *, seed: int = 0) -> list[np.nd
 
 
 def read_preprocessed(pictures) -> np.ndarray:
-    """The pictures as `neuroart classify` reads image files: float32 (N, 28, 28), ink = 1."""
+    """The pictures as `neuroart classify` reads image files (each saved as a PNG and read back by
+    `neuroart.data.digit_from_bytes`, the preprocessing of `load_digit_image`): (N, 28, 28)."""
+    import io
+
     from PIL import Image
 
-    from ..data.preprocess import mnist_style, to_gray
+    from ..data import digit_from_bytes
 
-    return np.stack([mnist_style(to_gray(Image.fromarray(p, "L"))) for p in pictures])
+    out = []
+    for p in pictures:
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(p, np.uint8), "L").save(buf, "PNG")
+        out.append(digit_from_bytes(buf.getvalue()))
+    return np.stack(out)
+
+
+def benchmark_scans(models, x, y, *, seed: int = 0, names=SCANS) -> dict:
+    """Accuracy per scan family and model, read through the preprocessing and by the plain
+    resize: ``{name: {label: {"preprocessed": acc, "plain": acc}}}``. `models` maps labels to
+    Keras classifiers; `x` (N, 28, 28) in [0, 1] and `y` are MNIST test digits and labels."""
+    from .read import predict
+
+    out = {}
+    for name in names:
+        pictures = scan_pictures(x, name, seed=seed)
+        pre, plain = read_preprocessed(pictures), read_plain(pictures)
+        out[name] = {k: {"preprocessed": round(float((predict(m, pre).argmax(1) == y).mean()), 4),
+                         "plain": round(float((predict(m, plain).argmax(1) == y).mean()), 4)}
+                     for k, m in models.items()}
+    return out
 
 
 def read_plain(pictures) -> np.ndarray:
