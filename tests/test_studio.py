@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import json
 import struct
@@ -446,7 +447,10 @@ def raw_http(port: int, request: bytes, *, timeout: float = 10.0) -> bytes:
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(request)
+        try:
+            s.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):  # refused before it was all sent: read the answer
+            pass
         out = b""
         try:
             while chunk := s.recv(65536):
@@ -479,6 +483,20 @@ def rss_mb() -> float:
     return 0.0
 
 
+def big_png(width: int, height: int) -> bytes:
+    """A real black width x height grayscale PNG, compressed row by row (never held in memory)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    z, row, idat = zlib.compressobj(9), b"\0" * (width + 1), []
+    for _ in range(height):
+        idat.append(z.compress(row))
+    idat.append(z.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(idat)) + chunk(b"IEND", b"")
+
+
+@functools.lru_cache(maxsize=1)
 def bomb_files() -> dict:
     """Pictures the studio must refuse before decoding, by what is inside them."""
     frames = [Image.new("L", (64, 64), v) for v in (0, 128, 255)]
@@ -488,7 +506,7 @@ def bomb_files() -> dict:
         img.save(buf, fmt, **kw)
         return buf.getvalue()
 
-    huge = png_header(13000, 13000)  # header only: decoding it would take 169 MB
+    huge = big_png(13000, 13000)  # 170 kB that decode to 169 MB (and more as floats)
     ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(huge), 22) + huge
     return {
         "ico with a 13000x13000 png inside": ico,

@@ -37,9 +37,8 @@ def gif_data_url(sheet, scale: int = 6) -> str:
     from ..outputs import animation, render
 
     _, frames = render(sheet, scale=scale)
-    buf = io.BytesIO()
-    encode_gif(animation(sheet, frames), buf, duration_ms=sheet.gif_duration_ms)
-    return "data:image/gif;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    gif = encode_gif(animation(sheet, frames), duration_ms=sheet.gif_duration_ms)
+    return "data:image/gif;base64," + base64.b64encode(gif).decode("ascii")
 
 
 def signed_map(m) -> list[int]:
@@ -52,14 +51,13 @@ def rounded(values, digits: int = 4) -> list[float]:
     return [round(float(v), digits) for v in np.asarray(values).reshape(-1)]
 
 
-def restyle_module():
-    """`neuroart.generate.style` (the module of `restyle`, `similar`, ...)."""
-    import importlib
-
+def style_module():
+    """`neuroart.generate.style` (restyle, similar and their sheets); 503 when it is not installed."""
     try:
-        return importlib.import_module("neuroart.generate.style")
+        from ..generate import style
     except ImportError:
         raise ApiError(503, "restyle is not available in this neuroart (neuroart.generate.style)") from None
+    return style
 
 
 def restyle_available() -> bool:
@@ -227,12 +225,12 @@ class Studio:
 
     def restyle(self, image, *, seed: int) -> dict:
         """The drawing's handwriting under every label 0-9 (the cvae)."""
-        result = restyle_module().restyle(image, digits=range(10), seed=seed, model=self.generator)
+        result = style_module().restyle(image, digits=range(10), seed=seed, model=self.generator)
         return {"digits": list(range(10)), "images": [pixels(im) for im in result.images]}
 
     def similar(self, image, *, n: int, spread: float, seed: int) -> dict:
         """More like this: cvae samples near the drawing's style."""
-        result = restyle_module().similar(image, n=n, spread=spread, seed=seed, model=self.generator)
+        result = style_module().similar(image, n=n, spread=spread, seed=seed, model=self.generator)
         return {"images": [pixels(im) for im in getattr(result, "images", result)]}
 
     def morph(self, a, b, *, frames: int, seed: int) -> dict:
@@ -264,7 +262,7 @@ class Studio:
         """Save's files (see `SaveFolder.save`), once the models it needs are loaded."""
         self.loaded.wait()
         if kind == "restyle":
-            restyle_module()
+            style_module()
         return self.saves.save(kind, a, b, digit=digit, seed=seed, steps=steps, frames=frames)
 
 

@@ -109,17 +109,16 @@ def made_from(kind: str, drawing: Path, drawing_b: Path | None, out: Path, *, di
     from ..recipe import command_argv
 
     if kind == "dream":
-        from ..dream import dream
+        from ..dream import dream_sheet
 
         options = {"start": str(drawing), "per_digit": 1, "steps": steps, "seed": seed}
-        return dream([digit], **options).sheet(), command_argv("dream", digit, **options, out=out)
+        return dream_sheet([digit], **options), command_argv("dream", digit, **options, out=out)
     if kind == "morph":
         from ..generate.sample import morph_sheet
 
         options = {"frames": frames, "seed": seed}
-        sheet = morph_sheet(str(drawing), str(drawing_b), **options)
-        return sheet, command_argv("morph", drawing, drawing_b, **options, out=out)
-    from .resources import restyle_module
+        return morph_sheet(str(drawing), str(drawing_b), **options), command_argv("morph", drawing, drawing_b,
+                                                                                    **options, out=out)
+    from .resources import style_module
 
-    sheet = restyle_module().restyle(str(drawing)).sheet()  # deterministic: no seed
-    return sheet, command_argv("restyle", drawing, out=out)
+    return style_module().restyle_sheet(str(drawing)), command_argv("restyle", drawing, out=out)  # no seed: deterministic
