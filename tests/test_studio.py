@@ -814,3 +814,37 @@ def test_ctrl_c_stops_cleanly_every_time(tmp_path):
             out = proc.stdout.read()
         assert code == 0 and "terminate called" not in out and "Traceback" not in out, (when, code, out[-2000:])
         assert "studio stopped" in out
+
+
+def test_warm_up_warms_the_first_strokes_first_and_waits_for_a_pause_in_the_drawing():
+    """The live reading's batches and the pen-lift map are warmed before anything else; the slow
+    pipelines wait for a pause in the drawing (at most `patience`)."""
+    import threading
+    import time
+    import types
+
+    from neuroart.studio import resources
+    from neuroart.studio.resources import Studio
+
+    calls = []
+
+    def record(name):
+        return lambda *a, **k: calls.append((name, time.monotonic()))
+
+    fake = types.SimpleNamespace(stopping=threading.Event(), loaded=threading.Event(), ready=threading.Event(),
+                                 last_read=time.monotonic() + 0.5,  # someone draws for another half second
+                                 **{n: record(n) for n in ("classify", "explain", "preload", "dream", "restyle", "atlas")})
+    fake._wait_for_a_pause = types.MethodType(Studio._wait_for_a_pause, fake)
+    real_decoder = resources._warm_decoder
+    resources._warm_decoder = record("decode")
+    try:
+        t0 = time.monotonic()
+        Studio.warm_up(fake, idle=0.2, patience=3.0)
+    finally:
+        resources._warm_decoder = real_decoder
+    names = [n for n, _ in calls]
+    assert names[:4] == ["classify", "explain", "decode", "preload"], names
+    assert names[4:] == ["dream", "restyle", "atlas"][: len(names) - 4] and "atlas" in names
+    dream_at = dict(calls)["dream"]
+    assert dream_at - t0 >= 0.6, "the dream was compiled while someone was drawing"
+    assert fake.ready.is_set() and fake.loaded.is_set()
