@@ -190,16 +190,16 @@ def _paper_plane(g: np.ndarray) -> np.ndarray:
     h, w = g.shape
     f = min(1.0, 64.0 / max(h, w))
     small = _resize(g, (max(1, round(w * f)), max(1, round(h * f)))) if f < 1 else g
-    yy, xx = np.mgrid[0 : small.shape[0], 0 : small.shape[1]].astype(np.float32)
-    design = np.stack([np.ones(small.size, np.float32), xx.ravel() / f, yy.ravel() / f], 1)
+    sy, sx = np.indices(small.shape, np.float32) / np.float32(f)
+    design = np.stack([np.ones(small.size, np.float32), sx.ravel(), sy.ravel()], 1)
     values, keep = small.ravel(), np.ones(small.size, bool)
     coef = np.zeros(3, np.float32)
     for _ in range(3):
         coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
         resid = values - design @ coef
         keep = resid <= np.percentile(resid, 25)
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return (coef[0] + coef[1] * gx + coef[2] * gy).astype(np.float32)
+    cols, rows = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
+    return (coef[0] + coef[1] * cols[None, :] + coef[2] * rows[:, None]).astype(np.float32)
 
 
 def is_soft(ink: np.ndarray) -> bool:
