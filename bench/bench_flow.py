@@ -97,19 +97,21 @@ def samplers(args) -> dict:
 
     rows = {f"flow, class-conditional, {s} Euler steps": flow_gen(s) for s in (4, 10, 25, 50)}
     rows["flow, class-conditional, 10 Heun steps (19 evaluations)"] = flow_gen(10, solver="heun")
-    rows["flow, class-conditional + free guidance 1.0, 25 steps"] = flow_gen(25, guidance=1.0)
-    rows["flow dream: conditional + the MLP's steering, 25 steps"] = flow_dream(25)
-    rows["flow dream: unconditional, steered by the MLP alone, 50 steps"] = flow_dream(50, conditional=False)
+    rows["flow, class-conditional + free guidance 0.3, 25 steps"] = flow_gen(25, guidance=0.3)
+    for scale in (5, 20):
+        rows[f"flow dream: conditional + the MLP's steering {scale}, 25 steps"] = flow_dream(25, scale=scale)
+    rows["flow dream: unconditional, steered by the MLP alone (20), 50 steps"] = flow_dream(
+        50, conditional=False, scale=20)
     rows["flow dream: the same without the random transforms"] = flow_dream(
-        50, conditional=False, views=1, jitter=0, zoom=0, rotate=0)
+        50, conditional=False, scale=20, views=1, jitter=0, zoom=0, rotate=0)
     if args.quick:
         return rows
 
-    def cvae(labels):
-        return generate(None, per_digit=_per_digit(labels), seed=0, model="cvae")[0][: len(labels)]
-
     def pixel_dream(labels):
         return dream(None, config=DreamConfig(per_digit=_per_digit(labels), seed=0)).images[: len(labels)]
+
+    def cvae(labels):
+        return generate(None, per_digit=_per_digit(labels), seed=0, model="cvae")[0][: len(labels)]
 
     return {"cvae (generate default)": cvae, "pixel dream (neuroart dream default)": pixel_dream, **rows}
 

@@ -80,7 +80,7 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--per-digit", "-n", type=int, default=D.per_digit, show_default=True,
               help="Samples of each digit (columns of the grid).")
 @click.option("--steps", type=int, default=D.steps,
-              help="Gradient-ascent steps [default: 200], or flow steps with --prior flow [default: 50].")
+              help="Gradient-ascent steps [default: 200], or flow steps with --prior flow [default: 25].")
 @click.option("--objective", default=D.objective, show_default=True,
               help="class: the digit's score; prob: its softmax probability; neuron/channel: "
                    "a hidden unit (--layer, --unit); layer: a whole layer's energy (DeepDream).")

@@ -25,7 +25,7 @@ from .priors import resolve_prior  # noqa: F401  (its old home: `neuroart.dream.
 from .render import ModelTaps, check_optimizer, render
 from .starts import STARTS, start_images  # noqa: F401  (STARTS: read by the CLI)
 
-STEPS, FLOW_STEPS = 200, 50  # steps of a pixel dream, and of a dream through the flow prior
+STEPS, FLOW_STEPS = 200, 25  # steps of a pixel dream, and of a dream through the flow prior
 FLOW_VIEWS = 8  # random views the steering objective is averaged over (without them it fools the classifier)
 CLASS_SCORES = ("logprob", "logit", "prob")
 
@@ -35,7 +35,7 @@ class DreamConfig:
     """Every default of a dream, in one place (the CLI options default to these)."""
 
     per_digit: int = 8  # samples of each target digit (columns of the grid)
-    steps: int | None = None  # gradient-ascent steps (None: 200), or flow steps with prior="flow" (None: 50)
+    steps: int | None = None  # gradient-ascent steps (None: 200), or flow steps with prior="flow" (None: 25)
     lr: float = 0.05  # Adam step size (in the parameterisation's units)
     objective: str = "class"  # class | prob | neuron | channel | layer
     param: str = "pixel"  # pixel | fourier | latent
@@ -67,7 +67,7 @@ class DreamConfig:
     warp: float = 1.0  # per-sample random affine warp of the start (x 15 deg, 15% zoom, 2 px)
     views: int | None = None  # random transforms per image per step, score averaged (None: 1, 8 with the flow)
     # -- the flow prior (prior="flow")
-    steer: float = 20.0  # strength of the classifier's steering of the flow
+    steer: float = 5.0  # strength of the classifier's steering of the flow
     strength: float = 0.6  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)

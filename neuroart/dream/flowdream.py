@@ -36,8 +36,8 @@ NULL = 10
 class FlowDreamConfig:
     """Defaults of a dream through the flow prior (the CLI reads them)."""
 
-    steps: int = 50  # Euler steps of the flow
-    scale: float = 20.0  # strength of the classifier's steering
+    steps: int = 25  # Euler steps of the flow
+    scale: float = 5.0  # strength of the classifier's steering (bench_flow.py: 5 keeps the FID lowest)
     views: int = 8  # random transforms the objective is averaged over, per step
     jitter: float = 2.0  # pixels
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)
@@ -71,74 +71,80 @@ def load_flow(name="flow"):
 
 
 class Steering:
-    """The compiled ``(x̂ pixels, u, labels) -> ∇ mean_k objective`` of one classifier and objective.
+    """The compiled steered velocity of one flow, classifier and objective.
 
-    `objective` is an `Objective`, or None for the class log-probability of each row's label
-    (the labels are then an input, so one compiled function serves every target digit).
+    ``velocity(x_t, t, labels, targets, u, guidance, scale)``: the flow's velocity v plus
+    ``scale · ∇_{x_t} mean_k objective(T_k(x̂))``, with ``x̂ = x_t + (1 - t)·v`` the predicted
+    clean digit and the gradient taken through the flow (x̂ moves with x_t). `objective` is an
+    `Objective`, or None for the class log-probability of each row's target (the targets are then
+    an input, so one compiled function serves every target digit).
     """
 
-    def __init__(self, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
-        T = tf()
-        self.taps = classifier if isinstance(classifier, ModelTaps) else ModelTaps(classifier)
-        self.transforms = TR.standard(cfg.jitter, cfg.zoom, cfg.rotate)
-        self.views = int(cfg.views)
-        self.objective = objective
-        taps, transforms, views = self.taps, self.transforms, self.views
+    def __init__(self, flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
+        from ..generate.flow import velocity
 
-        def score(x, u, labels):
-            obj = objective if objective is not None else _logprob(labels)
+        T = tf()
+        taps = classifier if isinstance(classifier, ModelTaps) else ModelTaps(classifier)
+        transforms = TR.standard(cfg.jitter, cfg.zoom, cfg.rotate)
+        views = int(cfg.views)
+
+        def score(x, u, targets):
+            obj = objective if objective is not None else _logprob(targets)
             total = 0.0
             for k in range(views):
                 total += obj(taps(transforms.apply(x, u[k]), image=x))
             return total / views
 
         @T.function(autograph=False, reduce_retracing=True)
-        def grad(x, u, labels):
+        def steered(x, t, y, targets, u, w, scale):
+            tt = T.fill((T.shape(x)[0], 1), t)
             with T.GradientTape() as tape:
                 tape.watch(x)
-                s = T.reduce_sum(score(x, u, labels))
-            return tape.gradient(s, x)
+                v = velocity(flow, x, tt, y, w)
+                x_hat = (x + (1.0 - t) * v + 1.0) * 0.5  # the predicted clean digit, in pixels
+                s = T.reduce_sum(score(x_hat, u, targets))
+            return v + scale * tape.gradient(s, x)
 
-        self.grad = grad
+        self.velocity = steered
 
 
 _STEERING: dict = {}
 
 
-def steering_for(classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS) -> Steering:
-    """A `Steering`; the class steering of a classifier is compiled once and kept (the studio
-    dreams into any digit without tracing again), an objective's own is made anew."""
+def steering_for(flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS) -> Steering:
+    """A `Steering`; the class steering of a flow and classifier is compiled once and kept (the
+    studio dreams into any digit without tracing again), an objective's own is made anew."""
     if objective is not None:
-        return Steering(classifier, objective, cfg=cfg)
+        return Steering(flow, classifier, objective, cfg=cfg)
     model = getattr(classifier, "model", classifier)
-    key = (id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate)
-    if key not in _STEERING or _STEERING[key][0] is not model:
+    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate)
+    if key not in _STEERING or _STEERING[key][0] is not model or _STEERING[key][1] is not flow:
         if len(_STEERING) >= 8:
             _STEERING.pop(next(iter(_STEERING)))
-        _STEERING[key] = (model, Steering(classifier, None, cfg=cfg))
-    return _STEERING[key][1]
+        _STEERING[key] = (model, flow, Steering(flow, classifier, None, cfg=cfg))
+    return _STEERING[key][2]
 
 
-def _logprob(labels):
+def _logprob(targets):
     T = tf()
 
     def fn(Tap):
-        return T.gather(T.nn.log_softmax(Tap("logits")), labels, axis=1, batch_dims=1)
+        return T.gather(T.nn.log_softmax(Tap("logits")), targets, axis=1, batch_dims=1)
 
     return O.Objective(fn, "class log-probability")
 
 
-def _steer(steering: Steering, labels, u_rows, scale: float, steps: int, start: float):
-    """A ``steer(x_t, t, v) -> dv`` for `integrate`, reading step i's transforms from u_rows."""
+def _steer(steering: Steering, targets, u_rows, cfg: FlowDreamConfig, start: float):
+    """A ``steer(x_t, t, labels) -> v`` for `integrate`, reading step i's transforms from u_rows."""
     T = tf()
-    y = T.constant(np.asarray(labels, np.int32))
-    dt = (1.0 - start) / steps
+    targets = T.constant(np.asarray(targets, np.int32))
+    dt = (1.0 - start) / cfg.steps
     u_all = T.constant(np.transpose(u_rows, (1, 2, 0, 3)))  # (steps, views, N, 6)
+    scale, w = T.constant(cfg.scale, "float32"), float(cfg.guidance)
 
-    def steer(x, t, v):
-        i = min(int(round((float(t) - start) / dt)), steps - 1)
-        x_hat = (x + (1.0 - float(t)) * v + 1.0) * 0.5  # the predicted clean digit, in pixels
-        return scale * steering.grad(x_hat, u_all[i], y)
+    def steer(x, t, y):
+        i = min(int(round((float(t) - start) / dt)), cfg.steps - 1)
+        return steering.velocity(x, T.constant(t, "float32"), y, targets, u_all[i], w, scale)
 
     return steer
 
@@ -160,14 +166,14 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = len(labels)
     targets = labels if targets is None else np.asarray(targets, np.int64).reshape(-1)
-    steering = steering_for(classifier, objective, cfg=cfg) if cfg.scale > 0 else None
+    steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 else None
     start = 0.0 if start_images is None else 1.0 - float(cfg.strength)
     x0 = row_noise(seed, n, first)
     if start_images is not None:
         x0 = (1.0 - start) * x0 + start * to_flow(start_images)
     u = np.stack([np.random.default_rng([int(seed), first + i, 1]).random((cfg.steps, cfg.views, 6), np.float32)
                   for i in range(n)]) if n else np.zeros((0, cfg.steps, cfg.views, 6), np.float32)
-    steer = _steer(steering, targets, u, cfg.scale, cfg.steps, start) if steering is not None else None
+    steer = _steer(steering, targets, u, cfg, start) if steering is not None else None
     x = integrate(flow, x0, labels, steps=cfg.steps, guidance=cfg.guidance, start=start, steer=steer,
                   progress=progress, snapshots=snapshots)
     return to_pixels(x)

@@ -143,6 +143,27 @@ register_family(is_flow, _contract, roles=("flow",))
 # --------------------------------------------------------------------------- sampling
 
 
+def velocity(model, x, t, y, w: float = 0.0):
+    """The velocity at ``(x, t)`` for labels y, as TensorFlow ops (inside a compiled function).
+
+    t is (N, 1); with guidance w > 0 the batch runs twice in one call (labels, then NULL) and
+    mixes ``(1 + w)·v_cond - w·v_null``; rows already NULL are unaffected by w.
+    """
+    if not w:
+        return model([x, t, y], training=False)
+    T = tf()
+    n = T.shape(x)[0]
+    v = model([T.concat([x, x], 0), T.concat([t, t], 0), T.concat([y, T.fill(T.shape(y), NULL)], 0)],
+              training=False)
+    return (1.0 + w) * v[:n] - w * v[n:]
+
+
+def times(x, t):
+    """t (a number) as the (N, 1) time column of batch x."""
+    T = tf()
+    return T.fill((T.shape(x)[0], 1), T.cast(t, "float32"))
+
+
 _VELOCITY: dict = {}
 
 
@@ -158,19 +179,11 @@ def velocity_fn(model):
     T = tf()
 
     @T.function(reduce_retracing=True, autograph=False)
-    def plain(x, t, y):
-        return model([x, t, y], training=False)
+    def compiled(x, t, y, w):
+        return velocity(model, x, times(x, t), y, w)
 
-    @T.function(reduce_retracing=True, autograph=False)
-    def guided(x, t, y, w):
-        n = T.shape(x)[0]
-        v = model([T.concat([x, x], 0), T.concat([t, t], 0), T.concat([y, T.fill(T.shape(y), NULL)], 0)],
-                  training=False)
-        return (1.0 + w) * v[:n] - w * v[n:]
-
-    def fn(x, t, y, w=0.0):
-        tt = T.fill((T.shape(x)[0], 1), T.cast(t, "float32")) if np.ndim(t) == 0 else t
-        return plain(x, tt, y) if w == 0 else guided(x, tt, y, T.constant(w, "float32"))
+    def fn(x, t, y, w: float = 0.0):  # t a number (a tensor: no retracing), w a number (one trace each)
+        return compiled(x, T.constant(t, "float32"), y, float(w))
 
     _VELOCITY[key] = (model, fn)
     return fn
@@ -185,10 +198,10 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
               start: float = 0.0, steer=None, progress=None, snapshots: list | None = None) -> np.ndarray:
     """Integrate the flow from `x0` (N, 28, 28) in flow space at time `start` to t = 1.
 
-    `steer(x, t, v) -> dv`, if given, is added to the velocity at every evaluation (a tensor of
-    x's shape). `progress(n)` is called after each step. `snapshots`, a list, receives the
-    predicted clean digit (pixels) at every step and the result (an animation of the dream).
-    Returns flow-space images (N, 28, 28).
+    `steer(x, t, labels) -> v`, if given, replaces the flow's own velocity (a steered one, made
+    from it: `neuroart.dream.flowdream`). `progress(n)` is called after each step. `snapshots`,
+    a list, receives the predicted clean digit (pixels) at every step and the result (an
+    animation of the dream). Returns flow-space images (N, 28, 28).
     """
     T = tf()
     v_of = velocity_fn(model)
@@ -197,8 +210,7 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
     w = float(guidance)
 
     def velocity(x, t):
-        v = v_of(x, t, y, w)
-        return v + steer(x, t, v) if steer is not None else v
+        return steer(x, t, y) if steer is not None else v_of(x, t, y, w)
 
     ts = time_grid(steps, start)
     for i in range(len(ts) - 1):

@@ -186,7 +186,6 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
     digits judged by the cnn).
     """
     from ..models import check_model_path, save_model
-    from ..outputs import save_grid
     from .train import _load_data
 
     defaults = FlowConfig()
@@ -209,11 +208,19 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
         card["test_samples"] = sample_scores(ema, xte, yte)
     save_model(ema, out, card)
     ckpt.unlink(missing_ok=True)
-    labels = np.repeat(np.arange(10), 10)  # beside the model, what it makes (a row per digit)
-    save_grid(sample(ema, labels, seed=cfg.seed, **SAMPLE_DEFAULTS), out.with_suffix(".png"), ncols=10,
-              row_labels=[str(d) for d in range(10)], scale=2,
-              recipe={"model": out.name, "kind": "flow", "seed": cfg.seed, **SAMPLE_DEFAULTS, "version": __version__})
+    save_sample_grid(ema, out, seed=cfg.seed)
     return out, json.loads(out.with_suffix(".json").read_text())
+
+
+def save_sample_grid(model, out: Path, *, seed: int = 0) -> Path:
+    """Beside the model, what it makes: ``<out>.png``, ten of each digit, a row per digit."""
+    from ..outputs import save_grid
+
+    labels = np.repeat(np.arange(10), 10)
+    return save_grid(sample(model, labels, seed=seed, **SAMPLE_DEFAULTS), Path(out).with_suffix(".png"), ncols=10,
+                     row_labels=[str(d) for d in range(10)], scale=2,
+                     recipe={"model": Path(out).name, "kind": "flow", "seed": seed, **SAMPLE_DEFAULTS,
+                             "version": __version__})
 
 
 def _card(ema, cfg, out, source, n_train, xte, yte, history, seconds) -> dict:
