@@ -84,6 +84,19 @@ PIECES: tuple[Piece, ...] = (
           "The style of one real test 3, inferred by the class-conditional VAE's encoder and written "
           "as 0-9; the animation walks through style space from it and back.",
           "restyle digit:3 --seed 5", gif=True),
+    Piece("flow-digits", "Digits that look like handwriting",
+          "Ten of each digit from the flow-matching model: noise carried to a digit in 25 Euler steps "
+          "by a small U-Net (docs/flow.md).",
+          "generate --model flow --per-digit 10 --seed 11 --scale 3"),
+    Piece("flow-dream-3-to-8", "A 3 turned into an 8, in its own hand",
+          "Real 3s noised part-way back and carried to an 8 by the flow, steered by the article's MLP; "
+          "the animation shows the digit the flow predicts at every step.",
+          "dream 8 --prior flow --start digit:3 --strength 0.7 --per-digit 6 --seed 14 --scale 3", gif=True),
+    Piece("flow-neurons", "What hidden units like, as handwriting",
+          "Ten hidden units of the MLP, each steering the unconditional flow: the digit-like shapes "
+          "each unit answers to.",
+          "dream --prior flow --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 20 --steps 50 "
+          "--seed 13 --cmap viridis --scale 2"),
 )
 
 
