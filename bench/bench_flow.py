@@ -10,9 +10,14 @@ class) and the same judge (the bundled `cnn`, never the model that steers):
 - s / 100: seconds per 100 digits after TensorFlow and the models are loaded (the samplers run
   in their library batches: one grid row per batch).
 
-    python bench/bench_flow.py [--per-digit 200] [--quick]
+    python bench/bench_flow.py [--per-digit 200] [--quick] [--drawn 30]
 
-`--quick` scores the flow rows only, at 4/10/25/50 steps (no CVAE, no pixel dream).
+`--quick` scores the flow rows only (no CVAE, no pixel dream). `--drawn N` measures the studio's
+"Dream it into…" instead: N drawn digits (`classify.corrupt.draw_digit`, marker style, made
+MNIST-style as the studio does), each dreamed into the next digit, (d + 1) mod 10, through the
+flow (one request each, as the studio makes them) and, beside it, by the pixel dream the studio
+used before; it prints the judge's agreement with the target, the style kept
+(`metrics.style_consistency`, slant and thickness) and the seconds per request once warm.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ def main():
     ap.add_argument("--per-digit", type=int, default=200)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--flow", default="flow", help="flow model (bundled name or .keras path)")
+    ap.add_argument("--drawn", type=int, default=0, help="measure dream-into on N drawn digits instead")
     args = ap.parse_args()
+    if args.drawn:
+        return drawn(args.drawn)
 
     import numpy as np
 
@@ -114,6 +122,36 @@ def samplers(args) -> dict:
         return generate(None, per_digit=_per_digit(labels), seed=0, model="cvae")[0][: len(labels)]
 
     return {"cvae (generate default)": cvae, "pixel dream (neuroart dream default)": pixel_dream, **rows}
+
+
+def drawn(n: int):
+    """The studio's "Dream it into…": drawn digits dreamed into (d + 1) mod 10, one request each."""
+    import numpy as np
+
+    from neuroart.classify.corrupt import draw_digit
+    from neuroart.data.preprocess import mnist_style, to_gray
+    from neuroart.dream import dream
+    from neuroart.metrics import judge_agreement, style_consistency
+    from neuroart.models import load_model
+
+    mlp = load_model("mlp")
+    sources = np.stack([mnist_style(to_gray(draw_digit(i % 10, seed=i))) for i in range(n)])
+    targets = (np.arange(n) + 1) % 10
+    ways = {"flow (studio now: --prior flow, strength 0.6, 25 steps)": dict(prior="flow"),
+            "pixel dream (studio before: 120 steps)": dict(steps=120)}
+    print(f"{n} drawn digits, each dreamed into the next digit")
+    print(f"{'dream into':58s} {'judge':>7s} {'slant r':>8s} {'thick r':>8s} {'s/request':>10s}")
+    for name, opts in ways.items():
+        dream([int(targets[0])], per_digit=1, start=sources[0], model=mlp, **opts)  # warm: trace once
+        out, seconds = [], []
+        for src, d in zip(sources, targets, strict=True):
+            t = time.perf_counter()
+            out.append(dream([int(d)], per_digit=1, start=src, model=mlp, seed=0, **opts).images[0])
+            seconds.append(time.perf_counter() - t)
+        out = np.stack(out)
+        style = style_consistency(sources, out[:, None])
+        print(f"{name:58s} {judge_agreement(out, targets):7.1%} {style['slant']:8.2f} {style['thickness']:8.2f} "
+              f"{np.median(seconds):10.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,16 @@ import numpy as np
 
 from .options import ApiError
 from .saving import SaveFolder
-from .settings import ATLAS_STEPS, DREAM_FRAMES, DREAM_STEPS, HIDDEN_COLUMNS, HIDDEN_LAYER, LIVE_METHOD, LIVE_STEPS
+from .settings import (
+    ATLAS_STEPS,
+    DREAM_FRAMES,
+    DREAM_OPTIONS,
+    DREAM_STEPS,
+    HIDDEN_COLUMNS,
+    HIDDEN_LAYER,
+    LIVE_METHOD,
+    LIVE_STEPS,
+)
 
 log = logging.getLogger("neuroart.studio")
 # Keras notes that a model whose input is named gets a bare tensor; that is how every caller feeds it.
@@ -129,8 +138,8 @@ class Studio:
 
     def preload(self) -> None:
         """Load what the library loads by name along the way (cached by `load_model`): the dream's
-        denoising prior and the judge that names a morph's endpoints. Dream, morph and save wait
-        for this, so no request ever loads a model."""
+        flow, the denoising prior of the neuron atlas and the judge that names a morph's
+        endpoints. Dream, morph and save wait for this, so no request ever loads a model."""
         from ..dream.dreams import resolve_prior
         from ..generate import load_generator
         from ..generate.config import LABEL_JUDGE
@@ -139,7 +148,7 @@ class Studio:
         try:
             prior = resolve_prior("auto")
             self.others = {"prior": load_generator(prior) if prior != "none" else None,
-                           "judge": load_model(LABEL_JUDGE)}
+                           "judge": load_model(LABEL_JUDGE), "flow": load_model("flow", role="flow")}
         finally:
             self.loaded.set()
 
@@ -211,12 +220,13 @@ class Studio:
     # -- making ------------------------------------------------------------------------------
 
     def dream(self, image, *, digit: int, steps: int, frames: int, seed: int) -> dict:
-        """Gradient ascent from the drawing towards `digit` on the article MLP, frame by frame."""
+        """The drawing carried to `digit` by the flow, steered by the article MLP, frame by frame."""
         self.loaded.wait()
         from ..classify.read import predict
         from ..dream import dream
 
-        result = dream([digit], per_digit=1, start=image, steps=steps, frames=frames, seed=seed, model=self.mlp)
+        result = dream([digit], per_digit=1, start=image, steps=steps, frames=frames, seed=seed, model=self.mlp,
+                       **DREAM_OPTIONS)
         probs = predict(self.reader, result.images)[0]
         return {"digit": digit, "image": pixels(result.images[0]), "frames": [pixels(f[0]) for f in result.frames],
                 "reader": {"model": self.reader_name, "digit": int(probs.argmax()),

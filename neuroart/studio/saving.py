@@ -110,8 +110,9 @@ def made_from(kind: str, drawing: Path, drawing_b: Path | None, out: Path, *, di
 
     if kind == "dream":
         from ..dream import dream_sheet
+        from .settings import DREAM_OPTIONS
 
-        options = {"start": str(drawing), "per_digit": 1, "steps": steps, "seed": seed}
+        options = {"start": str(drawing), "per_digit": 1, "steps": steps, "seed": seed, **DREAM_OPTIONS}
         return dream_sheet([digit], **options), command_argv("dream", digit, **options, out=out)
     if kind == "morph":
         from ..generate.sample import morph_sheet

@@ -16,6 +16,7 @@ SMALL_BODY = 256 * 1024  # bodies up to this size (every live drawing) never wai
 HEAVY_SLOTS = 2  # larger bodies read, parsed and decoded at once; the others wait their turn
 BODY_SECONDS = 30.0  # a request body must arrive within this time
 MAX_PIXELS = 4096 * 4096  # an uploaded image larger than this is refused before decoding
+BIG_PIXELS = 512 * 512  # larger pictures (the page sends 112x112) are decoded HEAVY_SLOTS at a time
 IMAGE_FORMATS = ("PNG", "JPEG")  # what uploads may be: one still picture (the page sends PNG)
 MAX_ECHO = 40  # characters of a request's value repeated in an error message
 
@@ -36,7 +37,10 @@ LIMITS = {"dream_steps": 400, "frames": 60, "n": 64}
 #: Integrated Gradients even with 4 steps costs 2.5x as much per digit). When the pen lifts the
 #: page asks /api/explain for the library's default map (Integrated Gradients).
 LIVE_METHOD, LIVE_STEPS = "gradient", 4
-DREAM_STEPS = 120  # gradient-ascent steps of "dream it into" (from a drawing: the cnn judge agrees from ~100)
+DREAM_STEPS = 25  # flow steps of "dream it into" (bench/bench_flow.py --drawn)
+#: "Dream it into": the flow model, steered by the article's MLP, from the drawing noised back by
+#: `strength` (SDEdit), so the dream keeps the drawer's hand (docs/flow.md).
+DREAM_OPTIONS = {"prior": "flow", "strength": 0.6}
 DREAM_FRAMES = 24
 MORPH_FRAMES = 12
 SIMILAR_N = 8
