@@ -14,16 +14,20 @@ import base64
 import binascii
 import io
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._util import NeuroartError
 from .options import type_name
-from .settings import IMAGE_FORMATS, MAX_PIXELS
+from .settings import BIG_PIXELS, HEAVY_SLOTS, IMAGE_FORMATS, MAX_PIXELS
 
 _DATA_URL = re.compile(r"data:image/[a-z0-9.+-]{1,40};base64,", re.IGNORECASE)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Pictures over `BIG_PIXELS` are decoded a few at a time, whatever the size of their file (a PNG
+#: of 4096x4096 black pixels is 17 kB and takes ~140 MB to make MNIST-style).
+_BIG_DECODES = threading.BoundedSemaphore(HEAVY_SLOTS)
 
 
 @dataclass
@@ -34,9 +38,9 @@ class Upload:
     digit: np.ndarray
 
 
-def check_picture(raw: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> str:
+def check_picture(raw: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> int:
     """Refuse, without decoding pixels, anything but one still picture of at most `max_pixels`
-    in `IMAGE_FORMATS`; returns the format."""
+    in `IMAGE_FORMATS`; returns its number of pixels."""
     from PIL import Image, UnidentifiedImageError
 
     if not raw:
@@ -59,7 +63,7 @@ def check_picture(raw: bytes, name: str = "image", *, max_pixels: int = MAX_PIXE
         raise NeuroartError(f"{name}: an animation or a file of {frames} pictures; send one still picture")
     if w * h > max_pixels:
         raise NeuroartError(f"{name}: image too large ({w}x{h} pixels; the limit is {max_pixels:,})")
-    return fmt
+    return w * h
 
 
 def read_upload(value, name: str = "image") -> Upload:
@@ -75,8 +79,10 @@ def read_upload(value, name: str = "image") -> Upload:
         raw = base64.b64decode(value[m.end():], validate=True)
     except (binascii.Error, ValueError):
         raise NeuroartError(f"{name}: malformed base64") from None
-    check_picture(raw, name)
-    return Upload(raw, digit_from_bytes(raw, name=name, max_pixels=MAX_PIXELS))
+    if check_picture(raw, name) <= BIG_PIXELS:
+        return Upload(raw, digit_from_bytes(raw, name=name, max_pixels=MAX_PIXELS))
+    with _BIG_DECODES:
+        return Upload(raw, digit_from_bytes(raw, name=name, max_pixels=MAX_PIXELS))
 
 
 def image_option(name: str = "image"):
