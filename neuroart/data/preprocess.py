@@ -128,7 +128,11 @@ def _stroke_width(ink: np.ndarray) -> float:
 #: stroke): blurry or enlarged low-resolution scans, where the grey levels are the shape (issue 18).
 SOFT_SHARE = 0.28
 #: ... and when its strokes are at least this share of the digit's height or width (MNIST: ~0.13).
-SOFT_WIDTH = 0.08
+SOFT_WIDTH = 0.05
+#: Strokes this wide (of the digit's size) need only `SOFT_SHARE_WIDE` of faint ink to be soft.
+WIDE, SOFT_SHARE_WIDE = 0.17, 0.2
+#: A soft digit's extent (fitted to MNIST's 20-pixel box): its ink above this share of the strongest.
+SOFT_CORE = 0.25
 
 
 def mnist_style(gray: np.ndarray) -> np.ndarray:
@@ -206,18 +210,21 @@ def is_soft(ink: np.ndarray) -> bool:
     """Whether an ink map's strokes are soft and wide enough to keep as they are.
 
     Soft: `SOFT_SHARE` or more of its ink (> 0.1, after a 3x3 mean that quiets paper grain) is
-    faint (< 0.5): a pen on paper has a crisp core and a thin anti-aliased edge (10-25 %), a
-    blurred or enlarged small scan is mostly edge (30-70 %). Wide: the strokes (ink > 0.5) are
-    at least `SOFT_WIDTH` of the digit's size, as MNIST's are (about 0.13); a thin pencil line
-    is soft too, but wants thickening.
+    faint (< 0.5); a pen on paper has a crisp core and a thin anti-aliased edge (10-25 %), a
+    blurred or enlarged small scan is mostly edge (30-70 %). A stroke as wide as `WIDE` of the
+    digit's size (MNIST's are about 0.13) comes from a source with few pixels per stroke, and its
+    faint edge is a smaller share of it: `SOFT_SHARE_WIDE` is enough. The strokes (ink > 0.5)
+    must be at least `SOFT_WIDTH` of the digit's size: a thin pen line is soft too, but wants
+    thickening.
     """
     smooth = _box3(ink)
-    inked = smooth > 0.1
-    if int(inked.sum()) == 0 or int((inked & (smooth < 0.5)).sum()) < SOFT_SHARE * int(inked.sum()):
-        return False
+    inked = int((smooth > 0.1).sum())
     rows, cols = np.nonzero(ink > 0.25)
-    size = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 if rows.size else 1
-    return _stroke_width(ink > 0.5) >= SOFT_WIDTH * size
+    if inked == 0 or rows.size == 0:
+        return False
+    share = int(((smooth > 0.1) & (smooth < 0.5)).sum()) / inked
+    width = _stroke_width(ink > 0.5) / (max(np.ptp(rows), np.ptp(cols)) + 1)
+    return width >= SOFT_WIDTH and (share >= SOFT_SHARE or (width >= WIDE and share >= SOFT_SHARE_WIDE))
 
 
 def _despeckle(g: np.ndarray) -> np.ndarray:
@@ -262,7 +269,7 @@ def _soft_box(g: np.ndarray) -> np.ndarray:
     """A soft picture's digit, its grey levels kept: the digit's core (ink > 0.25) is scaled to
     the 20-pixel box, with the faint edge around it (up to 4 pixels at that scale)."""
     g = _despeckle(np.where(g < 0.1, 0.0, g).astype(np.float32))
-    top, bottom, left, right = _ink_box(g > 0.25)
+    top, bottom, left, right = _ink_box(g > SOFT_CORE)
     s = 20.0 / max(bottom - top, right - left)
     pad = int(np.ceil(4 / s))
     top, left = max(0, top - pad), max(0, left - pad)
