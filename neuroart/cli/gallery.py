@@ -96,10 +96,11 @@ REPLAY_WORK = 200_000
 def _replay_work(name: str, p: dict) -> int:
     """A rough cost of a command: digit-images times optimisation steps (or images drawn)."""
     if name == "dream":
+        from ..dream.dreams import STEPS
         from .dream import parse_units
 
         rows = max(len(p.get("digits") or ()), len(parse_units(p.get("units") or ())), 10)
-        return rows * int(p.get("per_digit") or 1) * int(p.get("steps") or 1)
+        return rows * int(p.get("per_digit") or 1) * int(p.get("steps") or STEPS)  # no --steps: the default
     if name == "deepdream":
         return int(p.get("octaves") or 1) * int(p.get("steps") or 1) * 500
     if name == "explain":  # gradient passes: images x (IG steps, SmoothGrad samples or occlusion patches)
