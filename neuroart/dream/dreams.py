@@ -68,7 +68,7 @@ class DreamConfig:
     views: int | None = None  # random transforms per image per step, score averaged (None: 1, 8 with the flow)
     # -- the flow prior (prior="flow")
     steer: float = 5.0  # strength of the classifier's steering of the flow
-    strength: float = 0.6  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
+    strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
     bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)

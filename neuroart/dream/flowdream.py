@@ -43,7 +43,7 @@ class FlowDreamConfig:
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)
     rotate: float = 10.0  # +- degrees
     guidance: float = 0.0  # classifier-free guidance of the flow's own class conditioning
-    strength: float = 0.6  # from a start image: how far back to noise it (1 = all the way)
+    strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way)
     flow: str = "flow"  # the flow model (bundled name or .keras path)
 
 
