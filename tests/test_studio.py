@@ -135,14 +135,17 @@ def test_making_routes(client, route, body, check):
 
 
 def test_info_tells_the_page_its_numbers(client):
+    from neuroart.studio.settings import DREAM_FRAMES, DREAM_STEPS
+
     info = client.get("/api/info").json()
     assert info["hidden"] == {"layer": "dense", "units": 128, "grid": [16, 8]}
     assert info["morph"] == {"frames": 12} and info["similar"] == {"n": 8}
-    assert info["dream"] == {"steps": 120, "frames": 24} and info["limits"]["body_bytes"] == 4 * 1024 * 1024
+    assert info["dream"] == {"steps": DREAM_STEPS, "frames": DREAM_FRAMES} and info["limits"]["body_bytes"] == 4 << 20
 
 
 def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
     from neuroart.outputs import read_recipe
+    from neuroart.studio.settings import DREAM_OPTIONS
 
     save_dir: Path = client.save_dir
     outside = sorted(p.name for p in save_dir.parent.iterdir())
@@ -159,9 +162,10 @@ def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
     assert body["files"] == ["drawing-0001.png", "dream-0001.png"] and Path(body["folder"]) == save_dir.resolve()
     recipe = read_recipe(save_dir / "dream-0001.png")
     assert recipe["argv"][:2] == ["dream", "3"] and str(save_dir.resolve() / "drawing-0001.png") in recipe["argv"]
-    assert recipe_options(recipe["argv"]) == {"digits": ("3",), "start": str(save_dir.resolve() / "drawing-0001.png"),
-                                              "per_digit": 1, "steps": 40,
-                                              "out": str(save_dir.resolve() / "dream-0001.png")}
+    opts = recipe_options(recipe["argv"])  # the library call's options, as the CLI parses them back
+    assert {"digits": ("3",), "start": str(save_dir.resolve() / "drawing-0001.png"), "per_digit": 1, "steps": 40,
+            "out": str(save_dir.resolve() / "dream-0001.png")}.items() <= opts.items()
+    assert all(opts.get(k, v) == v for k, v in DREAM_OPTIONS.items()), opts
     assert (save_dir / "drawing-0001.png").read_bytes() == base64.b64decode(SEVEN.split(",", 1)[1])
     r = client.post("/api/save", json={"image": ONE, "kind": "restyle"})
     assert r.status_code == 200, r.text
@@ -427,7 +431,7 @@ def live(client):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(server, "HEAD_SECONDS", 3.0)
-        mp.setattr(server, "MAX_CONNECTIONS", 120)
+        mp.setattr(server, "MAX_CONNECTIONS", 200)
         app = create_app(studio=client.app_ref.state.studio, allowed_hosts=list(LOOPBACK_HOSTS), warm_up=False)
         port = free_port()
         srv = uvicorn.Server(server.config(app, host="127.0.0.1", port=port, log_config=None))
@@ -596,13 +600,13 @@ def test_memory_stays_bounded_under_100_concurrent_4mib_uploads(live):
 
     async def upload():
         reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
-        writer.write(head)
         view = memoryview(body)  # sent in slices: the client holds one copy of the body for all
         try:
+            writer.write(head)
             for i in range(0, len(body), 1 << 16):
                 writer.write(view[i:i + (1 << 16)])
                 await writer.drain()
-        except ConnectionResetError:  # answered before the whole body was sent (408 on a loaded machine)
+        except (ConnectionResetError, BrokenPipeError):  # answered before the whole body was sent (408)
             pass
         answer = await reader.read()
         writer.close()
@@ -720,10 +724,10 @@ def test_idle_slow_and_oversized_connections_are_closed(live):
 def test_connections_beyond_the_limit_are_closed_at_once(live):
     import socket
 
-    socks = [socket.create_connection(("127.0.0.1", live.port)) for _ in range(140)]
+    socks = [socket.create_connection(("127.0.0.1", live.port)) for _ in range(220)]
     try:
         refused = 0
-        for s in socks[125:]:
+        for s in socks[205:]:
             s.settimeout(1.0)
             try:
                 refused += s.recv(1) == b""
