@@ -59,8 +59,8 @@ _API = {
     "restyle": ("generate", "restyle"),
     "mix_styles": "generate",
     "similar": "generate",
-    # attribution: the module `neuroart.explain` itself, callable as its `explain` function (one
-    # name for both, so importing the module never replaces the function here)
+    # attribution: the package `neuroart.explain` itself (importing it would replace a function of
+    # the same name here); call `na.explain.explain(...)` (CHANGELOG.md)
     "explain": ("explain", None),
     # scores for generated digits
     "judge_agreement": "metrics",

@@ -139,14 +139,23 @@ def test_steering_raises_the_classifiers_objective(tiny):
 
 @pytest.mark.slow
 def test_the_bundled_flow_draws_digits_the_judge_reads(test_digits):
-    """200 digits of the bundled flow (20 per class, 25 Euler steps): the cnn reads >= 97%."""
+    """200 digits of the bundled flow (20 per class, 25 Euler steps): the independent cnn reads
+    >= 95% of them as asked (96.4% over 1,000 in bench_flow.py), and its features are far closer
+    to real digits' than the pixel dream's; steered by the article's MLP, >= 98%."""
+    from neuroart.dream import dream
     from neuroart.generate.flow import generate_rows
-    from neuroart.metrics import judge_agreement
+    from neuroart.metrics import frechet_distance, judge_agreement
     from neuroart.models import load_model
 
     labels = np.repeat(np.arange(10), 20)
     images = generate_rows(load_model("flow"), labels, per_digit=20, rows=range(10), seed=0)
-    assert judge_agreement(images, labels, judge="cnn") >= 0.97
+    assert judge_agreement(images, labels, judge="cnn") >= 0.95
+    x, y = test_digits
+    real = x[np.concatenate([np.flatnonzero(y == d)[:20] for d in range(10)])]
+    pixel = dream(per_digit=20, seed=0).images
+    assert frechet_distance(images, real) < 0.5 * frechet_distance(pixel, real)
+    steered = dream(prior="flow", per_digit=10, seed=0)
+    assert judge_agreement(steered.images, steered.labels, judge="cnn") >= 0.98
 
 
 # --------------------------------------------------------------------------- the library's dream and CLI
