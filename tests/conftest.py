@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -122,3 +124,29 @@ def bad_models(tmp_path_factory):
         paths[name] = folder / f"{name}.keras"
         model.save(paths[name])
     return paths
+
+
+@contextlib.contextmanager
+def serving(app, port: int):
+    """`app` served by uvicorn in a thread on 127.0.0.1:`port`, as `neuroart studio` serves it (its
+    protocol and limits; log_config=None: uvicorn leaves logging alone, its handlers would keep
+    pytest's capture stream); stopped on exit."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from neuroart.studio.server import config
+
+    srv = uvicorn.Server(config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "the studio did not start"
+        time.sleep(0.05)
+    try:
+        yield srv
+    finally:
+        srv.should_exit = True
+        thread.join(10)

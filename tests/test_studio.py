@@ -419,11 +419,9 @@ def free_port() -> int:
 def live(client):
     """The studio served by uvicorn on a free loopback port, as `neuroart studio` serves it (its
     protocol, limits and Host guard), sharing the module's models; short head deadline, few connections."""
-    import threading
-    import time
     import types
 
-    import uvicorn
+    from conftest import serving
 
     import neuroart.studio.server as server
     from neuroart.studio.app import create_app
@@ -434,16 +432,8 @@ def live(client):
         mp.setattr(server, "MAX_CONNECTIONS", 200)
         app = create_app(studio=client.app_ref.state.studio, allowed_hosts=list(LOOPBACK_HOSTS), warm_up=False)
         port = free_port()
-        srv = uvicorn.Server(server.config(app, host="127.0.0.1", port=port, log_config=None))
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not srv.started:
-            assert time.monotonic() < deadline, "the studio did not start"
-            time.sleep(0.05)
-        yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port, app=app, save_dir=client.save_dir)
-        srv.should_exit = True
-        thread.join(10)
+        with serving(app, port):
+            yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port, app=app, save_dir=client.save_dir)
 
 
 def raw_http(port: int, request: bytes, *, timeout: float = 10.0) -> bytes:

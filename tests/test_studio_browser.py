@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,29 +25,18 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("uvicorn")
-    import uvicorn
+    from conftest import serving
 
     from neuroart.studio.app import create_app
-    from neuroart.studio.server import config
 
     save_dir = tmp_path_factory.mktemp("studio-browser") / "saves"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(save_dir=save_dir, allowed_hosts=["127.0.0.1", "localhost"])
-    # served as `neuroart studio` serves it; log_config=None: uvicorn leaves logging alone (its
-    # handlers would keep pytest's capture stream)
-    srv = uvicorn.Server(config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "the studio did not start"
-        time.sleep(0.05)
-    app.state.studio.ready.wait(90)  # dream, restyle and the neuron atlas ready
-    yield f"http://127.0.0.1:{port}", save_dir
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app, port):
+        app.state.studio.ready.wait(90)  # dream, restyle and the neuron atlas ready
+        yield f"http://127.0.0.1:{port}", save_dir
 
 
 @pytest.fixture(scope="module")
