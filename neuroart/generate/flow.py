@@ -244,8 +244,8 @@ def sample(model, labels, *, steps: int = 25, guidance: float = 0.0, solver: str
            batch: int = 500, steer=None, progress=None) -> np.ndarray:
     """Digits (N, 28, 28) in [0, 1] for `labels` (0-9, or `NULL` for any digit).
 
-    Row i's starting noise depends on (seed, i) only, so a longer run begins with the same
-    digits as a shorter one, and batches of any size give the same bytes.
+    Row i's starting noise depends on (seed, i) only, so a longer run starts from the same noise
+    as a shorter one (the same bytes need the same batches: `generate_rows` fixes them).
     """
     labels = np.asarray(labels, np.int64).reshape(-1)
     steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
@@ -260,7 +260,6 @@ def row_noise(seed: int, n: int, first: int = 0) -> np.ndarray:
     """Standard normal starting points (n, 28, 28): row i from its own stream (seed, first + i)."""
     return np.stack([np.random.default_rng([int(seed), first + i]).standard_normal((28, 28))
                      for i in range(n)]).astype(np.float32) if n else np.zeros((0, 28, 28), np.float32)
-
 
 
 def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SAMPLE_DEFAULTS["steps"],
