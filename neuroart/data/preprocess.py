@@ -194,16 +194,29 @@ def _paper_plane(g: np.ndarray) -> np.ndarray:
     h, w = g.shape
     f = min(1.0, 64.0 / max(h, w))
     small = _resize(g, (max(1, round(w * f)), max(1, round(h * f)))) if f < 1 else g
-    sy, sx = np.indices(small.shape, np.float32) / np.float32(f)
-    design = np.stack([np.ones(small.size, np.float32), sx.ravel(), sy.ravel()], 1)
-    values, keep = small.ravel(), np.ones(small.size, bool)
-    coef = np.zeros(3, np.float32)
+    sy, sx = np.indices(small.shape, np.float64) / f
+    sx, sy, values = sx.ravel(), sy.ravel(), small.ravel().astype(np.float64)
+    keep = np.ones(values.size, bool)
+    coef = np.zeros(3)
     for _ in range(3):
-        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        resid = values - design @ coef
+        coef = _plane_fit(sx[keep], sy[keep], values[keep])
+        resid = values - (coef[0] + coef[1] * sx + coef[2] * sy)
         keep = resid <= np.percentile(resid, 25)
     cols, rows = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
     return (coef[0] + coef[1] * cols[None, :] + coef[2] * rows[:, None]).astype(np.float32)
+
+
+def _plane_fit(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Least-squares ``a + b x + c y`` to values v, by the 3x3 normal equations: sums only, no
+    BLAS call (a BLAS least-squares spins up its thread pool on every call: under the studio's
+    concurrent uploads that cost 4x the CPU of the whole request)."""
+    n, sx, sy = float(len(v)), x.sum(), y.sum()
+    a = np.array([[n, sx, sy], [sx, (x * x).sum(), (x * y).sum()], [sy, (x * y).sum(), (y * y).sum()]])
+    b = np.array([v.sum(), (x * v).sum(), (y * v).sum()])
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:  # every kept pixel on one line: the flat paper through their mean
+        return np.array([v.mean() if len(v) else 0.0, 0.0, 0.0])
 
 
 def is_soft(ink: np.ndarray) -> bool:
