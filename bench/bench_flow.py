@@ -36,21 +36,14 @@ def main():
     if args.drawn:
         return drawn(args.drawn)
 
-    import numpy as np
 
     from neuroart.data import load_mnist, to_float
-    from neuroart.metrics import diversity, frechet_distance, judge_agreement
+    from neuroart.metrics import RealReference
 
-    per = args.per_digit
-    labels = np.repeat(np.arange(10), per)
     _, (xt, yt) = load_mnist("auto")
-    xt = to_float(xt)
-    picks = [np.flatnonzero(yt == d) for d in range(10)]
-    real_a = xt[np.concatenate([p[:per] for p in picks])]
-    real_b = xt[np.concatenate([p[per : 2 * per] for p in picks])]
-    floor = frechet_distance(real_a, real_b)
-    real_div = diversity(real_a, labels)
-    print(f"n = {len(labels)}; real-vs-real FID floor {floor:.3f}; real diversity {real_div:.3f}")
+    ref = RealReference(to_float(xt), yt, args.per_digit)
+    labels = ref.labels
+    print(f"n = {len(labels)}; real-vs-real FID floor {ref.floor:.3f}; real diversity {ref.diversity:.3f}")
     print(f"{'sampler':58s} {'judge':>7s} {'FID/floor':>10s} {'div/real':>9s} {'s/100':>7s}")
 
     def row(name, make):
@@ -58,9 +51,9 @@ def main():
         t = time.perf_counter()
         images = make(labels)
         sec = (time.perf_counter() - t) / len(labels) * 100
-        fid = frechet_distance(images, real_b)
-        print(f"{name:58s} {judge_agreement(images, labels):7.1%} {fid / floor:9.2f}x "
-              f"{diversity(images, labels) / real_div:8.2f}x {sec:7.2f}", flush=True)
+        s = ref.score(images)
+        print(f"{name:58s} {s['judge_agreement']:7.1%} {s['fid_over_floor']:9.2f}x "
+              f"{s['diversity_over_real']:8.2f}x {sec:7.2f}", flush=True)
 
     for name, make in samplers(args).items():
         row(name, make)

@@ -37,6 +37,7 @@ __all__ = [
     "frechet_distance",
     "feature_stats",
     "frechet_from_stats",
+    "RealReference",
     "novelty",
     "nearest_distances",
     "diversity",
@@ -191,6 +192,32 @@ def frechet_distance(images, reference_images, judge="cnn") -> float:
 
 
 # --------------------------------------------------------------------------- novelty / diversity
+
+
+class RealReference:
+    """Real digits to score generated ones against, at n = 10·per_digit (per_digit of each class):
+    two disjoint real sets with the same class mix, their FID (the real-vs-real floor at that n)
+    and their within-class diversity. Made once, it scores any number of samplers (`score`)."""
+
+    def __init__(self, real_images, real_labels, per_digit: int, *, judge="cnn"):
+        x, y = _as_digits(real_images, "real_images"), _as_labels(real_labels, len(real_images))
+        picks = [np.flatnonzero(y == d) for d in range(10)]
+        if min(len(p) for p in picks) < 2 * per_digit:
+            raise NeuroartError(f"need {2 * per_digit} real digits of every class for per_digit={per_digit}")
+        self.labels = np.repeat(np.arange(10), per_digit)
+        self.a = x[np.concatenate([p[:per_digit] for p in picks])]
+        self.b = x[np.concatenate([p[per_digit : 2 * per_digit] for p in picks])]
+        self.judge = judge
+        self.floor = frechet_distance(self.a, self.b, judge=judge)
+        self.diversity = diversity(self.a, self.labels)
+
+    def score(self, images, labels=None) -> dict:
+        """Judge agreement, FID and FID / floor, diversity / real for images of `labels` (default:
+        the reference's own class mix, per_digit of each digit in order)."""
+        labels = self.labels if labels is None else labels
+        fid = frechet_distance(images, self.b, judge=self.judge)
+        return {"judge_agreement": judge_agreement(images, labels, judge=self.judge), "fid": fid,
+                "fid_over_floor": fid / self.floor, "diversity_over_real": diversity(images, labels) / self.diversity}
 
 
 def nearest_distances(images, train_images, *, batch: int = 1000, exclude_self: bool = False) -> np.ndarray:

@@ -23,13 +23,14 @@ import dataclasses
 import numpy as np
 
 from .._util import tf
+from ..generate.config import FLOW_NULL
 from ..validate import finite, positive_int
 from . import objectives as O
 from . import transforms as TR
 from .render import ModelTaps
 
-#: The flow's label for "any digit" (its unconditional flow), as in `neuroart.generate.flow`.
-NULL = 10
+#: The flow's label for "any digit" (its unconditional flow).
+NULL = FLOW_NULL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Steering:
     """
 
     def __init__(self, flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
-        from ..generate.flow import velocity
+        from ..generate.flow import times, velocity
 
         T = tf()
         taps = classifier if isinstance(classifier, ModelTaps) else ModelTaps(classifier)
@@ -97,10 +98,9 @@ class Steering:
 
         @T.function(autograph=False, reduce_retracing=True)
         def steered(x, t, y, targets, u, w, scale):
-            tt = T.fill((T.shape(x)[0], 1), t)
             with T.GradientTape() as tape:
                 tape.watch(x)
-                v = velocity(flow, x, tt, y, w)
+                v = velocity(flow, x, times(x, t), y, w)
                 x_hat = (x + (1.0 - t) * v + 1.0) * 0.5  # the predicted clean digit, in pixels
                 s = T.reduce_sum(score(x_hat, u, targets))
             return v + scale * tape.gradient(s, x)

@@ -58,6 +58,8 @@ SAMPLE_DEFAULTS = {"temperature": 1.0, "truncation": 0.8, "sharpness": 3.0}
 SHARPNESS = SAMPLE_DEFAULTS["sharpness"]
 #: How the flow model samples unless told otherwise (`generate --model flow`, its card's grid).
 FLOW_SAMPLE_DEFAULTS = {"steps": 25, "guidance": 0.0, "solver": "euler"}
+#: The flow's label for "any digit" (its unconditional flow; classifier-free guidance).
+FLOW_NULL = 10
 SOLVERS = ("euler", "heun")
 
 

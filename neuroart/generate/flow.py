@@ -25,10 +25,10 @@ import numpy as np
 
 from .._util import NeuroartError, tf
 from ..models import register_family
-from .config import FLOW_SAMPLE_DEFAULTS, check_guidance, check_solver, check_steps
+from .config import FLOW_NULL, FLOW_SAMPLE_DEFAULTS, check_guidance, check_solver, check_steps
 
 #: The label that means "no class" (classifier-free guidance and unconditional sampling).
-NULL = 10
+NULL = FLOW_NULL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +241,7 @@ def to_flow(images) -> np.ndarray:
 
 
 def sample(model, labels, *, steps: int = 25, guidance: float = 0.0, solver: str = "euler", seed: int = 0,
-           batch: int = 500, steer=None, progress=None) -> np.ndarray:
+           batch: int = 500, progress=None) -> np.ndarray:
     """Digits (N, 28, 28) in [0, 1] for `labels` (0-9, or `NULL` for any digit).
 
     Row i's starting noise depends on (seed, i) only, so a longer run starts from the same noise
@@ -251,7 +251,7 @@ def sample(model, labels, *, steps: int = 25, guidance: float = 0.0, solver: str
     steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
     noise = row_noise(seed, len(labels))
     out = [integrate(model, noise[i : i + batch], labels[i : i + batch], steps=steps, guidance=guidance,
-                     solver=solver, steer=steer, progress=progress)
+                     solver=solver, progress=progress)
            for i in range(0, len(labels), batch)]
     return to_pixels(np.concatenate(out)) if out else np.zeros((0, 28, 28), np.float32)
 

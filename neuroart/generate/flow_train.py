@@ -154,23 +154,16 @@ def test_loss(model, x, labels, *, seed: int = 12345, batch: int = 1000) -> floa
 
 
 def sample_scores(model, x_test, y_test, *, per_digit: int = 100, seed: int = 0, judge: str = "cnn") -> dict:
-    """Judge agreement, FID / the real-vs-real floor and diversity / real, at n = 10·per_digit.
+    """Judge agreement, FID / the real-vs-real floor and diversity / real, at n = 10·per_digit
+    (`neuroart.metrics.RealReference`)."""
+    from ..metrics import RealReference
 
-    The floor is the FID between two disjoint sets of n real test digits (same class mix).
-    """
-    from ..metrics import diversity, frechet_distance, judge_agreement
-
-    labels = np.repeat(np.arange(10), per_digit)
-    images = sample(model, labels, seed=seed, **SAMPLE_DEFAULTS)
-    picks = [np.flatnonzero(np.asarray(y_test) == d) for d in range(10)]
-    real_a = x_test[np.concatenate([p[:per_digit] for p in picks])]
-    real_b = x_test[np.concatenate([p[per_digit : 2 * per_digit] for p in picks])]
-    floor = frechet_distance(real_a, real_b, judge=judge)
-    fid = frechet_distance(images, real_b, judge=judge)
-    return {"n": len(labels), "steps": SAMPLE_DEFAULTS["steps"], "judge": judge,
-            "judge_agreement": round(judge_agreement(images, labels, judge=judge), 4),
-            "fid": round(fid, 3), "fid_floor": round(floor, 3), "fid_over_floor": round(fid / floor, 3),
-            "diversity_over_real": round(diversity(images, labels) / diversity(real_a, labels), 3)}
+    ref = RealReference(x_test, y_test, per_digit, judge=judge)
+    s = ref.score(sample(model, ref.labels, seed=seed, **SAMPLE_DEFAULTS))
+    return {"n": len(ref.labels), "steps": SAMPLE_DEFAULTS["steps"], "judge": judge,
+            "judge_agreement": round(s["judge_agreement"], 4), "fid": round(s["fid"], 3),
+            "fid_floor": round(ref.floor, 3), "fid_over_floor": round(s["fid_over_floor"], 3),
+            "diversity_over_real": round(s["diversity_over_real"], 3)}
 
 
 def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed: int | None = None,
