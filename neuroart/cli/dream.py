@@ -112,6 +112,9 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--strength", type=float, default=D.strength, show_default=True,
               help="--prior flow with --start: how far the start is noised back (1 = all the way, "
                    "0.3 = keep most of it).")
+@click.option("--hand", type=float, default=D.hand, show_default=True,
+              help="--prior flow with --start: how strongly the dream keeps the start's slant and stroke "
+                   "width (0 = not at all).")
 @click.option("--flow", default=D.flow, show_default=True,
               help="--prior flow: the flow model (bundled name or a .keras file from `train generator --kind flow`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,
@@ -126,7 +129,7 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @cmap_option
 @library_errors
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
-          diversity, temperature, prior, prior_weight, steer, strength, flow, out, gif, npz, scale, shard, cmap):
+          diversity, temperature, prior, prior_weight, steer, strength, hand, flow, out, gif, npz, scale, shard, cmap):
     """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
 
     Every target digit x every sample is optimised at once (one compiled loop); the result is
@@ -157,7 +160,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
                       diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
-                      steer=steer, strength=strength, flow=flow, frames=40 if gif else 0, show_progress=True, shard=shard)
+                      steer=steer, strength=strength, hand=hand, flow=flow, frames=40 if gif else 0, show_progress=True, shard=shard)
     if not len(result.images):
         raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer rows than {shard[1]}")
     save(result.sheet(), out=out, gif=gif, npz=npz, scale=scale, cmap=cmap)

@@ -69,6 +69,7 @@ class DreamConfig:
     # -- the flow prior (prior="flow")
     steer: float = 5.0  # strength of the classifier's steering of the flow
     strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
+    hand: float = 20.0  # from a start image: how strongly to keep its slant and stroke width (0 = not)
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
     bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)
@@ -268,7 +269,8 @@ def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, ro
     classy = cfg.objective in ("class", "prob")
     named = isinstance(cfg.start, str) and cfg.start in ("noise", "blank", "mean")
     start = None if named else start_images(cfg.start, len(plan.labels), seed=cfg.seed)[sel]
-    fcfg = FlowDreamConfig(steps=cfg.steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, flow=cfg.flow)
+    fcfg = FlowDreamConfig(steps=cfg.steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, hand=cfg.hand,
+                           flow=cfg.flow)
     snaps = [] if frames else None
     with progress(length=cfg.steps, label="dreaming through the flow", show=show_progress) as bar:
         images = dream_flow(labels if classy else np.full(len(labels), NULL), classifier=taps,
@@ -362,6 +364,7 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         views=V.positive_int("views", cfg.views if cfg.views is not None else (FLOW_VIEWS if flow else 1), high=64),
         steer=fin("steer", cfg.steer, low=0, high=1000),
         strength=fin("strength", cfg.strength, low=0, low_open=True, high=1),
+        hand=fin("hand", cfg.hand, low=0, high=100),
         lowres=V.positive_int("lowres", cfg.lowres, high=28),
         seed=V.integer("seed", cfg.seed, low=0),
         lr=fin("lr", cfg.lr, low=0, low_open=True),

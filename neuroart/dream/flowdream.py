@@ -45,6 +45,7 @@ class FlowDreamConfig:
     rotate: float = 10.0  # +- degrees
     guidance: float = 0.0  # classifier-free guidance of the flow's own class conditioning
     strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way)
+    hand: float = 20.0  # from a start image: how strongly to keep its slant and stroke width
     flow: str = "flow"  # the flow model (bundled name or .keras path)
 
 
@@ -61,6 +62,7 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
     finite("rotate", cfg.rotate, low=0, high=90)
     finite("guidance", cfg.guidance, low=0, high=20)
     finite("strength", cfg.strength, low=0, low_open=True, high=1)
+    finite("hand", cfg.hand, low=0, high=100)
     return cfg
 
 
@@ -71,14 +73,43 @@ def load_flow(name="flow"):
     return check_model(name, "flow") if hasattr(name, "layers") else load_model(name, role="flow")
 
 
+#: The spread of slant and stroke width over real test digits (`metrics.slant`, `metrics.thickness`):
+#: the hand term counts a miss in these units.
+SLANT_SPREAD, THICKNESS_SPREAD = 0.25, 0.5
+
+
+def _hand(x):
+    """(slant, stroke width) of digits x (N, 28, 28) in [0, 1] as TensorFlow ops, (N, 2): the
+    measures of `metrics.slant` and `metrics.thickness`, differentiable."""
+    T = tf()
+    grid = T.range(28, dtype="float32")
+    yy, xx = grid[None, :, None], grid[None, None, :]
+    ink = T.reduce_sum(x, axis=(1, 2)) + 1e-6
+    my = T.reduce_sum(x * yy, axis=(1, 2)) / ink
+    mx = T.reduce_sum(x * xx, axis=(1, 2)) / ink
+    dy, dx = yy - my[:, None, None], xx - mx[:, None, None]
+    slant = -T.reduce_sum(x * dx * dy, axis=(1, 2)) / (T.reduce_sum(x * dy * dy, axis=(1, 2)) + 1e-6)
+    p = T.pad(x, [[0, 0], [1, 1], [1, 1]])
+    outline = (T.reduce_sum(T.abs(p[:, 1:, 1:-1] - p[:, :-1, 1:-1]), axis=(1, 2))
+               + T.reduce_sum(T.abs(p[:, 1:-1, 1:] - p[:, 1:-1, :-1]), axis=(1, 2)))
+    return T.stack([slant, 2.0 * ink / (outline + 1e-6)], axis=1)
+
+
+def hand_of(images) -> np.ndarray:
+    """(slant, stroke width) of digits (N, 28, 28) in [0, 1], (N, 2): what `hand` keeps."""
+    return np.asarray(_hand(tf().constant(np.asarray(images, np.float32))))
+
+
 class Steering:
     """The compiled steered velocity of one flow, classifier and objective.
 
-    ``velocity(x_t, t, labels, targets, u, guidance, scale)``: the flow's velocity v plus
-    ``scale · ∇_{x_t} mean_k objective(T_k(x̂))``, with ``x̂ = x_t + (1 - t)·v`` the predicted
-    clean digit and the gradient taken through the flow (x̂ moves with x_t). `objective` is an
-    `Objective`, or None for the class log-probability of each row's target (the targets are then
-    an input, so one compiled function serves every target digit).
+    ``velocity(x_t, t, labels, targets, u, guidance, scale, style, hand)``: the flow's velocity v
+    plus ``scale · ∇_{x_t} mean_k objective(T_k(x̂))``, with ``x̂ = x_t + (1 - t)·v`` the
+    predicted clean digit and the gradient taken through the flow (x̂ moves with x_t). `objective`
+    is an `Objective`, or None for the class log-probability of each row's target (the targets
+    are then an input, so one compiled function serves every target digit). With ``hand`` > 0 the
+    gradient also pulls x̂'s slant and stroke width towards each row's `style` (N, 2), counted in
+    units of their spread over real digits: a drawing's hand, kept while the class changes.
     """
 
     def __init__(self, flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
@@ -96,14 +127,17 @@ class Steering:
                 total += obj(taps(transforms.apply(x, u[k]), image=x))
             return total / views
 
+        spread = T.constant([SLANT_SPREAD, THICKNESS_SPREAD])
+
         @T.function(autograph=False, reduce_retracing=True)
-        def steered(x, t, y, targets, u, w, scale):
+        def steered(x, t, y, targets, u, w, scale, style, hand):
             with T.GradientTape() as tape:
                 tape.watch(x)
                 v = velocity(flow, x, times(x, t), y, w)
                 x_hat = (x + (1.0 - t) * v + 1.0) * 0.5  # the predicted clean digit, in pixels
-                s = T.reduce_sum(score(x_hat, u, targets))
-            return v + scale * tape.gradient(s, x)
+                miss = (_hand(T.clip_by_value(x_hat, 0.0, 1.0)) - style) / spread
+                s = scale * T.reduce_sum(score(x_hat, u, targets)) - hand * 0.5 * T.reduce_sum(T.square(miss))
+            return v + tape.gradient(s, x)
 
         self.velocity = steered
 
@@ -134,17 +168,20 @@ def _logprob(targets):
     return O.Objective(fn, "class log-probability")
 
 
-def _steer(steering: Steering, targets, u_rows, cfg: FlowDreamConfig, start: float):
-    """A ``steer(x_t, t, labels) -> v`` for `integrate`, reading step i's transforms from u_rows."""
+def _steer(steering: Steering, targets, u_rows, cfg: FlowDreamConfig, start: float, style=None):
+    """A ``steer(x_t, t, labels) -> v`` for `integrate`, reading step i's transforms from u_rows;
+    `style` (N, 2): the hand to keep (None: none)."""
     T = tf()
     targets = T.constant(np.asarray(targets, np.int32))
     dt = (1.0 - start) / cfg.steps
     u_all = T.constant(np.transpose(u_rows, (1, 2, 0, 3)))  # (steps, views, N, 6)
     scale, w = T.constant(cfg.scale, "float32"), float(cfg.guidance)
+    hand = T.constant(cfg.hand if style is not None else 0.0, "float32")
+    style = T.constant(np.zeros((len(u_rows), 2), np.float32) if style is None else np.asarray(style, np.float32))
 
     def steer(x, t, y):
         i = min(int(round((float(t) - start) / dt)), cfg.steps - 1)
-        return steering.velocity(x, T.constant(t, "float32"), y, targets, u_all[i], w, scale)
+        return steering.velocity(x, T.constant(t, "float32"), y, targets, u_all[i], w, scale, style, hand)
 
     return steer
 
@@ -155,7 +192,8 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
 
     `labels` (N,) condition the flow (0-9, or `NULL` for the unconditional flow); `objective`
     steers (None: the log-probability of `targets`, default `labels`). `start_images` (N, 28, 28)
-    in [0, 1] start the flow part-way (``cfg.strength``). Row i's randomness comes from
+    in [0, 1] start the flow part-way (``cfg.strength``), and ``cfg.hand`` keeps their slant and
+    stroke width. Row i's randomness comes from
     (seed, first + i) alone, so shards of a job concatenate to the whole job. `progress(n)` is
     called after each step; `snapshots` (a list) receives the predicted digit at every step.
     """
@@ -166,14 +204,16 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = len(labels)
     targets = labels if targets is None else np.asarray(targets, np.int64).reshape(-1)
-    steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 else None
+    keep_hand = start_images is not None and cfg.hand > 0
+    steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 or keep_hand else None
     start = 0.0 if start_images is None else 1.0 - float(cfg.strength)
     x0 = row_noise(seed, n, first)
     if start_images is not None:
         x0 = (1.0 - start) * x0 + start * to_flow(start_images)
     u = np.stack([np.random.default_rng([int(seed), first + i, 1]).random((cfg.steps, cfg.views, 6), np.float32)
                   for i in range(n)]) if n else np.zeros((0, cfg.steps, cfg.views, 6), np.float32)
-    steer = _steer(steering, targets, u, cfg, start) if steering is not None else None
+    style = hand_of(start_images) if keep_hand else None
+    steer = _steer(steering, targets, u, cfg, start, style) if steering is not None else None
     x = integrate(flow, x0, labels, steps=cfg.steps, guidance=cfg.guidance, start=start, steer=steer,
                   progress=progress, snapshots=snapshots)
     return to_pixels(x)

@@ -72,7 +72,7 @@ def _train_step(model, ema, opt, cfg: FlowConfig, batch_size: int):
 
 
 def _recipe(cfg: FlowConfig, n: int) -> dict:
-    return {**dataclasses.asdict(cfg), "channels": list(cfg.channels), "train_images": n}
+    return {**dataclasses.asdict(cfg), "channels": list(cfg.channels), "blocks": list(cfg.blocks), "train_images": n}
 
 
 def _save_checkpoint(path: Path, model, ema, opt, epoch: int, history: list, recipe: dict, seconds: float) -> None:
@@ -223,7 +223,8 @@ def _card(ema, cfg, out, source, n_train, xte, yte, history, seconds) -> dict:
         "task": "generate MNIST digits of a requested class (or any digit), steerable by a classifier",
         "method": "rectified flow / flow matching; x_t = (1-t)·noise + t·data, the network predicts data - noise; "
                   "labels dropped to NULL (10) 10% of the time for classifier-free guidance",
-        "architecture": {"u_net_channels": list(cfg.channels), "embedding": cfg.embed,
+        "architecture": {"u_net_channels": list(cfg.channels), "blocks_per_level": list(cfg.blocks),
+                         "attention_at_7px": cfg.attention, "embedding": cfg.embed,
                          "parameters": int(ema.count_params()), "inputs": "x (28x28 in [-1, 1]), t (0-1), label (0-10)"},
         "sampling": SAMPLE_DEFAULTS,
         "data_source": source,

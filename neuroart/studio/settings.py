@@ -42,7 +42,7 @@ DREAM_STEPS = 25  # flow steps of "dream it into" (bench/bench_flow.py --drawn)
 #: `strength` (SDEdit), so the dream keeps the drawer's hand (docs/flow.md).
 #: 30 drawn digits, each into the next: strength 0.7 and steer 20 read as the target 100% (the pixel
 #: dream 93%); 0.6 keeps more of the hand (slant r 0.85) but reads as the target only 57-90%.
-DREAM_OPTIONS = {"prior": "flow", "strength": 0.7, "steer": 20.0}
+DREAM_OPTIONS = {"prior": "flow", "strength": 0.7, "steer": 20.0, "hand": 20.0}
 DREAM_FRAMES = 24
 MORPH_FRAMES = 12
 SIMILAR_N = 8
