@@ -146,7 +146,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream --prior none                   # pixels alone, no autoencoder prior
         neuroart dream --prior flow                   # lifelike digits, steered by the MLP
         neuroart dream --prior flow --objective neuron --layer dense --unit 17
-        neuroart dream 9 --prior flow --start my_digit.png --strength 0.5   # keeps your hand
+        neuroart dream 9 --prior flow --start my_digit.png   # a 9 in your slant and stroke
         neuroart dream --npz part1.npz --shard 1/2    # rows 5-9 (digits 5-9) of the ten
     """
     from ..distribute import parse_shard
