@@ -10,9 +10,10 @@ class) and the same judge (the bundled `cnn`, never the model that steers):
 - s / 100: seconds per 100 digits after TensorFlow and the models are loaded (the samplers run
   in their library batches: one grid row per batch).
 
-    python bench/bench_flow.py [--per-digit 200] [--quick] [--drawn 30]
+    python bench/bench_flow.py [--per-digit 200] [--quick] [--only TEXT] [--drawn 30]
 
-`--quick` scores the flow rows only (no CVAE, no pixel dream). `--drawn N` measures the studio's
+`--quick` scores the flow rows only (no CVAE, no pixel dream); `--only TEXT` the rows whose name
+contains TEXT. `--drawn N` measures the studio's
 "Dream it into…" instead: N drawn digits (`classify.corrupt.draw_digit`, marker style, made
 MNIST-style as the studio does), each dreamed into the next digit, (d + 1) mod 10, through the
 flow (one request each, as the studio makes them) and, beside it, by the pixel dream the studio
@@ -32,6 +33,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--flow", default="flow", help="flow model (bundled name or .keras path)")
     ap.add_argument("--drawn", type=int, default=0, help="measure dream-into on N drawn digits instead")
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="run only the rows whose name contains TEXT (repeatable)")
     args = ap.parse_args()
     if args.drawn:
         return drawn(args.drawn)
@@ -56,7 +59,8 @@ def main():
               f"{s['diversity_over_real']:8.2f}x {sec:7.2f}", flush=True)
 
     for name, make in samplers(args).items():
-        row(name, make)
+        if not args.only or any(text in name for text in args.only):
+            row(name, make)
 
 
 def _per_digit(labels) -> int:
@@ -99,7 +103,7 @@ def samplers(args) -> dict:
     rows = {f"flow, class-conditional, {s} Euler steps": flow_gen(s) for s in (4, 10, 25, 50)}
     rows["flow, class-conditional, 10 Heun steps (19 evaluations)"] = flow_gen(10, solver="heun")
     rows["flow, class-conditional + free guidance 0.3, 25 steps"] = flow_gen(25, guidance=0.3)
-    for scale in (5, 20):
+    for scale in (2, 5, 20):
         rows[f"flow dream: conditional + the MLP's steering {scale}, 25 steps"] = flow_dream(25, scale=scale)
     rows["flow dream: unconditional, steered by the MLP alone (20), 50 steps"] = flow_dream(
         50, conditional=False, scale=20)
