@@ -135,7 +135,7 @@ def drawn(n: int):
     sources = np.stack([mnist_style(to_gray(draw_digit(i % 10, seed=i))) for i in range(n)])
     targets = (np.arange(n) + 1) % 10
     ways = {**{f"flow, strength {st}, steer {sc}, hand {h}, 25 steps": dict(prior="flow", strength=st, steer=sc, hand=h)
-               for st, sc, h in ((0.6, 5, 0), (0.7, 20, 0), (0.6, 20, 20), (0.7, 20, 20), (0.8, 20, 20), (0.7, 20, 50))},
+               for st, sc, h in ((0.6, 5, 0), (0.7, 20, 0), (0.6, 20, 1), (0.7, 20, 1), (0.8, 20, 1), (0.7, 20, 2.5))},
             "pixel dream (studio before: 120 steps)": dict(steps=120)}
     print(f"{n} drawn digits, each dreamed into the next digit")
     print(f"{'dream into':58s} {'judge':>7s} {'slant r':>8s} {'thick r':>8s} {'s/request':>10s}")

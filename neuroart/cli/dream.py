@@ -114,7 +114,7 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
                    "0.3 = keep most of it).")
 @click.option("--hand", type=float, default=D.hand, show_default=True,
               help="--prior flow with --start: how strongly the dream keeps the start's slant and stroke "
-                   "width (0 = not at all).")
+                   "width, relative to --steer (0 = not at all).")
 @click.option("--flow", default=D.flow, show_default=True,
               help="--prior flow: the flow model (bundled name or a .keras file from `train generator --kind flow`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,

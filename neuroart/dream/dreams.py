@@ -69,7 +69,7 @@ class DreamConfig:
     # -- the flow prior (prior="flow")
     steer: float = 5.0  # strength of the classifier's steering of the flow
     strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
-    hand: float = 20.0  # from a start image: how strongly to keep its slant and stroke width (0 = not)
+    hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to steer
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
     bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)

@@ -45,7 +45,7 @@ class FlowDreamConfig:
     rotate: float = 10.0  # +- degrees
     guidance: float = 0.0  # classifier-free guidance of the flow's own class conditioning
     strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way)
-    hand: float = 20.0  # from a start image: how strongly to keep its slant and stroke width
+    hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to `scale`
     flow: str = "flow"  # the flow model (bundled name or .keras path)
 
 
@@ -109,7 +109,8 @@ class Steering:
     is an `Objective`, or None for the class log-probability of each row's target (the targets
     are then an input, so one compiled function serves every target digit). With ``hand`` > 0 the
     gradient also pulls x̂'s slant and stroke width towards each row's `style` (N, 2), counted in
-    units of their spread over real digits: a drawing's hand, kept while the class changes.
+    units of their spread over real digits, with weight ``scale · hand``: a drawing's hand, kept
+    while the class changes, in proportion to how hard the class is pushed.
     """
 
     def __init__(self, flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
@@ -136,7 +137,7 @@ class Steering:
                 v = velocity(flow, x, times(x, t), y, w)
                 x_hat = (x + (1.0 - t) * v + 1.0) * 0.5  # the predicted clean digit, in pixels
                 miss = (_hand(T.clip_by_value(x_hat, 0.0, 1.0)) - style) / spread
-                s = scale * T.reduce_sum(score(x_hat, u, targets)) - hand * 0.5 * T.reduce_sum(T.square(miss))
+                s = scale * (T.reduce_sum(score(x_hat, u, targets)) - hand * 0.5 * T.reduce_sum(T.square(miss)))
             return v + tape.gradient(s, x)
 
         self.velocity = steered
@@ -205,7 +206,7 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     n = len(labels)
     targets = labels if targets is None else np.asarray(targets, np.int64).reshape(-1)
     keep_hand = start_images is not None and cfg.hand > 0
-    steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 or keep_hand else None
+    steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 else None
     start = 0.0 if start_images is None else 1.0 - float(cfg.strength)
     x0 = row_noise(seed, n, first)
     if start_images is not None:
