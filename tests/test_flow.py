@@ -159,17 +159,21 @@ def test_the_bundled_flow_draws_digits_the_judge_reads(test_digits):
 
 
 def test_the_hand_term_measures_what_the_metrics_measure_and_keeps_it(test_digits):
-    """`hand_of` is `metrics.slant` and `metrics.thickness`; dreaming drawn digits into the next
+    """The steering's differentiable `_hand` measures what `metrics.slant` and `metrics.thickness`
+    (`hand_of`) measure; dreaming drawn digits into the next
     digit through the bundled flow, the hand term keeps their slant and stroke width (Pearson r
     over the sources) far better than the same dream without it, and the MLP still gets its class."""
+    from neuroart._util import tf
     from neuroart.classify.corrupt import draw_digit
     from neuroart.data.preprocess import mnist_style, to_gray
-    from neuroart.dream.flowdream import FlowDreamConfig, dream_flow, hand_of
+    from neuroart.dream.flowdream import FlowDreamConfig, _hand, dream_flow, hand_of
     from neuroart.metrics import slant, style_consistency, thickness
     from neuroart.models import load_model
 
     x = test_digits[0][:50]
-    np.testing.assert_allclose(hand_of(x), np.stack([slant(x), thickness(x)], 1), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(_hand(tf().constant(x))), np.stack([slant(x), thickness(x)], 1),
+                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(hand_of(x), np.stack([slant(x), thickness(x)], 1).astype(np.float32))
     mlp = load_model("mlp")
     sources = np.stack([mnist_style(to_gray(draw_digit(i % 10, seed=100 + i))) for i in range(12)])
     targets = (np.arange(12) + 1) % 10

@@ -96,8 +96,11 @@ def _hand(x):
 
 
 def hand_of(images) -> np.ndarray:
-    """(slant, stroke width) of digits (N, 28, 28) in [0, 1], (N, 2): what `hand` keeps."""
-    return np.asarray(_hand(tf().constant(np.asarray(images, np.float32))))
+    """(slant, stroke width) of digits (N, 28, 28) in [0, 1], (N, 2): what `hand` keeps, measured
+    by `metrics.slant` and `metrics.thickness` themselves."""
+    from ..metrics import slant, thickness
+
+    return np.stack([slant(images), thickness(images)], axis=1).astype(np.float32)
 
 
 class Steering:
@@ -205,7 +208,6 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     labels = np.asarray(labels, np.int64).reshape(-1)
     n = len(labels)
     targets = labels if targets is None else np.asarray(targets, np.int64).reshape(-1)
-    keep_hand = start_images is not None and cfg.hand > 0
     steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 else None
     start = 0.0 if start_images is None else 1.0 - float(cfg.strength)
     x0 = row_noise(seed, n, first)
@@ -213,7 +215,7 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
         x0 = (1.0 - start) * x0 + start * to_flow(start_images)
     u = np.stack([np.random.default_rng([int(seed), first + i, 1]).random((cfg.steps, cfg.views, 6), np.float32)
                   for i in range(n)]) if n else np.zeros((0, cfg.steps, cfg.views, 6), np.float32)
-    style = hand_of(start_images) if keep_hand else None
+    style = hand_of(start_images) if steering is not None and start_images is not None and cfg.hand > 0 else None
     steer = _steer(steering, targets, u, cfg, start, style) if steering is not None else None
     x = integrate(flow, x0, labels, steps=cfg.steps, guidance=cfg.guidance, start=start, steer=steer,
                   progress=progress, snapshots=snapshots)
