@@ -873,3 +873,85 @@ def test_small_files_of_big_pictures_are_decoded_a_few_at_a_time(live):
         done.set()
         watcher.join()
     assert peak[0] - before < 500, f"the server grew by {peak[0] - before:.0f} MB"
+
+
+def test_a_request_and_the_warm_up_never_dream_at_once(monkeypatch):
+    """The making methods hold one lock: the warm-up's dream and a request's never run (or
+    compile) the same TensorFlow functions on two threads at once."""
+    import threading
+    import time
+    import types
+
+    import neuroart.dream
+    from neuroart.studio.resources import Studio
+
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    class Done(Exception):
+        pass
+
+    def busy_dream(*args, **kwargs):
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.2)
+        with lock:
+            inside[0] -= 1
+        raise Done
+
+    monkeypatch.setattr(neuroart.dream, "dream", busy_dream)
+    fake = types.SimpleNamespace(_making=threading.RLock(), loaded=threading.Event(), mlp=None, _atlas=None,
+                                 hidden_units=4)
+    fake.loaded.set()
+
+    def call(method, *args, **kwargs):
+        try:
+            method(fake, *args, **kwargs)
+        except Done:
+            pass
+
+    threads = [threading.Thread(target=call, args=(Studio.dream, None), kwargs=dict(digit=d, steps=2, frames=2, seed=0))
+               for d in (3, 7)] + [threading.Thread(target=call, args=(Studio.atlas,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert peak[0] == 1
+
+
+@pytest.mark.parametrize("raised, code", [(KeyboardInterrupt(), 0), (asyncio.CancelledError(), 0),
+                                          (SystemExit(3), 3), (RuntimeError("boom"), 1)])
+def test_whatever_ends_the_serving_the_process_ends_at_once(monkeypatch, capsys, raised, code):
+    """Ctrl-C may reach `run` as KeyboardInterrupt or as asyncio's cancellation; neither, nor a
+    SystemExit or an error, may leave the process to an interpreter shutdown beside TensorFlow's
+    threads (a segmentation fault): `run` always ends it with ``os._exit``."""
+    import logging
+    import os
+
+    import uvicorn
+
+    from neuroart.studio import server
+
+    class Exited(BaseException):
+        pass
+
+    def fake_exit(status):
+        raise Exited(status)
+
+    class FakeServer:
+        def __init__(self, config):
+            pass
+
+        def run(self):
+            raise raised
+
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
+    monkeypatch.setattr(server, "config", lambda app, **options: None)  # uvicorn's logging set-up stays out
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(logging, "shutdown", lambda *handlers: None)  # pytest's own log handlers stay open
+    with pytest.raises(Exited) as exited:
+        server.run(object(), host="127.0.0.1", port=free_port(), url="", open_browser=False)
+    assert exited.value.args == (code,)
+    out = capsys.readouterr()
+    assert "studio stopped" in out.out
+    assert ("boom" in out.err) == (code == 1)

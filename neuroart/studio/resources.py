@@ -75,6 +75,19 @@ def restyle_available() -> bool:
     return importlib.util.find_spec("neuroart.generate.style") is not None
 
 
+def _one_at_a_time(method):
+    """Run `method` holding the studio's making lock: a request's dream and the warm-up's never
+    run (or compile) the same TensorFlow functions on two threads at once."""
+    import functools
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._making:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def _probe() -> np.ndarray:
     probe = np.zeros((28, 28), np.float32)
     probe[6:22, 13:15] = 1.0  # a "1"
@@ -116,7 +129,7 @@ class Studio:
         self.attribution = attribution
         self.saves = SaveFolder(save_dir)
         self._atlas: list | None = None
-        self._atlas_lock = threading.Lock()
+        self._making = threading.RLock()  # dream, restyle, morph, atlas, save: one at a time
         if warm:
             self.classify([_probe()])  # the first answer is already compiled
         self.load_seconds = time.perf_counter() - t0
@@ -219,6 +232,7 @@ class Studio:
 
     # -- making ------------------------------------------------------------------------------
 
+    @_one_at_a_time
     def dream(self, image, *, digit: int, steps: int, frames: int, seed: int) -> dict:
         """The drawing carried to `digit` by the flow, steered by the article MLP, frame by frame."""
         self.loaded.wait()
@@ -233,16 +247,19 @@ class Studio:
                            "probability": round(float(probs[digit]), 4)},
                 "gif": gif_data_url(result.sheet())}
 
+    @_one_at_a_time
     def restyle(self, image, *, seed: int) -> dict:
         """The drawing's handwriting under every label 0-9 (the cvae)."""
         result = style_module().restyle(image, digits=range(10), seed=seed, model=self.generator)
         return {"digits": list(range(10)), "images": [pixels(im) for im in result.images]}
 
+    @_one_at_a_time
     def similar(self, image, *, n: int, spread: float, seed: int) -> dict:
         """More like this: cvae samples near the drawing's style."""
         result = style_module().similar(image, n=n, spread=spread, seed=seed, model=self.generator)
         return {"images": [pixels(im) for im in getattr(result, "images", result)]}
 
+    @_one_at_a_time
     def morph(self, a, b, *, frames: int, seed: int) -> dict:
         self.loaded.wait()
         from ..generate.sample import morph_sheet
@@ -251,23 +268,25 @@ class Studio:
         return {"frames": [pixels(f) for f in sheet.images], "from": sheet.recipe.get("from"),
                 "to": sheet.recipe.get("to"), "gif": gif_data_url(sheet)}
 
+    @_one_at_a_time
     def generate(self, *, digit: int, n: int, seed: int, temperature: float) -> dict:
         from ..generate.sample import generate
 
         images, _ = generate([digit], per_digit=n, seed=seed, temperature=temperature, model=self.generator)
         return {"digit": digit, "images": [pixels(im) for im in images]}
 
+    @_one_at_a_time
     def atlas(self) -> dict:
         """The dream of each hidden unit of the MLP (the neuron atlas), made once and kept."""
         from ..dream import dream
 
-        with self._atlas_lock:
-            if self._atlas is None:
-                result = dream(objective="neuron", layer=HIDDEN_LAYER, units=tuple(range(self.hidden_units)),
-                               per_digit=1, seed=0, steps=ATLAS_STEPS, model=self.mlp)
-                self._atlas = [pixels(im) for im in result.images]
+        if self._atlas is None:
+            result = dream(objective="neuron", layer=HIDDEN_LAYER, units=tuple(range(self.hidden_units)),
+                           per_digit=1, seed=0, steps=ATLAS_STEPS, model=self.mlp)
+            self._atlas = [pixels(im) for im in result.images]
         return {"layer": HIDDEN_LAYER, "model": "mlp", "units": len(self._atlas), "images": self._atlas}
 
+    @_one_at_a_time
     def save(self, kind: str, a, b, *, digit: int | None, seed: int, steps: int, frames: int) -> dict:
         """Save's files (see `SaveFolder.save`), once the models it needs are loaded."""
         self.loaded.wait()

@@ -8,8 +8,9 @@ and a cap on open connections (`MAX_CONNECTIONS`). `config` adds the keep-alive 
 limit on requests in progress and h11's own head limit.
 
 `run` serves until Ctrl-C, then ends the process at once (``os._exit``) once uvicorn has shut
-down: TensorFlow's threads must not meet the interpreter's exit ("terminate called after
-throwing an instance of ..."), so the exit status is 0 every time.
+down, whatever exception ends the serving: TensorFlow's threads must not meet the interpreter's
+exit ("terminate called after throwing an instance of ...", or a segmentation fault), so the
+exit status is 0 every time.
 """
 
 from __future__ import annotations
@@ -98,20 +99,34 @@ def config(app, *, host: str, port: int, **options):
 
 
 def run(app, *, host: str, port: int, url: str, open_browser: bool = True) -> None:
-    """Serve `app` until Ctrl-C, then end the process with status 0 (never returns)."""
+    """Serve `app` until Ctrl-C, then end the process with status 0 (never returns).
+
+    Whatever ends the serving -- the Ctrl-C uvicorn re-raises, the cancellation asyncio may turn
+    it into, a SystemExit, an error -- the process ends here, with ``os._exit``: an interpreter
+    shutting down beside TensorFlow's running threads can crash (SIGSEGV) or abort.
+    """
+    import asyncio
+
     import uvicorn
 
     server = uvicorn.Server(config(app, host=host, port=port))
     if open_browser:
         threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
+    code = 0
     try:
         server.run()
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, after a clean shutdown
+    except (KeyboardInterrupt, asyncio.CancelledError):  # uvicorn re-raises the Ctrl-C it handled, after a clean shutdown
         pass
-    print("studio stopped", flush=True)
-    logging.shutdown()
-    sys.stderr.flush()
-    os._exit(0)
+    except SystemExit as e:  # uvicorn's start-up failures
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException as e:  # noqa: BLE001 - reported in one line, then the same clean end
+        print(f"studio error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        print("studio stopped", flush=True)
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _open_when_started(server, url: str) -> None:
