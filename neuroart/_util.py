@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +30,25 @@ def check_digits(digits) -> list[int]:
             raise NeuroartError(f"digit {v} is out of range (digits are 0-9)")
         out.append(v)
     return out
+
+
+def input_file(path, *, what: str = "image") -> Path:
+    """An input file that exists and is a file; a missing one, a link loop, a dangling link or a
+    folder is one line naming it."""
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NeuroartError(f"{path}: a symbolic link loop (the link leads back to itself)") from None
+        if os.path.islink(p):
+            raise NeuroartError(f"{path}: a broken symbolic link (to {os.readlink(p)}, which does not exist)") from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise NeuroartError(f"{path}: no such file") from None
+        raise NeuroartError(f"{path}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise NeuroartError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
+    return p
 
 
 def tf():

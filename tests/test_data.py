@@ -131,10 +131,17 @@ def test_user_image_is_preprocessed_like_mnist(digit_png):
 
 
 @pytest.mark.parametrize("content,match", [(b"", "empty"), (b"hello, not an image", "not an image"),
-                                           (None, "no such file")])
+                                           (None, "no such file"), ("loop", "symbolic link loop"),
+                                           ("dangling", "broken symbolic link"), ("folder", "is a folder")])
 def test_bad_image_files(tmp_path, content, match):
     p = tmp_path / "x.png"
-    if content is not None:
+    if content == "loop":
+        p.symlink_to(p.name)
+    elif content == "dangling":
+        p.symlink_to(tmp_path / "gone.png")
+    elif content == "folder":
+        p.mkdir()
+    elif content is not None:
         p.write_bytes(content)
     with pytest.raises(NeuroartError, match=match):
         data.load_digit_image(p)

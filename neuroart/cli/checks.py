@@ -8,34 +8,13 @@ make the common mistakes fail before the seconds TensorFlow and the models take 
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import os
 import re
-import stat
 from pathlib import Path
 
-from .._util import NeuroartError, check_digits
-
-
-def input_file(path, *, what: str = "image") -> Path:
-    """An input file that exists and is a file; a missing one, a link loop, a dangling link or a
-    folder is one line naming it."""
-    p = Path(path)
-    try:
-        mode = os.stat(p).st_mode
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise NeuroartError(f"{path}: a symbolic link loop (the link leads back to itself)") from None
-        if os.path.islink(p):
-            raise NeuroartError(f"{path}: a broken symbolic link (to {os.readlink(p)}, which does not exist)") from None
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise NeuroartError(f"{path}: no such file") from None
-        raise NeuroartError(f"{path}: cannot read ({e.strerror})") from None
-    if stat.S_ISDIR(mode):
-        raise NeuroartError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
-    return p
+from .._util import NeuroartError, check_digits, input_file
 
 
 def digit_or_file(value: str, *, what: str = "image") -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._util import NeuroartError
+from .._util import NeuroartError, input_file
 from .preprocess import mnist_style, to_gray
 
 _to_gray = to_gray  # the name before the split (issue 16)
@@ -271,11 +271,7 @@ def to_float(x: np.ndarray) -> np.ndarray:
 
 def _open_image(path: str | os.PathLike):
     """Open an image file with Pillow, refusing missing, broken, empty and gigantic files."""
-    path = Path(path)
-    if not path.exists():
-        raise NeuroartError(f"{path}: no such file")
-    if path.is_dir():
-        raise NeuroartError(f"{path}: is a folder, not an image")
+    path = input_file(path)  # missing, a link loop, a broken link, a folder: one line each
     if path.stat().st_size == 0:
         raise NeuroartError(f"{path}: empty file")
     return _decode_image(path, path)
