@@ -197,11 +197,18 @@ def frechet_distance(images, reference_images, judge="cnn") -> float:
 class RealReference:
     """Real digits to score generated ones against, at n = 10·per_digit (per_digit of each class):
     two disjoint real sets with the same class mix, their FID (the real-vs-real floor at that n)
-    and their within-class diversity. Made once, it scores any number of samplers (`score`)."""
+    and their within-class diversity. Made once, it scores any number of samplers (`score`).
 
-    def __init__(self, real_images, real_labels, per_digit: int, *, judge="cnn"):
+    The two sets are drawn at random (`seed`) from all of `real_images`, not taken from the
+    front: MNIST's test set holds two populations of writers (its first 5,000 digits are by
+    Census employees, its last 5,000 by students), so the first digits of each class are a
+    cleaner hand than the training set's mix, and real training digits scored 2.95x a floor
+    taken from the front against 1.32x one drawn at random (n = 2,000)."""
+
+    def __init__(self, real_images, real_labels, per_digit: int, *, judge="cnn", seed: int = 0):
         x, y = _as_digits(real_images, "real_images"), _as_labels(real_labels, len(real_images))
-        picks = [np.flatnonzero(y == d) for d in range(10)]
+        rng = np.random.default_rng(seed)
+        picks = [rng.permutation(np.flatnonzero(y == d)) for d in range(10)]
         if min(len(p) for p in picks) < 2 * per_digit:
             raise NeuroartError(f"need {2 * per_digit} real digits of every class for per_digit={per_digit}")
         self.labels = np.repeat(np.arange(10), per_digit)

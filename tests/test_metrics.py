@@ -164,3 +164,21 @@ def test_judge_by_path_and_by_model(tmp_path, judge, mnist_float):
     assert M.judge_agreement(xt[:300], yt[:300], M.load_judge(judge)) == by_name
     with pytest.raises(NeuroartError, match="missing.keras: no such model file"):
         M.judge_agreement(xt[:3], yt[:3], str(tmp_path / "missing.keras"))
+
+
+def test_the_real_reference_draws_its_two_sets_from_all_the_writers(mnist_float, judge):
+    """MNIST's test set is two populations of writers (the first 5,000 digits cleaner than the
+    last): the reference's two real sets are disjoint, have the asked class mix and come from
+    both halves, so real training digits score near the floor."""
+    (x, y), (xt, yt) = mnist_float
+    ref = M.RealReference(xt, yt, 100, judge=judge)
+    rows = {im.tobytes(): i for i, im in enumerate(xt)}
+    a = np.array([rows[im.tobytes()] for im in ref.a])
+    b = np.array([rows[im.tobytes()] for im in ref.b])
+    assert not set(a) & set(b)
+    assert (yt[a] == ref.labels).all() and (yt[b] == ref.labels).all()
+    assert 0.3 < (b >= 5000).mean() < 0.7
+    per_class = [np.flatnonzero(y == d)[:100] for d in range(10)]
+    train = x[np.concatenate(per_class)]
+    assert ref.score(train)["fid_over_floor"] < 3.0  # 2.0 (4.1 with the first digits of each class)
+    assert M.RealReference(xt, yt, 100, judge=judge, seed=0).floor == ref.floor
