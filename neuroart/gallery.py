@@ -91,7 +91,7 @@ PIECES: tuple[Piece, ...] = (
     Piece("flow-dream-3-to-8", "A 3 turned into an 8, in its own hand",
           "Real 3s noised part-way back and carried to an 8 by the flow, steered by the article's MLP; "
           "the animation shows the digit the flow predicts at every step.",
-          "dream 8 --prior flow --start digit:3 --strength 0.7 --per-digit 6 --seed 14 --scale 3", gif=True),
+          "dream 8 --prior flow --start digit:3 --strength 0.7 --steer 5 --per-digit 6 --seed 14 --scale 3", gif=True),
     Piece("flow-neurons", "What hidden units like, as handwriting",
           "Ten hidden units of the MLP, each steering the unconditional flow: the digit-like shapes "
           "each unit answers to.",

@@ -177,13 +177,13 @@ def test_the_hand_term_measures_what_the_metrics_measure_and_keeps_it(test_digit
     mlp = load_model("mlp")
     sources = np.stack([mnist_style(to_gray(draw_digit(i % 10, seed=100 + i))) for i in range(12)])
     targets = (np.arange(12) + 1) % 10
-    cfg = FlowDreamConfig(steps=10, views=4, scale=20)
+    cfg = FlowDreamConfig(steps=25, views=4, scale=20)  # the studio's steps
     kept = dream_flow(targets, classifier=mlp, cfg=cfg, seed=0, start_images=sources)
     loose = dream_flow(targets, classifier=mlp, cfg=dataclasses.replace(cfg, hand=0), seed=0, start_images=sources)
     with_hand, without = style_consistency(sources, kept[:, None]), style_consistency(sources, loose[:, None])
     assert with_hand["slant"] > max(0.8, without["slant"] + 0.1), (with_hand, without)
     assert with_hand["thickness"] > max(0.6, without["thickness"] + 0.1), (with_hand, without)
-    assert (np.asarray(mlp(kept)).argmax(1) == targets).mean() >= 0.9
+    assert (np.asarray(mlp(kept)).argmax(1) == targets).mean() >= 0.9, np.asarray(mlp(kept)).argmax(1)
 
 
 # --------------------------------------------------------------------------- the library's dream and CLI
@@ -210,7 +210,7 @@ def test_cli_generate_and_dream_with_a_flow(invoke, tiny, tmp_path):
     r = invoke("generate", "2", "5", "--model", tiny[0], "-n", "2", "--steps", "2", "--out", "g.png")
     assert r.exit_code == 0, r.output
     recipe = read_recipe(tmp_path / "g.png")
-    assert recipe["steps"] == 2 and recipe["guidance"] == 0.0 and "temperature" not in recipe
+    assert recipe["steps"] == 2 and recipe["guidance"] == 0.3 and "temperature" not in recipe
     r = invoke("dream", "3", "--prior", "flow", "--flow", tiny[0], "-n", "2", "--steps", "3", "--out", "d.png",
                "--gif", "d.gif")
     assert r.exit_code == 0, r.output

@@ -57,7 +57,12 @@ LABEL_JUDGE = "cnn"
 SAMPLE_DEFAULTS = {"temperature": 1.0, "truncation": 0.8, "sharpness": 3.0}
 SHARPNESS = SAMPLE_DEFAULTS["sharpness"]
 #: How the flow model samples unless told otherwise (`generate --model flow`, its card's grid).
-FLOW_SAMPLE_DEFAULTS = {"steps": 25, "guidance": 0.0, "solver": "euler"}
+FLOW_SAMPLE_DEFAULTS = {"steps": 25, "guidance": 0.3, "solver": "euler"}
+#: The times t (0 = noise, 1 = a digit) between which classifier-free guidance acts (a guidance
+#: interval, Kynkäänniemi et al. 2024): early guidance makes every digit the typical one, late
+#: guidance only costs time (docs/flow.md: 0.3 here reads 98.6% at 1.59x the floor; 0.1 at every
+#: step 98.5% at 1.69x, in 1.5x the time).
+GUIDANCE_WINDOW = (0.3, 0.7)
 #: The flow's label for "any digit" (its unconditional flow; classifier-free guidance).
 FLOW_NULL = 10
 SOLVERS = ("euler", "heun")

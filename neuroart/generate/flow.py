@@ -25,7 +25,7 @@ import numpy as np
 
 from .._util import NeuroartError, tf
 from ..models import register_family
-from .config import FLOW_NULL, FLOW_SAMPLE_DEFAULTS, check_guidance, check_solver, check_steps
+from .config import FLOW_NULL, FLOW_SAMPLE_DEFAULTS, GUIDANCE_WINDOW, check_guidance, check_solver, check_steps
 
 #: The label that means "no class" (classifier-free guidance and unconditional sampling).
 NULL = FLOW_NULL
@@ -38,6 +38,7 @@ class FlowConfig:
     channels: tuple[int, int, int] = (32, 64, 96)  # feature maps at 28, 14 and 7 pixels
     blocks: tuple[int, int, int] = (1, 1, 1)  # residual blocks per level, down and up
     attention: bool = False  # self-attention in the middle, at 7 pixels (tried: docs/flow.md)
+    norm: bool = True  # GroupNorm in every block, the embedding as scale and shift (FiLM)
     embed: int = 128  # width of the time + class embedding
     epochs: int = 20  # passes over the 60k training digits
     batch_size: int = 128
@@ -77,17 +78,36 @@ class TimeEmbedding(L.Layer):
         return {**super().get_config(), "dim": self.dim}
 
 
-def _res_block(h, emb, ch: int, name: str):
-    """swish-conv, + the embedding as a per-channel shift, swish-conv (zero-initialised), + skip.
+@k.saving.register_keras_serializable(package="neuroart")
+class ScaleShift(L.Layer):
+    """FiLM: ``h·(1 + scale) + shift`` with [scale, shift] = an (N, 2·C) input, per channel."""
 
-    No normalisation layers: GroupNorm tripled the step time on CPU; the zero-initialised last
-    convolution makes every block start as the identity, which keeps training stable.
+    def call(self, inputs):
+        h, film = inputs
+        T = tf()
+        scale, shift = T.split(film[:, None, None, :], 2, axis=-1)
+        return h * (1.0 + scale) + shift
+
+
+def _res_block(h, emb, ch: int, name: str, norm: bool = True):
+    """A residual block conditioned on the time + class embedding; its last convolution starts at
+    zero, so every block starts as the identity.
+
+    With `norm` (the bundled model): GroupNorm, swish, conv, GroupNorm scaled and shifted by the
+    embedding (FiLM), swish, conv. Without: swish, conv, + the embedding as a shift, swish, conv
+    (no normalisation; the first bundled flow).
     """
     skip = h if h.shape[-1] == ch else L.Conv2D(ch, 1, name=f"{name}_skip")(h)
+    if norm:
+        h = L.GroupNormalization(8, name=f"{name}_norm1")(h)
     h = L.Activation("swish", name=f"{name}_act1")(h)
     h = L.Conv2D(ch, 3, padding="same", name=f"{name}_conv1")(h)
-    shift = L.Reshape((1, 1, ch), name=f"{name}_shift")(L.Dense(ch, name=f"{name}_embed")(emb))
-    h = L.Add(name=f"{name}_with_embed")([h, shift])
+    if norm:
+        film = L.Dense(2 * ch, name=f"{name}_embed")(emb)
+        h = ScaleShift(name=f"{name}_film")([L.GroupNormalization(8, name=f"{name}_norm2")(h), film])
+    else:
+        shift = L.Reshape((1, 1, ch), name=f"{name}_shift")(L.Dense(ch, name=f"{name}_embed")(emb))
+        h = L.Add(name=f"{name}_with_embed")([h, shift])
     h = L.Activation("swish", name=f"{name}_act2")(h)
     h = L.Conv2D(ch, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv2")(h)
     return L.Add(name=f"{name}_out")([skip, h])
@@ -127,7 +147,7 @@ def build_flow(config: FlowConfig | None = None):
         for i in range(n):
             if i == 0 and skip is not None:
                 h = L.Concatenate(name=name.replace("up", "skip"))([h, skip])
-            h = _res_block(h, emb, ch, name if i == 0 else f"{name}_{i + 1}")
+            h = _res_block(h, emb, ch, name if i == 0 else f"{name}_{i + 1}", cfg.norm)
         return h
 
     b1, b2, b3 = cfg.blocks
@@ -135,7 +155,7 @@ def build_flow(config: FlowConfig | None = None):
     h28 = level(h, c1, b1, "down28")
     h14 = level(L.Conv2D(c2, 3, strides=2, padding="same", name="pool28")(h28), c2, b2, "down14")
     h7 = level(L.Conv2D(c3, 3, strides=2, padding="same", name="pool14")(h14), c3, b3, "down7")
-    h = _res_block(h7, emb, c3, "mid7")
+    h = _res_block(h7, emb, c3, "mid7", cfg.norm)
     if cfg.attention:
         h = _attention(h, "attn7")
     h = level(h, c3, b3, "up7", skip=h7)
@@ -143,6 +163,8 @@ def build_flow(config: FlowConfig | None = None):
     h = level(h, c2, b2, "up14", skip=h14)
     h = L.Conv2D(c1, 3, padding="same", name="grow14")(L.UpSampling2D(2, name="up_to28")(h))
     h = level(h, c1, b1, "up28", skip=h28)
+    if cfg.norm:
+        h = L.GroupNormalization(8, name="head_norm")(h)
     h = L.Conv2D(1, 3, padding="same", name="head")(L.Activation("swish", name="head_act")(h))
     out = L.Reshape((28, 28), name="velocity")(h)
     return k.Model([x_in, t_in, y_in], out, name="flow")
@@ -223,9 +245,11 @@ def time_grid(steps: int, start: float = 0.0) -> np.ndarray:
 
 
 def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solver: str = "euler",
-              start: float = 0.0, steer=None, progress=None, snapshots: list | None = None) -> np.ndarray:
+              start: float = 0.0, steer=None, progress=None, snapshots: list | None = None,
+              guidance_window: tuple[float, float] = GUIDANCE_WINDOW) -> np.ndarray:
     """Integrate the flow from `x0` (N, 28, 28) in flow space at time `start` to t = 1.
 
+    Classifier-free `guidance` acts at the steps whose time lies in `guidance_window`.
     `steer(x, t, labels) -> v`, if given, replaces the flow's own velocity (a steered one, made
     from it: `neuroart.dream.flowdream`). `progress(n)` is called after each step. `snapshots`,
     a list, receives the predicted clean digit (pixels) at every step and the result (an
@@ -238,7 +262,7 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
     w = float(guidance)
 
     def velocity(x, t):
-        return steer(x, t, y) if steer is not None else v_of(x, t, y, w)
+        return steer(x, t, y) if steer is not None else v_of(x, t, y, w if guidance_window[0] <= t < guidance_window[1] else 0.0)
 
     ts = time_grid(steps, start)
     for i in range(len(ts) - 1):

@@ -25,7 +25,7 @@ from .._util import NeuroartError, atomic_path, tf
 from .._util import progress as _progress
 from .._version import __version__
 from ..validate import integer, positive_int
-from .flow import NULL, SAMPLE_DEFAULTS, FlowConfig, build_flow, k, sample, to_flow
+from .flow import GUIDANCE_WINDOW, NULL, SAMPLE_DEFAULTS, FlowConfig, build_flow, k, sample, to_flow
 
 #: Warm-up steps of the learning rate (then cosine decay to 10% by the last step).
 WARMUP = 500
@@ -224,9 +224,9 @@ def _card(ema, cfg, out, source, n_train, xte, yte, history, seconds) -> dict:
         "method": "rectified flow / flow matching; x_t = (1-t)·noise + t·data, the network predicts data - noise; "
                   "labels dropped to NULL (10) 10% of the time for classifier-free guidance",
         "architecture": {"u_net_channels": list(cfg.channels), "blocks_per_level": list(cfg.blocks),
-                         "attention_at_7px": cfg.attention, "embedding": cfg.embed,
+                         "attention_at_7px": cfg.attention, "group_norm_film": cfg.norm, "embedding": cfg.embed,
                          "parameters": int(ema.count_params()), "inputs": "x (28x28 in [-1, 1]), t (0-1), label (0-10)"},
-        "sampling": SAMPLE_DEFAULTS,
+        "sampling": {**SAMPLE_DEFAULTS, "guidance_window": list(GUIDANCE_WINDOW)},
         "data_source": source,
         "train_images": int(n_train),
         "eval_images": int(len(xte)),
