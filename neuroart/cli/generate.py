@@ -8,7 +8,7 @@ import click
 
 from .._util import NeuroartError, check_digits
 from ..generate import sample as lib
-from ..generate.config import check_guidance, check_steps
+from ..generate.config import GUIDANCE_WINDOW, check_guidance, check_steps
 from . import SCALE, SEED, check_outputs, checks, cmap_option, default_of, library_errors, main, save
 
 MODEL_HELP = ("Generator: bundled cvae (class-conditional), vae, or flow (flow matching: the most lifelike), "
@@ -51,7 +51,8 @@ def _scale_option(fn):
 @click.option("--steps", type=int, default=default_of(lib.generate, "steps"), show_default=True,
               help="--model flow: Euler steps from noise to digit (fewer: faster, rougher).")
 @click.option("--guidance", type=float, default=default_of(lib.generate, "guidance"), show_default=True,
-              help="--model flow: classifier-free guidance, between t = 0.3 and 0.7 of the path (0 = none; 1-2 = more typical digits).")
+              help="--model flow: classifier-free guidance, between t = {:g} and {:g} of the path (0 = none; 1-2 = more "
+                   "typical digits).".format(*GUIDANCE_WINDOW))
 @click.option("--shard", default=None, metavar="I/N",
               help="Make only part I of N of the grid's rows (I = 0..N-1): N processes together make the "
                    "same bytes as one run with --shard 0/1 (docs/scale.md).")

@@ -67,7 +67,7 @@ class DreamConfig:
     warp: float = 1.0  # per-sample random affine warp of the start (x 15 deg, 15% zoom, 2 px)
     views: int | None = None  # random transforms per image per step, score averaged (None: 1, 8 with the flow)
     # -- the flow prior (prior="flow")
-    steer: float = 2.0  # strength of the classifier's steering of the flow (bench_flow.py: 2 keeps the FID lowest)
+    steer: float = 2.0  # strength of the classifier's steering of the flow (bench_flow.py: 1-2 keep the FID lowest)
     strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to steer
     flow: str = "flow"  # the flow model (bundled name or .keras path)

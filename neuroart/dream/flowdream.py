@@ -38,7 +38,7 @@ class FlowDreamConfig:
     """Defaults of a dream through the flow prior (the CLI reads them)."""
 
     steps: int = 25  # Euler steps of the flow
-    scale: float = 2.0  # strength of the classifier's steering (bench_flow.py: 2 keeps the FID lowest)
+    scale: float = 2.0  # strength of the classifier's steering (bench_flow.py: 1-2 keep the FID lowest)
     views: int = 8  # random transforms the objective is averaged over, per step
     jitter: float = 2.0  # pixels
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)

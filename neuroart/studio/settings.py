@@ -40,8 +40,8 @@ LIVE_METHOD, LIVE_STEPS = "gradient", 4
 DREAM_STEPS = 25  # flow steps of "dream it into" (bench/bench_flow.py --drawn)
 #: "Dream it into": the flow model, steered by the article's MLP, from the drawing noised back by
 #: `strength` (SDEdit), keeping the drawing's slant and stroke width (`hand`, docs/flow.md).
-#: 30 drawn digits, each into the next: read as the target 100% (the pixel dream 93%), slant r 0.98,
-#: stroke width r 0.84 (without the hand term 0.47 and 0.15), 0.31 s a request.
+#: 30 drawn digits, each into the next: read as the target 100% (the pixel dream 93%), slant r 0.96,
+#: stroke width r 0.89 (the first flow without the hand term: 0.47 and 0.15), 0.27 s a request.
 DREAM_OPTIONS = {"prior": "flow", "strength": 0.7, "steer": 20.0, "hand": 1.0}
 DREAM_FRAMES = 24
 MORPH_FRAMES = 12
