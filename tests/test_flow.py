@@ -76,10 +76,13 @@ def test_a_resumed_run_makes_the_same_model(tmp_path, test_digits):
         FT.fit_flow(*fresh(), x, y, cfg=other, checkpoint=after_one, progress=False)
 
 
-def test_same_seed_same_bytes_and_shards_make_the_whole(tiny):
+@pytest.mark.parametrize("batch", [100, 5])  # the job in one batch; batches across rows, a shard's last padded
+def test_same_seed_same_bytes_and_shards_make_the_whole(tiny, monkeypatch, batch):
+    from neuroart.generate import flow
     from neuroart.generate.flow import generate_rows
     from neuroart.models import load_model
 
+    monkeypatch.setattr(flow, "BATCH", batch)
     model = load_model(str(tiny[0]))
     labels = np.repeat(np.arange(3), 4)
     whole = generate_rows(model, labels, per_digit=4, rows=range(3), steps=4, seed=7)

@@ -86,7 +86,8 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
     check_outputs(out=out if grid else None, npz=npz)
     sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
                                seed=seed, model=model, truncation=truncation, sharpness=sharpness,
-                               standard_prior=standard_prior, shard=shard, steps=steps, guidance=guidance)
+                               standard_prior=standard_prior, shard=shard, steps=steps, guidance=guidance,
+                               show_progress=True)
     save(sheet, out=out if grid else None, npz=npz, scale=scale, cmap=cmap)
 
 

@@ -89,6 +89,25 @@ class ScaleShift(L.Layer):
         return h * (1.0 + scale) + shift
 
 
+@k.saving.register_keras_serializable(package="neuroart")
+class GroupNorm(L.GroupNormalization):
+    """Keras's `GroupNormalization` (channels last), the same weights and the same result to
+    float32 round-off, computed a third faster on CPU: per-channel means of x and x² over the
+    pixels, then per group, instead of one reduction over a 5-D reshape (the flow's forward
+    pass: 109 against 139 ms for 100 digits, ``bench/bench_flow.py --layers``)."""
+
+    def call(self, x):
+        T = tf()
+        n, c, g = T.shape(x)[0], x.shape[-1], self.groups
+        flat = T.reshape(x, (n, -1, c))
+        mean = T.reduce_mean(T.reshape(T.reduce_mean(flat, 1), (n, g, c // g)), -1, keepdims=True)
+        mean_sq = T.reduce_mean(T.reshape(T.reduce_mean(T.square(flat), 1), (n, g, c // g)), -1, keepdims=True)
+        inv = T.math.rsqrt(T.maximum(mean_sq - T.square(mean), 0.0) + self.epsilon)
+        scale = T.reshape(T.broadcast_to(inv, (n, g, c // g)), (n, 1, 1, c)) * self.gamma
+        mean = T.reshape(T.broadcast_to(mean, (n, g, c // g)), (n, 1, 1, c))
+        return x * scale + (self.beta - mean * scale)
+
+
 def _res_block(h, emb, ch: int, name: str, norm: bool = True):
     """A residual block conditioned on the time + class embedding; its last convolution starts at
     zero, so every block starts as the identity.
@@ -99,12 +118,12 @@ def _res_block(h, emb, ch: int, name: str, norm: bool = True):
     """
     skip = h if h.shape[-1] == ch else L.Conv2D(ch, 1, name=f"{name}_skip")(h)
     if norm:
-        h = L.GroupNormalization(8, name=f"{name}_norm1")(h)
+        h = GroupNorm(8, name=f"{name}_norm1")(h)
     h = L.Activation("swish", name=f"{name}_act1")(h)
     h = L.Conv2D(ch, 3, padding="same", name=f"{name}_conv1")(h)
     if norm:
         film = L.Dense(2 * ch, name=f"{name}_embed")(emb)
-        h = ScaleShift(name=f"{name}_film")([L.GroupNormalization(8, name=f"{name}_norm2")(h), film])
+        h = ScaleShift(name=f"{name}_film")([GroupNorm(8, name=f"{name}_norm2")(h), film])
     else:
         shift = L.Reshape((1, 1, ch), name=f"{name}_shift")(L.Dense(ch, name=f"{name}_embed")(emb))
         h = L.Add(name=f"{name}_with_embed")([h, shift])
@@ -164,7 +183,7 @@ def build_flow(config: FlowConfig | None = None):
     h = L.Conv2D(c1, 3, padding="same", name="grow14")(L.UpSampling2D(2, name="up_to28")(h))
     h = level(h, c1, b1, "up28", skip=h28)
     if cfg.norm:
-        h = L.GroupNormalization(8, name="head_norm")(h)
+        h = GroupNorm(8, name="head_norm")(h)
     h = L.Conv2D(1, 3, padding="same", name="head")(L.Activation("swish", name="head_act")(h))
     out = L.Reshape((28, 28), name="velocity")(h)
     return k.Model([x_in, t_in, y_in], out, name="flow")
@@ -314,20 +333,31 @@ def row_noise(seed: int, n: int, first: int = 0) -> np.ndarray:
                      for i in range(n)]).astype(np.float32) if n else np.zeros((0, 28, 28), np.float32)
 
 
+#: Digits per batch of `generate_rows` (fewer when the whole job is smaller).
+BATCH = 100
+
+
 def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SAMPLE_DEFAULTS["steps"],
                   guidance: float = SAMPLE_DEFAULTS["guidance"], solver: str = SAMPLE_DEFAULTS["solver"],
                   seed: int = 0, progress=None) -> np.ndarray:
     """Digits (in [0, 1]) for grid rows `rows` (``per_digit`` labels each) of a job over `labels`.
 
-    Each row is one batch, and row item i's noise comes from (seed, i) alone, so any split of
-    the rows into shards gives, concatenated, the same bytes as the whole job.
+    Item i's noise comes from (seed, i) alone, and every batch of the job has the same size,
+    ``min(BATCH, len(labels))`` (a shard's last batch is padded to it): TensorFlow's CPU kernels
+    give a digit the same bytes wherever it sits in a batch of a given size, but not at another
+    size. So any split of the rows into shards gives, concatenated, the same bytes as the whole
+    job, and a 10 x 10 grid is one batch (a fifth faster than a batch per row). `progress(1)`
+    is called after each step of each batch: ``steps · ceil(digits / batch size)`` calls.
     """
     steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
     labels = np.asarray(labels, np.int64)
+    items = range(rows.start * per_digit, rows.stop * per_digit)
+    size = max(1, min(BATCH, len(labels)))
     out = [np.zeros((0, 28, 28), np.float32)]
-    for r in rows:
-        a = r * per_digit
-        x = integrate(model, row_noise(seed, per_digit, a), labels[a : a + per_digit], steps=steps,
-                      guidance=guidance, solver=solver, progress=progress)
-        out.append(to_pixels(x))
+    for a in range(items.start, items.stop, size):
+        n = min(size, items.stop - a)
+        noise = np.concatenate([row_noise(seed, n, a), np.zeros((size - n, 28, 28), np.float32)])
+        batch = np.concatenate([labels[a : a + n], np.full(size - n, NULL, np.int64)])
+        x = integrate(model, noise, batch, steps=steps, guidance=guidance, solver=solver, progress=progress)
+        out.append(to_pixels(x[:n]))
     return np.concatenate(out)

@@ -45,7 +45,8 @@ def _check_temperature(temperature: float) -> float:
 def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
              standard_prior: bool = False, shard=None, steps: int = FLOW_SAMPLE_DEFAULTS["steps"],
-             guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"]) -> tuple[np.ndarray, np.ndarray]:
+             guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"], show_progress: bool = False,
+             ) -> tuple[np.ndarray, np.ndarray]:
     """New digits of the requested classes (all ten by default), `per_digit` of each.
 
     Returns ``(images, labels)``: float32 (N, 28, 28) in [0, 1] and int64 (N,), ordered digit by
@@ -64,8 +65,8 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     batch sizes).
 
     A flow model (``model="flow"``) integrates its flow in `steps` Euler steps with
-    classifier-free `guidance` (0 = none); `temperature`, `truncation`, `sharpness` and
-    `standard_prior` are the VAEs' and do not apply.
+    classifier-free `guidance` (0 = none), with a progress bar on stderr when `show_progress`;
+    `temperature`, `truncation`, `sharpness` and `standard_prior` are the VAEs' and do not apply.
     """
     from ..distribute import check_shard
 
@@ -73,7 +74,8 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     per_digit = positive_int("per_digit", per_digit, high=10_000)
     flow = flow_model(model)
     if flow is not None:
-        return _flow_rows(flow, _digits(digits), per_digit, shard, steps=steps, guidance=guidance, seed=seed)
+        return _flow_rows(flow, _digits(digits), per_digit, shard, steps=steps, guidance=guidance, seed=seed,
+                          show_progress=show_progress)
     g = _generator(model)
     temperature = _check_temperature(temperature)
     if g.conditional:
@@ -109,13 +111,19 @@ def flow_model(model):
     return model if is_flow(model) else None
 
 
-def _flow_rows(flow, ds, per_digit: int, shard, *, steps, guidance, seed):
+def _flow_rows(flow, ds, per_digit: int, shard, *, steps, guidance, seed, show_progress):
+    from .._util import progress
     from ..distribute import job_rows
-    from .flow import generate_rows
+    from .config import check_steps
+    from .flow import BATCH, generate_rows
 
+    steps = check_steps(steps)
     labels = np.repeat(np.asarray(ds, np.int64), per_digit)
     rows = job_rows(len(ds), shard)
-    images = generate_rows(flow, labels, per_digit=per_digit, rows=rows, steps=steps, guidance=guidance, seed=seed)
+    batches = -(-len(rows) * per_digit // min(BATCH, len(labels)))
+    with progress(length=batches * steps, label="generating through the flow", show=show_progress) as bar:
+        images = generate_rows(flow, labels, per_digit=per_digit, rows=rows, steps=steps, guidance=guidance,
+                               seed=seed, progress=bar.update)
     return images, _rows_of(labels, per_digit, shard)
 
 
