@@ -92,11 +92,11 @@ def samplers(args) -> dict:
     flow = load_model(args.flow)
     mlp = load_model("mlp")
 
-    def flow_gen(steps, guidance=0.0, solver="euler"):
+    def flow_gen(steps, guidance=0.0, solver="euler", spacing=1.0):
         def make(labels):
             k = _per_digit(labels)
             return generate_rows(flow, labels, per_digit=k, rows=range(len(labels) // k), steps=steps,
-                                 guidance=guidance, solver=solver, seed=0)
+                                 guidance=guidance, solver=solver, spacing=spacing, seed=0)
         return make
 
     def flow_dream(steps, conditional=True, **options):
@@ -110,10 +110,13 @@ def samplers(args) -> dict:
             return np.concatenate(out)
         return make
 
-    rows = {f"flow, class-conditional, {s} Euler steps": flow_gen(s) for s in (4, 10, 25, 50)}
-    rows["flow, class-conditional, 10 Heun steps (19 evaluations)"] = flow_gen(10, solver="heun")
+    rows = {f"flow, class-conditional, {s} even Euler steps": flow_gen(s) for s in (4, 10, 25, 50)}
+    rows["flow, class-conditional, 10 even Heun steps (19 evaluations)"] = flow_gen(10, solver="heun")
     for w in (0.1, 0.3):
-        rows[f"flow, class-conditional + free guidance {w}, 25 steps"] = flow_gen(25, guidance=w)
+        rows[f"flow, class-conditional + free guidance {w}, 25 even steps"] = flow_gen(25, guidance=w)
+    for s in (12, 16, 20, 25):
+        default = " (generate --model flow)" if s == 20 else ""
+        rows[f"flow, guidance 0.3, {s} steps spaced 2{default}"] = flow_gen(s, guidance=0.3, spacing=2.0)
     for scale in (1, 2, 5, 20):
         rows[f"flow dream: conditional + the MLP's steering {scale}, 25 steps"] = flow_dream(25, scale=scale)
     rows["flow dream: unconditional, steered by the MLP alone (20), 50 steps"] = flow_dream(

@@ -85,7 +85,7 @@ PIECES: tuple[Piece, ...] = (
           "as 0-9; the animation walks through style space from it and back.",
           "restyle digit:3 --seed 5", gif=True),
     Piece("flow-digits", "Digits that look like handwriting",
-          "Ten of each digit from the flow-matching model: noise carried to a digit in 25 Euler steps "
+          "Ten of each digit from the flow-matching model: noise carried to a digit in 20 Euler steps "
           "by a small U-Net (docs/flow.md).",
           "generate --model flow --per-digit 10 --seed 11 --scale 3"),
     Piece("flow-dream-3-to-8", "A 3 turned into an 8, in its own hand",

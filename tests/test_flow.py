@@ -97,6 +97,7 @@ def test_same_seed_same_bytes_and_shards_make_the_whole(tiny, monkeypatch, batch
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("steps", 0, "steps must be"), ("guidance", -1, "guidance must be"), ("solver", "rk4", "solver must be"),
+    ("spacing", 0, "spacing must be"), ("spacing", float("nan"), "spacing must be"),
 ])
 def test_bad_sampling_options_are_one_clear_error(tiny, option, value, message):
     from neuroart.generate.flow import generate_rows
@@ -104,6 +105,17 @@ def test_bad_sampling_options_are_one_clear_error(tiny, option, value, message):
 
     with pytest.raises(NeuroartError, match=message):
         generate_rows(load_model(str(tiny[0])), [0], per_digit=1, rows=range(1), **{option: value})
+
+
+def test_the_time_grid_runs_from_start_to_one_and_spacing_bunches_it_toward_the_noise():
+    from neuroart.generate.flow import time_grid
+
+    even, bunched, part = time_grid(20), time_grid(20, spacing=2.0), time_grid(10, start=0.3, spacing=2.0)
+    for ts, start in ((even, 0.0), (bunched, 0.0), (part, 0.3)):
+        assert ts[0] == np.float32(start) and ts[-1] == 1.0 and np.all(np.diff(ts) > 0)
+    np.testing.assert_allclose(np.diff(even), 0.05, atol=1e-6)
+    assert np.sum(bunched < 0.5) == 15  # 3/4 of the steps in the first half of the path (even: half)
+    assert np.diff(bunched)[0] < np.diff(even)[0] < np.diff(bunched)[-1]
 
 
 def test_a_file_that_is_not_a_flow_is_refused():

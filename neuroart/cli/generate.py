@@ -49,7 +49,8 @@ def _scale_option(fn):
 @click.option("--standard-prior", is_flag=True,
               help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
 @click.option("--steps", type=int, default=default_of(lib.generate, "steps"), show_default=True,
-              help="--model flow: Euler steps from noise to digit (fewer: faster, rougher).")
+              help="--model flow: Euler steps from noise to digit, bunched toward the noise (fewer: faster, "
+                   "rougher).")
 @click.option("--guidance", type=float, default=default_of(lib.generate, "guidance"), show_default=True,
               help="--model flow: classifier-free guidance, between t = {:g} and {:g} of the path (0 = none; 1-2 = more "
                    "typical digits).".format(*GUIDANCE_WINDOW))

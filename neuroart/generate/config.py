@@ -57,7 +57,9 @@ LABEL_JUDGE = "cnn"
 SAMPLE_DEFAULTS = {"temperature": 1.0, "truncation": 0.8, "sharpness": 3.0}
 SHARPNESS = SAMPLE_DEFAULTS["sharpness"]
 #: How the flow model samples unless told otherwise (`generate --model flow`, its card's grid).
-FLOW_SAMPLE_DEFAULTS = {"steps": 25, "guidance": 0.3, "solver": "euler"}
+#: `spacing` 2 puts step i of n at time (i/n)², bunched toward the noise, where the paths bend
+#: most: 20 such steps match 25 even ones (docs/flow.md: 1.59x the floor either way) in 3/4 the time.
+FLOW_SAMPLE_DEFAULTS = {"steps": 20, "guidance": 0.3, "solver": "euler", "spacing": 2.0}
 #: The times t (0 = noise, 1 = a digit) between which classifier-free guidance acts (a guidance
 #: interval, Kynkäänniemi et al. 2024): early guidance makes every digit the typical one, late
 #: guidance only costs time (docs/flow.md: 0.3 here reads 98.6% at 1.59x the floor; 0.1 at every
@@ -80,6 +82,13 @@ def check_guidance(guidance) -> float:
     from ..validate import finite
 
     return finite("guidance", guidance, low=0, high=20)
+
+
+def check_spacing(spacing) -> float:
+    """How a flow sampler spaces its steps (`neuroart.generate.flow.time_grid`): 0.25 to 4, 1 = even."""
+    from ..validate import finite
+
+    return finite("spacing", spacing, low=0.25, high=4)
 
 
 def check_solver(solver: str) -> str:

@@ -25,7 +25,15 @@ import numpy as np
 
 from .._util import NeuroartError, tf
 from ..models import register_family
-from .config import FLOW_NULL, FLOW_SAMPLE_DEFAULTS, GUIDANCE_WINDOW, check_guidance, check_solver, check_steps
+from .config import (
+    FLOW_NULL,
+    FLOW_SAMPLE_DEFAULTS,
+    GUIDANCE_WINDOW,
+    check_guidance,
+    check_solver,
+    check_spacing,
+    check_steps,
+)
 
 #: The label that means "no class" (classifier-free guidance and unconditional sampling).
 NULL = FLOW_NULL
@@ -91,10 +99,10 @@ class ScaleShift(L.Layer):
 
 @k.saving.register_keras_serializable(package="neuroart")
 class GroupNorm(L.GroupNormalization):
-    """Keras's `GroupNormalization` (channels last), the same weights and the same result to
-    float32 round-off, computed a third faster on CPU: per-channel means of x and x² over the
+    """Keras's `GroupNormalization` over the last axis, with the same weights and the same result
+    up to float32 round-off, computed faster on CPU: per-channel means of x and x² over the
     pixels, then per group, instead of one reduction over a 5-D reshape (the flow's forward
-    pass: 109 against 139 ms for 100 digits, ``bench/bench_flow.py --layers``)."""
+    pass of 100 digits: 109 against 139 ms, ``bench/bench_flow_speed.py``)."""
 
     def call(self, x):
         T = tf()
@@ -258,17 +266,20 @@ def velocity_fn(model):
     return fn
 
 
-def time_grid(steps: int, start: float = 0.0) -> np.ndarray:
-    """`steps + 1` times from `start` to 1, evenly spaced."""
-    return np.linspace(float(start), 1.0, int(steps) + 1, dtype=np.float32)
+def time_grid(steps: int, start: float = 0.0, spacing: float = 1.0) -> np.ndarray:
+    """`steps + 1` times from `start` to 1: ``start + (1 - start)·u**spacing`` for u evenly
+    spaced in [0, 1] (1 = even steps; 2 = bunched toward the noise, where the paths bend most)."""
+    u = np.linspace(0.0, 1.0, int(steps) + 1, dtype=np.float64) ** float(spacing)
+    return (float(start) + (1.0 - float(start)) * u).astype(np.float32)
 
 
 def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solver: str = "euler",
               start: float = 0.0, steer=None, progress=None, snapshots: list | None = None,
-              guidance_window: tuple[float, float] = GUIDANCE_WINDOW) -> np.ndarray:
+              guidance_window: tuple[float, float] = GUIDANCE_WINDOW, spacing: float = 1.0) -> np.ndarray:
     """Integrate the flow from `x0` (N, 28, 28) in flow space at time `start` to t = 1.
 
-    Classifier-free `guidance` acts at the steps whose time lies in `guidance_window`.
+    The steps' times are `time_grid` (`spacing` 1: even). Classifier-free `guidance` acts at the
+    steps whose time lies in `guidance_window`.
     `steer(x, t, labels) -> v`, if given, replaces the flow's own velocity (a steered one, made
     from it: `neuroart.dream.flowdream`). `progress(n)` is called after each step. `snapshots`,
     a list, receives the predicted clean digit (pixels) at every step and the result (an
@@ -283,7 +294,7 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
     def velocity(x, t):
         return steer(x, t, y) if steer is not None else v_of(x, t, y, w if guidance_window[0] <= t < guidance_window[1] else 0.0)
 
-    ts = time_grid(steps, start)
+    ts = time_grid(steps, start, spacing)
     for i in range(len(ts) - 1):
         t0, t1 = float(ts[i]), float(ts[i + 1])
         v0 = velocity(x, t0)
@@ -311,7 +322,8 @@ def to_flow(images) -> np.ndarray:
     return np.asarray(images, np.float32) * 2.0 - 1.0
 
 
-def sample(model, labels, *, steps: int = 25, guidance: float = 0.0, solver: str = "euler", seed: int = 0,
+def sample(model, labels, *, steps: int = SAMPLE_DEFAULTS["steps"], guidance: float = 0.0,
+           solver: str = SAMPLE_DEFAULTS["solver"], spacing: float = SAMPLE_DEFAULTS["spacing"], seed: int = 0,
            batch: int = 500, progress=None) -> np.ndarray:
     """Digits (N, 28, 28) in [0, 1] for `labels` (0-9, or `NULL` for any digit).
 
@@ -320,9 +332,10 @@ def sample(model, labels, *, steps: int = 25, guidance: float = 0.0, solver: str
     """
     labels = np.asarray(labels, np.int64).reshape(-1)
     steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
+    spacing = check_spacing(spacing)
     noise = row_noise(seed, len(labels))
     out = [integrate(model, noise[i : i + batch], labels[i : i + batch], steps=steps, guidance=guidance,
-                     solver=solver, progress=progress)
+                     solver=solver, spacing=spacing, progress=progress)
            for i in range(0, len(labels), batch)]
     return to_pixels(np.concatenate(out)) if out else np.zeros((0, 28, 28), np.float32)
 
@@ -339,7 +352,7 @@ BATCH = 100
 
 def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SAMPLE_DEFAULTS["steps"],
                   guidance: float = SAMPLE_DEFAULTS["guidance"], solver: str = SAMPLE_DEFAULTS["solver"],
-                  seed: int = 0, progress=None) -> np.ndarray:
+                  spacing: float = SAMPLE_DEFAULTS["spacing"], seed: int = 0, progress=None) -> np.ndarray:
     """Digits (in [0, 1]) for grid rows `rows` (``per_digit`` labels each) of a job over `labels`.
 
     Item i's noise comes from (seed, i) alone, and every batch of the job has the same size,
@@ -350,6 +363,7 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SA
     is called after each step of each batch: ``steps · ceil(digits / batch size)`` calls.
     """
     steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
+    spacing = check_spacing(spacing)
     labels = np.asarray(labels, np.int64)
     items = range(rows.start * per_digit, rows.stop * per_digit)
     size = max(1, min(BATCH, len(labels)))
@@ -358,6 +372,7 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SA
         n = min(size, items.stop - a)
         noise = np.concatenate([row_noise(seed, n, a), np.zeros((size - n, 28, 28), np.float32)])
         batch = np.concatenate([labels[a : a + n], np.full(size - n, NULL, np.int64)])
-        x = integrate(model, noise, batch, steps=steps, guidance=guidance, solver=solver, progress=progress)
+        x = integrate(model, noise, batch, steps=steps, guidance=guidance, solver=solver, spacing=spacing,
+                      progress=progress)
         out.append(to_pixels(x[:n]))
     return np.concatenate(out)
