@@ -107,6 +107,20 @@ def test_bad_sampling_options_are_one_clear_error(tiny, option, value, message):
         generate_rows(load_model(str(tiny[0])), [0], per_digit=1, rows=range(1), **{option: value})
 
 
+def test_group_norm_gives_what_keras_group_normalization_gives():
+    import keras
+
+    from neuroart.generate.flow import GroupNorm
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((3, 7, 7, 16)) * 3 + 2).astype(np.float32)
+    ours, theirs = GroupNorm(4), keras.layers.GroupNormalization(4)
+    ours.build(x.shape), theirs.build(x.shape)
+    weights = [rng.standard_normal(16).astype(np.float32) for _ in range(2)]
+    ours.set_weights(weights), theirs.set_weights(weights)
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(theirs(x)), atol=2e-5)
+
+
 def test_the_time_grid_runs_from_start_to_one_and_spacing_bunches_it_toward_the_noise():
     from neuroart.generate.flow import time_grid
 

@@ -99,12 +99,14 @@ class ScaleShift(L.Layer):
 
 @k.saving.register_keras_serializable(package="neuroart")
 class GroupNorm(L.GroupNormalization):
-    """Keras's `GroupNormalization` over the last axis, with the same weights and the same result
-    up to float32 round-off, computed faster on CPU: per-channel means of x and x² over the
-    pixels, then per group, instead of one reduction over a 5-D reshape (the flow's forward
-    pass of 100 digits: 109 against 139 ms, ``bench/bench_flow_speed.py``)."""
+    """Keras's `GroupNormalization`, with the same weights and the same result up to float32
+    round-off, computed faster on CPU over the last axis: per-channel means of x and x² over
+    the pixels, then per group, instead of one reduction over a 5-D reshape (the flow's forward
+    pass of 100 digits takes 0.78x the time, ``bench/bench_flow_speed.py``)."""
 
     def call(self, x):
+        if not (self.axis in (-1, len(x.shape) - 1) and self.center and self.scale):
+            return super().call(x)
         T = tf()
         n, c, g = T.shape(x)[0], x.shape[-1], self.groups
         flat = T.reshape(x, (n, -1, c))

@@ -45,8 +45,8 @@ def _check_temperature(temperature: float) -> float:
 def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
              standard_prior: bool = False, shard=None, steps: int = FLOW_SAMPLE_DEFAULTS["steps"],
-             guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"], show_progress: bool = False,
-             ) -> tuple[np.ndarray, np.ndarray]:
+             guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"],
+             show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """New digits of the requested classes (all ten by default), `per_digit` of each.
 
     Returns ``(images, labels)``: float32 (N, 28, 28) in [0, 1] and int64 (N,), ordered digit by
@@ -62,7 +62,8 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     one seed and only the shard's rows are decoded, one row per batch, so shards 0..n-1
     concatenated are, byte for byte, the whole job (no `shard` is ``shard=(0, 1)``: the same rows,
     decoded the same way, since TensorFlow's CPU kernels round some values differently at other
-    batch sizes).
+    batch sizes). The flow runs every shard in batches of the job's one size
+    (`neuroart.generate.flow.generate_rows`), to the same effect.
 
     A flow model (``model="flow"``) integrates its flow in `steps` Euler steps with
     classifier-free `guidance` (0 = none), with a progress bar on stderr when `show_progress`;
