@@ -4,6 +4,7 @@ Side by side in one process, on the bundled flow:
 
 - one forward pass of 100 digits: Keras's `GroupNormalization` (the baseline) against
   neuroart's `GroupNorm` (the same weights, per-channel then per-group statistics);
+- the same for a training step's work: the loss and its gradient on a batch of 128;
 - a 10 x 10 grid at the default sampler: one batch per grid row (the baseline) against
   `generate_rows`' job-sized batches;
 - the same grid in job batches: 25 even steps (the baseline) against the default, 20 steps
@@ -76,6 +77,20 @@ def main():
     fwd = [T.function(lambda x, t, y, m=m: m([x, t, y], training=False)) for m in (baseline, model)]
     a, b = (best(lambda f=f: np.asarray(f(x, t, y)), 5 * args.repeat) for f in fwd)
     line("forward pass, 100 digits (GroupNormalization/GroupNorm)", a, b)
+
+    xb, tb, yb = T.random.normal((128, 28, 28), seed=1), T.fill((128, 1), 0.5), T.zeros((128, 1), "int32")
+
+    def grad_fn(m):
+        @T.function
+        def step():
+            with T.GradientTape() as tape:
+                loss = T.reduce_mean(T.square(m([xb, tb, yb], training=True) - xb))
+            return tape.gradient(loss, m.trainable_variables)
+        return step
+
+    steps = [grad_fn(m) for m in (baseline, model)]
+    a, b = (best(lambda f=f: [np.asarray(g) for g in f()], 3 * args.repeat) for f in steps)
+    line("loss + gradient, batch of 128 (a training step)", a, b)
 
     labels = np.repeat(np.arange(10), 10)
 

@@ -102,7 +102,7 @@ class GroupNorm(L.GroupNormalization):
     """Keras's `GroupNormalization`, with the same weights and the same result up to float32
     round-off, computed faster on CPU over the last axis: per-channel means of x and x² over
     the pixels, then per group, instead of one reduction over a 5-D reshape (the flow's forward
-    pass of 100 digits takes 0.78x the time, ``bench/bench_flow_speed.py``)."""
+    pass of 100 digits takes about 0.8x the time, ``bench/bench_flow_speed.py``)."""
 
     def call(self, x):
         if not (self.axis in (-1, len(x.shape) - 1) and self.center and self.scale):
@@ -361,7 +361,7 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SA
     ``min(BATCH, len(labels))`` (a shard's last batch is padded to it): TensorFlow's CPU kernels
     give a digit the same bytes wherever it sits in a batch of a given size, but not at another
     size. So any split of the rows into shards gives, concatenated, the same bytes as the whole
-    job, and a 10 x 10 grid is one batch (a fifth faster than a batch per row). `progress(1)`
+    job, and a 10 x 10 grid is one batch (about 0.65x the time of a batch per row). `progress(1)`
     is called after each step of each batch: ``steps · ceil(digits / batch size)`` calls.
     """
     steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
