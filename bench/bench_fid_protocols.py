@@ -13,15 +13,21 @@ perfect model of the training data) against six references, in the bundled `cnn`
 - all train: against the other 58,000 training digits, the training floor;
 - test_b, floor train_a|test_b: the floor across the two sets' writers.
 
-    python bench/bench_fid_protocols.py
+    python bench/bench_fid_protocols.py [--flow FILE]
 """
 
 from __future__ import annotations
+
+import argparse
 
 N = 200  # per class
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--flow", default="flow", help="flow model (bundled name or .keras path)")
+    args = ap.parse_args()
+
     import numpy as np
 
     from neuroart.data import load_mnist, to_float
@@ -47,7 +53,7 @@ def main():
         return frechet_from_stats(*a, *b)
 
     samplers = {
-        "flow": generate(None, per_digit=N, seed=0, model="flow")[0],
+        "flow": generate(None, per_digit=N, seed=0, model=args.flow)[0],
         "cvae": generate(None, per_digit=N, seed=0, model="cvae")[0],
         "pixel dream": dream(None, config=DreamConfig(per_digit=N, seed=0)).images[: 10 * N],
     }
