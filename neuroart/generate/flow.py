@@ -352,6 +352,11 @@ def row_noise(seed: int, n: int, first: int = 0) -> np.ndarray:
 BATCH = 100
 
 
+def job_batch(n_labels: int) -> int:
+    """The one batch size of every batch of a `generate_rows` job over `n_labels` digits."""
+    return max(1, min(BATCH, int(n_labels)))
+
+
 def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SAMPLE_DEFAULTS["steps"],
                   guidance: float = SAMPLE_DEFAULTS["guidance"], solver: str = SAMPLE_DEFAULTS["solver"],
                   spacing: float = SAMPLE_DEFAULTS["spacing"], seed: int = 0, progress=None) -> np.ndarray:
@@ -368,7 +373,7 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SA
     spacing = check_spacing(spacing)
     labels = np.asarray(labels, np.int64)
     items = range(rows.start * per_digit, rows.stop * per_digit)
-    size = max(1, min(BATCH, len(labels)))
+    size = job_batch(len(labels))
     out = [np.zeros((0, 28, 28), np.float32)]
     for a in range(items.start, items.stop, size):
         n = min(size, items.stop - a)

@@ -116,12 +116,12 @@ def _flow_rows(flow, ds, per_digit: int, shard, *, steps, guidance, seed, show_p
     from .._util import progress
     from ..distribute import job_rows
     from .config import check_steps
-    from .flow import BATCH, generate_rows
+    from .flow import generate_rows, job_batch
 
     steps = check_steps(steps)
     labels = np.repeat(np.asarray(ds, np.int64), per_digit)
     rows = job_rows(len(ds), shard)
-    batches = -(-len(rows) * per_digit // min(BATCH, len(labels)))
+    batches = -(-len(rows) * per_digit // job_batch(len(labels)))
     with progress(length=batches * steps, label="generating through the flow", show=show_progress) as bar:
         images = generate_rows(flow, labels, per_digit=per_digit, rows=rows, steps=steps, guidance=guidance,
                                seed=seed, progress=bar.update)
