@@ -4,7 +4,8 @@ Images come in as float arrays in [0, 1] — (N, 28, 28) digits, or (H, W) / (H,
 and leave as uint8 RGB arrays (`make_grid`, `colorize`) or as PNG / GIF / npz bytes (`encode_png`,
 `encode_gif`, `encode_npz`). Nothing here writes a file: `neuroart.outputs` owns every file and
 every recipe (a PNG's recipe travels in an ``iTXt`` chunk named `RECIPE_KEY`, which `encode_png`
-adds and `neuroart.outputs.read_recipe` reads).
+adds and `neuroart.outputs.read_recipe` reads). Every PNG and GIF also carries the honest label
+(`xmp_packet`): XMP saying, in the IPTC Digital Source Type, that a trained model made it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._util import NeuroartError
+from ._version import __version__
 from .validate import integer
 
 RECIPE_KEY = "neuroart"
+
+# The honest label: the IPTC Digital Source Type (https://cv.iptc.org/newscodes/digitalsourcetype/),
+# the marker image platforms read for pictures a model made, in XMP (PNG: an iTXt chunk named
+# `XMP_KEY`; GIF: XMP's application extension, written by `encode_gif`).
+SOURCE_TYPE_URI = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+MADE = "trainedAlgorithmicMedia"  # every pixel came out of a model (from noise, a code, a prior)
+COMPOSITE = "compositeWithTrainedAlgorithmicMedia"  # a real picture went in (yours, or real MNIST digits)
+XMP_KEY = "XML:com.adobe.xmp"
 
 # Perceptual palettes as a few anchor colours (sampled from matplotlib's maps), interpolated
 # to 256 entries. Close to the originals, small enough to live here without matplotlib.
@@ -265,20 +275,58 @@ def _into(file, encode) -> bytes | None:
     return buf.getvalue()
 
 
-def encode_png(rgb: np.ndarray, file=None, *, recipe: dict | None = None) -> bytes | None:
+def source_type(composite: bool = False) -> str:
+    """The IPTC Digital Source Type URI of a picture neuroart made (`COMPOSITE` when a real picture went in)."""
+    return SOURCE_TYPE_URI + (COMPOSITE if composite else MADE)
+
+
+def xmp_packet(composite: bool = False) -> bytes:
+    """The honest label as an XMP packet (UTF-8, no NUL byte): the IPTC Digital Source Type and the
+    tool that made the picture. Nothing in it changes from run to run (no dates, no instance ids),
+    so the same seed still gives the same bytes."""
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about=""\n'
+        '    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"\n'
+        '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        f'    Iptc4xmpExt:DigitalSourceType="{source_type(composite)}"\n'
+        f'    xmp:CreatorTool="neuroart {__version__}"/>\n'
+        ' </rdf:RDF>\n'
+        '</x:xmpmeta>\n'
+        '<?xpacket end="r"?>'
+    ).encode()
+
+
+def _gif_with_xmp(gif: bytes, packet: bytes) -> bytes:
+    """`gif` with XMP's GIF application extension (XMP specification part 3) after its global colour
+    table: ``XMP DataXMP``, the packet's raw bytes, then the 258-byte "magic trailer" (0x01, 0xFF
+    down to 0x00, a block terminator) that lets a reader of ordinary sub-blocks skip the packet."""
+    flags = gif[10]
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    trailer = bytes([1]) + bytes(range(255, -1, -1)) + b"\x00"
+    return gif[:at] + b"\x21\xff\x0bXMP DataXMP" + packet + trailer + gif[at:]
+
+
+def encode_png(rgb: np.ndarray, file=None, *, recipe: dict | None = None, composite: bool = False) -> bytes | None:
     """Uint8 RGB (or gray) pixels as PNG bytes (returned, or written into an open binary `file`),
-    with the recipe in a text chunk."""
+    with the recipe in a text chunk and the honest label (`xmp_packet`; `composite` when a real
+    picture went in) in an uncompressed ``XML:com.adobe.xmp`` iTXt chunk, as XMP asks."""
     from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
+    info.add_itxt(XMP_KEY, xmp_packet(composite).decode("utf-8"), zip=False)
     if recipe is not None:
         info.add_itxt(RECIPE_KEY, _recipe_text(recipe), zip=True)
     image = Image.fromarray(np.asarray(rgb, np.uint8))
     return _into(file, lambda f: image.save(f, format="PNG", pnginfo=info, optimize=False))
 
 
-def encode_gif(frames: Sequence[np.ndarray], file=None, *, duration_ms: int = 80, loop: int = 0) -> bytes | None:
-    """Uint8 RGB frames as animated GIF bytes (returned, or written into an open binary `file`)."""
+def encode_gif(frames: Sequence[np.ndarray], file=None, *, duration_ms: int = 80, loop: int = 0,
+               composite: bool = False) -> bytes | None:
+    """Uint8 RGB frames as animated GIF bytes (returned, or written into an open binary `file`),
+    with the honest label (`xmp_packet`) in XMP's application extension (Pillow writes none)."""
     from PIL import Image
 
     duration_ms = integer("duration_ms", duration_ms, low=1, high=60_000)
@@ -287,8 +335,11 @@ def encode_gif(frames: Sequence[np.ndarray], file=None, *, duration_ms: int = 80
     if len(frames) < 1:
         raise NeuroartError("a GIF needs at least one frame")
     pics = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
-    return _into(file, lambda f: pics[0].save(f, format="GIF", save_all=True, append_images=pics[1:],
-                                              duration=duration_ms, loop=loop, disposal=2, optimize=False))
+    buf = io.BytesIO()
+    pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms, loop=loop,
+                 disposal=2, optimize=False)
+    gif = _gif_with_xmp(buf.getvalue(), xmp_packet(composite))
+    return _into(file, lambda f: f.write(gif))
 
 
 def encode_npz(arrays: dict, file=None) -> bytes | None:

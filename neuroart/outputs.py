@@ -11,7 +11,8 @@ Save — so there is one output check and one writer:
   failure removes this run's temporary files and leaves the user's old files untouched.
 
 Single files go through here too: `save_grid`, `save_image`, `save_gif`, `save_npz`,
-`write_png` (each atomic), and `read_recipe` reads a PNG's recipe back.
+`write_png` (each atomic), and `read_recipe` reads a PNG's recipe back, `read_label` a PNG's or
+GIF's honest label (the IPTC Digital Source Type that `neuroart.imaging` writes into each).
 
 No TensorFlow here; pixels become bytes in `neuroart.imaging` (pure encoders), files happen here.
 """
@@ -29,20 +30,23 @@ import numpy as np
 
 from ._util import NeuroartError
 from ._version import __version__
+from .display import Displayed
 
 #: The output kinds a sheet can be written as: option name -> file suffix.
 SUFFIXES = {"out": ".png", "gif": ".gif", "npz": ".npz"}
 
 
 @dataclass
-class Sheet:
+class Sheet(Displayed):
     """A result ready to be written: what a library pipeline hands to `save`.
 
     `images` are digits (N, 28, 28) in grid order, or one picture (H, W) / (H, W, 3); all
     float32 in [0, 1]. `frames` (each shaped like `images`) make the GIF; `arrays` are the raw
     result for the npz (``images`` and ``labels`` by default); `recipe` is what the library
     knows about how it was made (models and their hashes, seed, ...), completed by `save` with
-    the command line and version.
+    the command line and version. `composite` says a real picture went in (a person's file or
+    drawing, or real MNIST digits): its files are labelled ``compositeWithTrainedAlgorithmicMedia``
+    rather than ``trainedAlgorithmicMedia``. In a notebook a sheet shows itself (`Displayed`).
     """
 
     images: np.ndarray
@@ -60,6 +64,25 @@ class Sheet:
     gif_bounce: bool = False  # play forward then back
     gif_min_scale: int = 1  # GIF cells at least this large (small strips are hard to see)
     message: str | None = None  # one line a front end may print (e.g. "vae: 1 -> 7, 12 frames")
+    composite: bool = False  # a real picture went in (the honest label, `neuroart.imaging.source_type`)
+
+    def sheet(self) -> Sheet:
+        return self
+
+    def to_png(self, *, scale: int = 3, cmap: str = "gray") -> bytes:
+        """The still as PNG bytes, labelled (no recipe: that needs the command line; see `save`)."""
+        from .imaging import encode_png
+
+        return encode_png(render_still(self, scale=scale, cmap=cmap), composite=self.composite)
+
+    def to_gif(self, *, scale: int = 3, cmap: str = "gray") -> bytes:
+        """The frames as animated GIF bytes, in `animation` order, labelled."""
+        from .imaging import encode_gif
+
+        if not self.frames:
+            raise NeuroartError("this result has no frames to animate")
+        frames = render_frames(self, scale=scale, cmap=cmap)
+        return encode_gif(animation(self, frames), duration_ms=self.gif_duration_ms, composite=self.composite)
 
     def npz_arrays(self) -> dict[str, np.ndarray]:
         """The arrays written to ``--npz``: images, labels (when known) and any extra arrays."""
@@ -146,21 +169,36 @@ def validate_recipe(obj, *, where: str = "recipe") -> dict:
 
 def render(sheet: Sheet, *, scale: int = 3, cmap: str = "gray") -> tuple[np.ndarray, list[np.ndarray]]:
     """The sheet's still (uint8 RGB) and its GIF frames (uint8 RGB), rendered but not written."""
+    return render_still(sheet, scale=scale, cmap=cmap), render_frames(sheet, scale=scale, cmap=cmap)
+
+
+def _grid_options(sheet: Sheet, scale: int, cmap: str) -> dict:
+    return dict(ncols=sheet.ncols, row_labels=sheet.row_labels, captions=sheet.captions, scale=scale,
+                cmap=cmap, pad=sheet.pad)
+
+
+def render_still(sheet: Sheet, *, scale: int = 3, cmap: str = "gray") -> np.ndarray:
+    """The sheet's still as uint8 RGB: its labelled grid, or its picture pixel for pixel."""
     from .imaging import check_cmap, colorize, make_grid, upscale
 
     check_cmap(cmap)
     if sheet.picture:
-        still = upscale(colorize(sheet.images, cmap), scale)
-        frames = [upscale(colorize(f, cmap), scale) for f in sheet.frames]
-        return still, frames
-    grid = dict(ncols=sheet.ncols, row_labels=sheet.row_labels, captions=sheet.captions, scale=scale,
-                cmap=cmap, pad=sheet.pad)
-    still = make_grid(sheet.images, **grid)
+        return upscale(colorize(sheet.images, cmap), scale)
+    return make_grid(sheet.images, **_grid_options(sheet, scale, cmap))
+
+
+def render_frames(sheet: Sheet, *, scale: int = 3, cmap: str = "gray") -> list[np.ndarray]:
+    """The sheet's GIF frames as uint8 RGB (cells at least `Sheet.gif_min_scale`), in frame order."""
+    from .imaging import check_cmap, colorize, make_grid, upscale
+
+    check_cmap(cmap)
+    if sheet.picture:
+        return [upscale(colorize(f, cmap), scale) for f in sheet.frames]
+    grid = _grid_options(sheet, scale, cmap)
     gscale = max(scale, sheet.gif_min_scale)
     # a frame is a batch of digits (N, h, w), drawn as a grid, or one image (h, w), drawn as is
-    frames = [make_grid(f, **{**grid, "scale": gscale}) if np.ndim(f) == 3 else upscale(colorize(f, cmap), gscale)
-              for f in sheet.frames]
-    return still, frames
+    return [make_grid(f, **{**grid, "scale": gscale}) if np.ndim(f) == 3 else upscale(colorize(f, cmap), gscale)
+            for f in sheet.frames]
 
 
 def animation(sheet: Sheet, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -193,10 +231,11 @@ def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: st
     jobs = []
     if paths["out"] is not None:
         rec = recipe(argv, **sheet.recipe)
-        jobs.append((paths["out"], lambda f: encode_png(still, f, recipe=rec)))
+        jobs.append((paths["out"], lambda f: encode_png(still, f, recipe=rec, composite=sheet.composite)))
     if paths["gif"] is not None:
         pics = animation(sheet, frames)
-        jobs.append((paths["gif"], lambda f: encode_gif(pics, f, duration_ms=sheet.gif_duration_ms)))
+        jobs.append((paths["gif"], lambda f: encode_gif(pics, f, duration_ms=sheet.gif_duration_ms,
+                                                        composite=sheet.composite)))
     if paths["npz"] is not None:
         arrays = sheet.npz_arrays()
         jobs.append((paths["npz"], lambda f: encode_npz(arrays, f)))
@@ -247,33 +286,37 @@ def _one_file(path, suffix: str, encode) -> Path:
     return path
 
 
-def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None) -> Path:
-    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk."""
+def write_png(rgb: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None,
+              composite: bool = False) -> Path:
+    """Write uint8 RGB (or gray) pixels as a PNG, atomically, with the recipe in a text chunk and
+    the honest label (`composite`: a real picture went in; see `Sheet`)."""
     from .imaging import encode_png
 
-    return _one_file(path, ".png", lambda f: encode_png(rgb, f, recipe=recipe))
+    return _one_file(path, ".png", lambda f: encode_png(rgb, f, recipe=recipe, composite=composite))
 
 
-def save_grid(images: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None, **grid) -> Path:
+def save_grid(images: np.ndarray, path: str | os.PathLike, *, recipe: dict | None = None, composite: bool = False,
+              **grid) -> Path:
     """`neuroart.imaging.make_grid` written as a PNG (see `make_grid` for the layout options)."""
     from .imaging import make_grid
 
-    return write_png(make_grid(images, **grid), path, recipe=recipe)
+    return write_png(make_grid(images, **grid), path, recipe=recipe, composite=composite)
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike, *, cmap: str = "gray", scale: int = 1,
-               recipe: dict | None = None) -> Path:
+               recipe: dict | None = None, composite: bool = False) -> Path:
     """Write one float image (H, W) or (H, W, 3) in [0, 1] as a PNG."""
     from .imaging import colorize, upscale
 
-    return write_png(upscale(colorize(image, cmap), scale), path, recipe=recipe)
+    return write_png(upscale(colorize(image, cmap), scale), path, recipe=recipe, composite=composite)
 
 
 def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, *, duration_ms: int = 80, loop: int = 0,
-             cmap: str = "gray", scale: int = 1, bounce: bool = False) -> Path:
+             cmap: str = "gray", scale: int = 1, bounce: bool = False, composite: bool = False) -> Path:
     """Write frames (float (H, W) / (H, W, 3) in [0, 1], or uint8 RGB) as an animated GIF.
 
-    `loop=0` loops forever; `bounce` plays the frames forward then backward (as a Sheet's).
+    `loop=0` loops forever; `bounce` plays the frames forward then backward (as a Sheet's);
+    `composite` labels it as made from a real picture (see `Sheet`).
     """
     from .imaging import colorize, encode_gif, upscale
 
@@ -281,7 +324,8 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, *, duration_
         raise NeuroartError("a GIF needs at least one frame")
     rgb = [upscale(colorize(f, cmap), scale) for f in frames]
     rgb = animation(Sheet(np.zeros((0, 28, 28), np.float32), gif_bounce=bounce), rgb) if rgb else rgb
-    return _one_file(path, ".gif", lambda f: encode_gif(rgb, f, duration_ms=duration_ms, loop=loop))
+    return _one_file(path, ".gif", lambda f: encode_gif(rgb, f, duration_ms=duration_ms, loop=loop,
+                                                        composite=composite))
 
 
 def save_npz(path: str | os.PathLike, **arrays) -> Path:
@@ -316,3 +360,41 @@ def read_recipe(path: str | os.PathLike) -> dict | None:
     except (ValueError, RecursionError):
         raise NeuroartError(f"{path}: its neuroart recipe is not valid JSON") from None
     return validate_recipe(obj, where=str(path))
+
+
+#: Bytes of a file `read_label` looks through for its XMP (neuroart's sit near the start).
+MAX_LABEL_SCAN = 1 << 20
+_XMP_FIELDS = {"source_type": "DigitalSourceType", "tool": "CreatorTool"}
+
+
+def read_label(path: str | os.PathLike) -> dict | None:
+    """The honest label of a PNG or GIF: ``{"source_type": URI, "tool": "neuroart 0.1.0"}`` from its
+    XMP (the keys it has), or None when it carries none.
+
+    The packet is found where XMP puts it (a PNG's ``XML:com.adobe.xmp`` iTXt chunk, a GIF's
+    ``XMP DataXMP`` extension) and read with a bounded pattern, never an XML parser (a file is
+    untrusted input).
+    """
+    import re
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(MAX_LABEL_SCAN)
+    except FileNotFoundError:
+        raise NeuroartError(f"{path}: no such file") from None
+    except OSError as e:
+        raise NeuroartError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith((b"GIF87a", b"GIF89a"))):
+        raise NeuroartError(f"{path}: not a PNG or GIF")
+    start = max(head.find(b"XML:com.adobe.xmp\x00"), head.find(b"XMP DataXMP"))
+    if start < 0:
+        return None
+    packet = head[start : start + 64_000]
+    end = packet.find(b"<?xpacket end")
+    text = packet[: end if end > 0 else len(packet)].decode("utf-8", "replace")
+    label = {}
+    for key, name in _XMP_FIELDS.items():
+        m = re.search(rf'{name}(?:="|>)([^"<]{{1,300}})', text)
+        if m:
+            label[key] = m.group(1).strip()
+    return label or None

@@ -18,7 +18,8 @@ LAYERS = (
     ("front ends", ("__main__", "cli", "studio")),
     ("pipelines", ("dream", "generate", "explain", "classify")),
     ("shared layers", ("outputs", "recipe", "gallery", "metrics")),
-    ("foundations", ("models", "data", "imaging", "distribute", "validate", "_util", "_version", "weights")),
+    ("foundations", ("models", "data", "imaging", "display", "distribute", "validate", "_util", "_version",
+                     "weights")),
 )
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
