@@ -37,6 +37,16 @@ def _brief(value) -> str:
     return text if len(text) <= MAX_FIELD_CHARS else text[: MAX_FIELD_CHARS - 3] + "..."
 
 
+def _is_default(field: dataclasses.Field, value) -> bool:
+    """Whether a dataclass field still holds its default (left out of `__repr__`): an empty list
+    or dict from a factory, or the very default value (compared only for plain scalars)."""
+    if field.default_factory is not dataclasses.MISSING:
+        return isinstance(value, (list, dict)) and not value
+    if field.default is dataclasses.MISSING:
+        return False
+    return value is field.default or (type(value) in (bool, int, float, str) and value == field.default)
+
+
 class Displayed:
     """Mixin: a result that shows itself as a picture in Jupyter and as one short line elsewhere.
 
@@ -54,7 +64,7 @@ class Displayed:
 
     def __repr__(self) -> str:
         if dataclasses.is_dataclass(self):
-            names = [f.name for f in dataclasses.fields(self)]
+            names = [f.name for f in dataclasses.fields(self) if not _is_default(f, getattr(self, f.name))]
         else:
             names = list(getattr(self, "_fields", ()))  # a named tuple
         return f"{type(self).__name__}({', '.join(f'{n}={_brief(getattr(self, n))}' for n in names)})"

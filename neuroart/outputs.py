@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,23 @@ class Sheet(Displayed):
             out["labels"] = np.asarray(self.labels, np.int64)
         out.update(self.arrays)
         return out
+
+
+class Digits(Displayed, namedtuple("Digits", "images labels")):
+    """Digits and their labels as `neuroart.generate.generate` returns them: unpacks as ``images,
+    labels``, and shows as a grid (one row per digit, at most 20 columns) in a notebook."""
+
+    __slots__ = ()
+
+    def sheet(self) -> Sheet:
+        labels = np.asarray(self.labels)
+        first_row = int(np.argmax(labels != labels[0])) if len(labels) else 0  # digits of the first label
+        cols = min(first_row or len(labels) or 1, 20)
+        rows = None
+        if len(labels) and labels[0] >= 0 and len(labels) % cols == 0:
+            by_row = labels.reshape(-1, cols)
+            rows = [str(r[0]) for r in by_row] if np.all(by_row == by_row[:, :1]) else None
+        return Sheet(np.asarray(self.images, np.float32), labels=labels, ncols=cols, row_labels=rows)
 
 
 def check_output(path, kind: str = "out", *, option: str | None = None) -> Path | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._util import NeuroartError, check_digits, tf
+from ..display import Displayed
 from ..distribute import row_items
 from . import objectives as O
 from . import params as P
@@ -85,7 +86,7 @@ DEFAULTS = DreamConfig()
 
 
 @dataclass
-class DreamResult:
+class DreamResult(Displayed):
     images: np.ndarray  # (N, 28, 28) float32 in [0, 1], grid order (row-major)
     labels: np.ndarray  # (N,) int: the target digit of each image (-1 when there is none)
     rows: list  # one label per grid row
@@ -104,8 +105,9 @@ class DreamResult:
         recipe = {**model_stamp(self.config.model), "seed": self.config.seed, "prior": self.prior,
                   **priors.stamp(self.prior)}
         extra = {} if self.units is None else {"units": np.asarray(self.units, np.int64)}
+        real = not (isinstance(self.config.start, str) and self.config.start in ("noise", "blank", "mean"))
         return Sheet(self.images, labels=self.labels, ncols=self.ncols, row_labels=self.rows, frames=list(self.frames),
-                     arrays=extra, recipe=recipe, gif_hold=10)
+                     arrays=extra, recipe=recipe, gif_hold=10, composite=real)
 
 
 def _hidden_layers(taps: ModelTaps):

@@ -254,4 +254,4 @@ def deepdream_sheet(picture, *, show_progress: bool = False, **options):
     if isinstance(picture, (str, os.PathLike)):
         picture = load_picture(picture, max_pixels=cfg.max_pixels)
     result = deepdream(picture, config=cfg, show_progress=show_progress)
-    return Sheet(result, picture=True, recipe={**model_stamp(cfg.model), "seed": cfg.seed})
+    return Sheet(result, picture=True, recipe={**model_stamp(cfg.model), "seed": cfg.seed}, composite=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._util import NeuroartError, progress, tf
+from ..display import Displayed
 from . import objectives as obj_mod
 from .transforms import Transforms
 
@@ -89,7 +90,7 @@ class ModelTaps:
 
 
 @dataclass
-class RenderResult:
+class RenderResult(Displayed):
     images: np.ndarray  # (N, 28, 28) float32 in [0, 1]
     scores: np.ndarray  # (N,) final objective per image (without transforms)
     frames: list = field(default_factory=list)  # list of (N, 28, 28) arrays, first = start

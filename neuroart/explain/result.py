@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._util import NeuroartError
+from ..display import Displayed
 
 
 @dataclass
-class Explanation:
+class Explanation(Displayed):
     """What `explain` found: the digits as the model saw them, their signed maps, and the reading."""
 
     images: np.ndarray  # (N, 28, 28) float32 in [0, 1]
@@ -49,7 +50,7 @@ class Explanation:
             arrays["versus"] = self.versus.astype(np.int64)
         message = f"{self.method} attribution of {n} digit{'s' if n != 1 else ''} on {self.model}"
         return Sheet(images=cells, ncols=3, row_labels=self._row_labels() if labels else None, recipe=recipe,
-                     message=message, arrays=arrays)
+                     message=message, arrays=arrays, composite=True)
 
     def _row_labels(self) -> list[str]:
         out = []

@@ -17,6 +17,7 @@ from statistics import NormalDist
 import numpy as np
 
 from .._util import NeuroartError, check_digits
+from ..outputs import Digits
 from ..validate import finite, integer, positive_int
 from .config import DEFAULT_MODEL, FLOW_SAMPLE_DEFAULTS, LABEL_JUDGE, SHARPNESS, TEMPERATURE, TRUNCATION
 
@@ -46,11 +47,11 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
              standard_prior: bool = False, shard=None, steps: int = FLOW_SAMPLE_DEFAULTS["steps"],
              guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"],
-             show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             show_progress: bool = False) -> Digits:
     """New digits of the requested classes (all ten by default), `per_digit` of each.
 
     Returns ``(images, labels)``: float32 (N, 28, 28) in [0, 1] and int64 (N,), ordered digit by
-    digit. `temperature` scales the spread of the prior: below 1 gives neater, more typical
+    digit (a `neuroart.outputs.Digits`: it unpacks as a pair and shows as a grid in a notebook). `temperature` scales the spread of the prior: below 1 gives neater, more typical
     digits, above 1 wilder ones (0 = each class's mean digit). `truncation` redraws the rarest
     codes, beyond that quantile of the prior's radius (1 = none). `sharpness` renders the
     decoder's soft pixel probabilities as crisper ink (1 = raw). The prior is the Gaussian fitted to the
@@ -75,8 +76,8 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     per_digit = positive_int("per_digit", per_digit, high=10_000)
     flow = flow_model(model)
     if flow is not None:
-        return _flow_rows(flow, _digits(digits), per_digit, shard, steps=steps, guidance=guidance, seed=seed,
-                          show_progress=show_progress)
+        return Digits(*_flow_rows(flow, _digits(digits), per_digit, shard, steps=steps, guidance=guidance,
+                                  seed=seed, show_progress=show_progress))
     g = _generator(model)
     temperature = _check_temperature(temperature)
     if g.conditional:
@@ -84,13 +85,13 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
         labels = np.repeat(np.asarray(ds, np.int64), per_digit)
         z = g.prior(labels=labels, temperature=temperature, truncation=truncation, seed=seed,
                     standard=standard_prior)
-        return _decode_rows(g, z, labels, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
+        return Digits(_decode_rows(g, z, labels, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard))
     if digits is not None and list(digits) != []:
         raise NeuroartError(f"the {g.kind} is unconditional: it cannot draw chosen digits (use the cvae)")
     n = 10 * per_digit
     z = g.prior(n, temperature=temperature, truncation=truncation, seed=seed, standard=standard_prior)
     labels = np.full(n, -1, np.int64)
-    return _decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard)
+    return Digits(_decode_rows(g, z, None, per_digit, shard, sharpness), _rows_of(labels, per_digit, shard))
 
 
 def flow_model(model):

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._util import NeuroartError, check_digits
+from ..display import Displayed
 from .config import DEFAULT_MODEL, SHARPNESS, TRUNCATION
 
 
 @dataclass
-class Restyled:
+class Restyled(Displayed):
     """A style carried over: `images` (M, 28, 28) with their `labels` (M,), from `source`."""
 
     images: np.ndarray  # (M, 28, 28) float32 in [0, 1], in the order of `labels`
@@ -83,7 +84,7 @@ class Restyled:
         return Sheet(images=cells.astype(np.float32), ncols=ncols, captions=captions, row_labels=row_labels,
                      frames=list(self.frames), arrays=arrays, recipe=recipe, message=message,
                      gif_duration_ms=90, gif_min_scale=3,
-                     gif_bounce=self.rows is not None)
+                     gif_bounce=self.rows is not None, composite=True)
 
 
 def _a(d) -> str:
