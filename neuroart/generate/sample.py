@@ -419,7 +419,7 @@ def reconstruct_sheet(images=None, **options):
         rows += [np.concatenate([a, pad]), np.concatenate([b, pad])]
         row_labels += ["in", "out"]
     err = float(((originals - recons) ** 2).mean())
-    return Sheet(np.concatenate(rows), ncols=cols, row_labels=row_labels,
+    return Sheet(np.concatenate(rows), ncols=cols, row_labels=row_labels, composite=True,  # the originals drawn
                  arrays={"originals": originals, "reconstructions": recons, "labels": labels},
                  recipe={**_stamp(opts["model"]), "seed": opts["seed"]},
                  message=f"mean squared pixel error {err:.4f} over {len(originals)} digits")
@@ -434,6 +434,7 @@ def morph_sheet(a, b, **options):
     recipe = {**_stamp(opts["model"]), "seed": opts["seed"],
               "from": info["from"], "to": info["to"]}
     return Sheet(strip, ncols=len(strip), frames=list(strip), recipe=recipe, gif_bounce=True, gif_min_scale=4,
+                 composite=True,  # from two real digits (yours, or MNIST's)
                  message=f"{info['kind']}: {info['from']} -> {info['to']}, {len(strip)} frames, {info['path']} path")
 
 
