@@ -17,9 +17,9 @@ FRONT_ENDS = ("cli", "studio")
 LAYERS = (
     ("front ends", ("__main__", "cli", "studio")),
     ("pipelines", ("dream", "generate", "explain", "classify")),
-    ("shared layers", ("outputs", "recipe", "gallery", "metrics")),
+    ("shared layers", ("outputs", "recipe", "gallery", "metrics", "copies")),
     ("foundations", ("models", "data", "imaging", "display", "distribute", "validate", "_util", "_version",
-                     "weights")),
+                     "weights", "pen")),
 )
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
