@@ -29,6 +29,8 @@ SOURCE_TYPE_URI = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 MADE = "trainedAlgorithmicMedia"  # every pixel came out of a model (from noise, a code, a prior)
 COMPOSITE = "compositeWithTrainedAlgorithmicMedia"  # a real picture went in (yours, or real MNIST digits)
 XMP_KEY = "XML:com.adobe.xmp"
+#: What each source type says, in words (`neuroart info FILE`).
+SOURCE_TYPE_WORDS = {MADE: "made by a trained model", COMPOSITE: "a real picture remade by a trained model"}
 
 # Perceptual palettes as a few anchor colours (sampled from matplotlib's maps), interpolated
 # to 256 entries. Close to the originals, small enough to live here without matplotlib.

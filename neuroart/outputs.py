@@ -34,7 +34,7 @@ from ._version import __version__
 from .display import Displayed
 
 #: The output kinds a sheet can be written as: option name -> file suffix.
-SUFFIXES = {"out": ".png", "gif": ".gif", "npz": ".npz"}
+SUFFIXES = {"out": ".png", "gif": ".gif", "npz": ".npz", "svg": ".svg"}
 
 
 @dataclass
@@ -228,19 +228,21 @@ def animation(sheet: Sheet, frames: list[np.ndarray]) -> list[np.ndarray]:
     return pics
 
 
-def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: str = "gray",
-         argv: list[str] | None = None, options: dict[str, str] | None = None) -> list[Path]:
-    """Write the sheet as a PNG grid (`out`), a GIF of its frames (`gif`) and an npz (`npz`).
+def save(sheet: Sheet, *, out=None, gif=None, npz=None, svg=None, scale: int = 3, cmap: str = "gray",
+         argv: list[str] | None = None, options: dict[str, str] | None = None,
+         svg_layout: dict | None = None) -> list[Path]:
+    """Write the sheet as a PNG grid (`out`), a GIF of its frames (`gif`), an npz (`npz`) and its
+    digits as pen strokes (`svg`, `neuroart.pen.encode_svg`; `svg_layout` holds its page and margin).
 
     All or nothing: every path is checked first, everything is rendered, each file is written
     to a temporary file beside its target, and only then are they renamed into place. On any
     failure the temporary files are removed and no target is touched. `argv` is the command
     line recorded in the PNG's recipe; `options` names the paths in messages (``{"npz": "--npz"}``).
-    Returns the paths written, in the order out, gif, npz.
+    Returns the paths written, in the order out, gif, npz, svg.
     """
     from .imaging import encode_gif, encode_npz, encode_png
 
-    paths = check_outputs(options=options, out=out, gif=gif, npz=npz)
+    paths = check_outputs(options=options, out=out, gif=gif, npz=npz, svg=svg)
     if gif is not None and not sheet.frames:
         raise NeuroartError(f"{(options or {}).get('gif', 'gif')}: this result has no frames to animate")
     if all(p is None for p in paths.values()):
@@ -257,6 +259,12 @@ def save(sheet: Sheet, *, out=None, gif=None, npz=None, scale: int = 3, cmap: st
     if paths["npz"] is not None:
         arrays = sheet.npz_arrays()
         jobs.append((paths["npz"], lambda f: encode_npz(arrays, f)))
+    if paths["svg"] is not None:
+        from .pen import encode_svg
+
+        page = encode_svg(sheet.images, ncols=sheet.ncols, labels=sheet.labels, recipe=recipe(argv, **sheet.recipe),
+                          **(svg_layout or {}))
+        jobs.append((paths["svg"], lambda f: f.write(page)))
     return write_all(jobs)
 
 
@@ -395,11 +403,11 @@ def read_label(path: str | os.PathLike) -> dict | None:
     """
     import re
 
+    from ._util import input_file
+
     try:
-        with open(path, "rb") as f:
+        with open(input_file(path, what="file"), "rb") as f:
             head = f.read(MAX_LABEL_SCAN)
-    except FileNotFoundError:
-        raise NeuroartError(f"{path}: no such file") from None
     except OSError as e:
         raise NeuroartError(f"{path}: cannot read ({e.strerror or e})") from None
     if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith((b"GIF87a", b"GIF89a"))):

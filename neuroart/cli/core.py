@@ -198,14 +198,19 @@ def classify(images, model_name, top, as_json):
 
 
 @main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
 @library_errors
-def info():
-    """Version, bundled models with their cards, and the MNIST sources available.
+def info(file):
+    """Version, bundled models with their cards, and the MNIST sources available; with a FILE
+    (a PNG or GIF), what made it: its label (the IPTC Digital Source Type) and its recipe.
 
     \b
     Example:
         neuroart info
+        neuroart info dream.png
     """
+    if file is not None:
+        return _file_info(file)
     from .. import data
     from .._version import __version__
     from ..models import bundled, load_card
@@ -221,6 +226,22 @@ def info():
     click.echo("MNIST sources (offline):")
     for name, ok in data.available_sources().items():
         click.echo(f"  {name:12s} {'available' if ok else 'missing'}")
+
+
+def _file_info(path) -> None:
+    """A picture's honest label and recipe (docs/artists.md)."""
+    from ..imaging import SOURCE_TYPE_URI, SOURCE_TYPE_WORDS
+    from ..outputs import read_label, read_recipe
+
+    label = read_label(path) or {}
+    kind = label.get("source_type", "").removeprefix(SOURCE_TYPE_URI)
+    click.echo(f"{path}: {SOURCE_TYPE_WORDS.get(kind, kind or 'no Digital Source Type label')}")
+    for key in ("source_type", "tool"):
+        if key in label:
+            click.echo(f"  {key.replace('_', ' ')}: {label[key]}")
+    recipe = read_recipe(path) if str(path).lower().endswith(".png") else None
+    if recipe and recipe.get("command"):
+        click.echo(f"  recipe: {recipe['command']}")
 
 
 def _gen_score(card: dict) -> str:
