@@ -10,6 +10,7 @@ Commands live in topic modules (`core`, `dream`, `generate`, `gallery`) register
 from __future__ import annotations
 
 import functools
+import re
 import sys
 
 import click
@@ -32,8 +33,23 @@ class _Group(click.Group):
         except click.UsageError as e:
             if type(e).__name__ == "NoArgsIsHelpError":  # `neuroart train` alone: show its help
                 raise
+            if isinstance(e, click.NoSuchOption) and _negative(e):
+                raise click.ClickException(_negative(e)) from None
             hint = f" (see: neuroart {e.ctx.command_path.split(' ', 1)[-1]} --help)" if e.ctx and e.ctx.parent else ""
             raise click.ClickException(e.format_message() + hint) from None
+
+
+def _negative(e: click.NoSuchOption) -> str | None:
+    """What `dream -1` means to say (click reads ``-1`` as an option): a digit out of range, or
+    a file whose name starts with a dash."""
+    if not re.fullmatch(r"-\d[\d.]*", e.option_name or "") or e.ctx is None:
+        return None
+    args = {p.name for p in e.ctx.command.params if isinstance(p, click.Argument)}
+    if args & {"digits", "a", "b"}:
+        return f"not a digit: {e.option_name} (digits are 0-9)"
+    if args:
+        return f"{e.option_name}: a name that starts with '-' reads as an option; write ./{e.option_name}"
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,7 +75,7 @@ def argv() -> list[str]:
 
 
 #: How the CLI names each output of `neuroart.outputs` in messages.
-FLAGS = {"out": "--out", "gif": "--gif", "npz": "--npz"}
+FLAGS = {"out": "--out", "gif": "--gif", "npz": "--npz", "svg": "--svg"}
 
 
 def check_outputs(**paths):
@@ -127,10 +143,23 @@ def default_of(fn, name: str):
     return inspect.signature(fn).parameters[name].default
 
 
+class IntRange(click.IntRange):
+    """click's IntRange, whose message for ``--seed abc`` says that an integer is wanted (click's
+    says "not a valid integer range")."""
+
+    name = "integer"
+
+
+class FloatRange(click.FloatRange):
+    """click's FloatRange, whose message for ``--noise abc`` says that a number is wanted."""
+
+    name = "number"
+
+
 #: click type of every --seed option (NumPy and TensorFlow seeds are unsigned 32-bit).
-SEED = click.IntRange(0, 2**32 - 1)
+SEED = IntRange(0, 2**32 - 1)
 #: click type of every --scale option (pixels per image pixel).
-SCALE = click.IntRange(1, 64)
+SCALE = IntRange(1, 64)
 
 
 def cmap_option(fn):

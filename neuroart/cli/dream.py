@@ -8,6 +8,7 @@ import click
 
 from .._util import NeuroartError, check_digits
 from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
+from .pen import check_svg, svg_options
 
 
 def _defaults():
@@ -126,10 +127,12 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--shard", default=None, metavar="I/N",
               help="Dream only part I of N of the grid's rows (I = 0..N-1), one row per batch: N processes "
                    "together make the same bytes as one run with --shard 0/1 (docs/scale.md).")
+@svg_options
 @cmap_option
 @library_errors
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
-          diversity, temperature, prior, prior_weight, steer, strength, hand, flow, out, gif, npz, scale, shard, cmap):
+          diversity, temperature, prior, prior_weight, steer, strength, hand, flow, out, gif, npz, scale, shard,
+          svg, page, margin, cmap):
     """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
 
     Every target digit x every sample is optimised at once (one compiled loop); the result is
@@ -145,6 +148,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
         neuroart dream --objective neuron --layer dense --unit 5 --unit 17
         neuroart dream --prior none                   # pixels alone, no autoencoder prior
         neuroart dream --prior flow                   # lifelike digits, steered by the MLP
+        neuroart dream --prior flow --svg dreams.svg  # ... as pen strokes for a plotter
         neuroart dream --prior flow --objective neuron --layer dense --unit 17
         neuroart dream 9 --prior flow --start my_digit.png   # a 9 in your slant and stroke
         neuroart dream --npz part1.npz --shard 1/2    # rows 5-9 (digits 5-9) of the ten
@@ -156,14 +160,15 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     units = parse_units(units)
     _check_dream(digits, objective=objective, layer=layer, units=units, param=param, start=start, model=model,
                  prior=prior, flow=flow)
-    check_outputs(out=out, gif=gif, npz=npz)
+    layout = check_svg(svg, page, margin, grid=(1, per_digit))  # columns now, rows when saved
+    check_outputs(out=out, gif=gif, npz=npz, svg=svg)
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
                       units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
                       diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
                       steer=steer, strength=strength, hand=hand, flow=flow, frames=40 if gif else 0, show_progress=True, shard=shard)
     if not len(result.images):
         raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer rows than {shard[1]}")
-    save(result.sheet(), out=out, gif=gif, npz=npz, scale=scale, cmap=cmap)
+    save(result.sheet(), out=out, gif=gif, npz=npz, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)
 
 
 @main.command()

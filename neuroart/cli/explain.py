@@ -9,7 +9,10 @@ from __future__ import annotations
 import click
 
 from .._util import NeuroartError
-from . import SCALE, SEED, check_outputs, checks, cmap_option, default_of, library_errors, main, save
+from . import (
+    SCALE, SEED, FloatRange, IntRange, check_outputs, checks, cmap_option, default_of, library_errors, main, save,
+)
+from .pen import check_svg, svg_options
 
 
 def _explain_lib():
@@ -51,13 +54,13 @@ def _digit(value, option: str):
               help="The digit to explain [default: what the model reads in each image].")
 @click.option("--versus", default=None,
               help="Contrast with this digit: why TARGET and not VERSUS (logit difference).")
-@click.option("--steps", type=click.IntRange(1, 1024), default=default_of(_EX.explain, "steps"), show_default=True,
+@click.option("--steps", type=IntRange(1, 1024), default=default_of(_EX.explain, "steps"), show_default=True,
               help="Integrated Gradients: points on the path from the black image.")
-@click.option("--samples", type=click.IntRange(1, 1024), default=default_of(_EX.explain, "samples"),
+@click.option("--samples", type=IntRange(1, 1024), default=default_of(_EX.explain, "samples"),
               show_default=True, help="SmoothGrad: noisy copies averaged.")
-@click.option("--noise", type=click.FloatRange(0, 1), default=default_of(_EX.explain, "noise"), show_default=True,
+@click.option("--noise", type=FloatRange(0, 1), default=default_of(_EX.explain, "noise"), show_default=True,
               help="SmoothGrad: noise std (pixels are in [0, 1]).")
-@click.option("--window", type=click.IntRange(1, 28), default=default_of(_EX.explain, "window"), show_default=True,
+@click.option("--window", type=IntRange(1, 28), default=default_of(_EX.explain, "window"), show_default=True,
               help="Occlusion: patch size in pixels.")
 @click.option("--seed", type=SEED, default=default_of(_EX.explain, "seed"), show_default=True,
               help="SmoothGrad's noise and which test digits digit:D picks (same seed, same bytes).")
@@ -115,15 +118,15 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
 @click.option("--from", "from_", default=None, metavar="A",
               help="Mix two hands: the first image (with --to): rows go from A's style to B's.")
 @click.option("--to", "to", default=None, metavar="B", help="The second image of --from.")
-@click.option("--rows", type=click.IntRange(2, 20), default=default_of(_RS.mix_styles, "rows"), show_default=True,
+@click.option("--rows", type=IntRange(2, 20), default=default_of(_RS.mix_styles, "rows"), show_default=True,
               help="--from/--to: rows of the mix, A's style to B's.")
 @click.option("--gif", type=click.Path(dir_okay=False), default=None,
               help="Also write an animation: a walk through style space from IMAGE's style and back "
                    "(with --from/--to: A's style turning into B's).")
-@click.option("--frames", type=click.IntRange(2, 500), default=24, show_default=True, help="GIF frames.")
-@click.option("--spread", type=click.FloatRange(0.01, 5), default=default_of(_RS.restyle, "spread"),
+@click.option("--frames", type=IntRange(2, 500), default=24, show_default=True, help="GIF frames.")
+@click.option("--spread", type=FloatRange(0.01, 5), default=default_of(_RS.restyle, "spread"),
               show_default=True, help="Radius of the style walk, in the prior's standard deviations.")
-@click.option("--sharpness", type=click.FloatRange(0.1, 20), default=default_of(_RS.restyle, "sharpness"),
+@click.option("--sharpness", type=FloatRange(0.1, 20), default=default_of(_RS.restyle, "sharpness"),
               show_default=True, help="Ink contrast: multiplies the pixel logits (1 = the decoder's soft output).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Which test digit digit:D picks, and the walk's plane (same seed, same bytes).")
@@ -131,11 +134,12 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
               help="The sheet: your digit, then the restyled digits (PNG).")
 @click.option("--npz", type=click.Path(dir_okay=False), default=None,
               help="Also save `images` (N, 28, 28), `labels` (N,) and `source` (28, 28) as .npz.")
+@svg_options
 @cmap_option
 @click.option("--scale", type=SCALE, default=3, show_default=True, help="Pixels per MNIST pixel.")
 @library_errors
 def restyle(image, digits, model, label, from_, to, rows, gif, frames, spread, sharpness, seed, out, npz,
-            cmap, scale):
+            svg, page, margin, cmap, scale):
     """Write other digits in the handwriting of IMAGE: "your 3, written as 0-9".
 
     IMAGE is an image file of one digit (or digit:D, a real MNIST test digit); DIGITS are the
@@ -149,6 +153,7 @@ def restyle(image, digits, model, label, from_, to, rows, gif, frames, spread, s
         neuroart restyle my_three.png 4 5 6 --label 3 --gif walk.gif
         neuroart restyle --from alice.png --to bob.png --rows 5 --gif mix.gif
         neuroart restyle digit:2 --npz restyled.npz
+        neuroart restyle my_three.png --svg my_hand.svg    # your hand, as pen strokes
     """
     mixing = from_ is not None or to is not None
     if mixing:
@@ -163,11 +168,12 @@ def restyle(image, digits, model, label, from_, to, rows, gif, frames, spread, s
     for source in (from_, to) if mixing else (image,):
         checks.digit_or_file(source)
     checks.generator_kind(model)
-    check_outputs(out=out, gif=gif, npz=npz)
+    layout = check_svg(svg, page, margin)
+    check_outputs(out=out, gif=gif, npz=npz, svg=svg)
     if mixing:
         result = _RS.mix_styles(from_, to, ds, rows=rows, label_a=label, model=model, seed=seed,
                                 sharpness=sharpness, frames=frames if gif else 0)
     else:
         result = _RS.restyle(image, ds, label=label, model=model, seed=seed, sharpness=sharpness,
                              frames=frames if gif else 0, spread=spread)
-    save(result.sheet(), out=out, gif=gif, npz=npz, scale=scale, cmap=cmap)
+    save(result.sheet(), out=out, gif=gif, npz=npz, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)

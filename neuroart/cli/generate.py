@@ -9,7 +9,10 @@ import click
 from .._util import NeuroartError, check_digits
 from ..generate import sample as lib
 from ..generate.config import GUIDANCE_WINDOW, check_guidance, check_steps
-from . import SCALE, SEED, check_outputs, checks, cmap_option, default_of, library_errors, main, save
+from . import (
+    SCALE, SEED, FloatRange, IntRange, check_outputs, checks, cmap_option, default_of, library_errors, main, save,
+)
+from .pen import check_svg, svg_options
 
 MODEL_HELP = ("Generator: bundled cvae (class-conditional), vae, or flow (flow matching: the most lifelike), "
               "or a .keras file from `neuroart train generator`.")
@@ -17,7 +20,7 @@ MODEL_HELP = ("Generator: bundled cvae (class-conditional), vae, or flow (flow m
 
 def _sharpness_option(default):
     def deco(fn):
-        return click.option("--sharpness", type=click.FloatRange(0.1, 20), default=default, show_default=True,
+        return click.option("--sharpness", type=FloatRange(0.1, 20), default=default, show_default=True,
                             help="Ink contrast: multiplies the pixel logits (1 = the decoder's soft output).")(fn)
 
     return deco
@@ -57,11 +60,12 @@ def _scale_option(fn):
 @click.option("--shard", default=None, metavar="I/N",
               help="Make only part I of N of the grid's rows (I = 0..N-1): N processes together make the "
                    "same bytes as one run with --shard 0/1 (docs/scale.md).")
+@svg_options
 @cmap_option
 @_scale_option
 @library_errors
 def generate(digits, per_digit, temperature, seed, model, out, npz, grid, truncation, sharpness,
-             standard_prior, steps, guidance, shard, cmap, scale):
+             standard_prior, steps, guidance, shard, svg, page, margin, cmap, scale):
     """Draw new handwritten digits: a grid with one row per requested digit (all ten by default).
 
     DIGITS are 0-9; repeat a digit for more rows of it. The default model is the bundled
@@ -73,6 +77,7 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         neuroart generate 3 7 --per-digit 16 --seed 2 --out sevens.png
         neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
         neuroart generate --model flow --steps 25 --out lifelike.png
+        neuroart generate --model flow --svg page.svg     # pen strokes for a plotter (A4)
         neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
         neuroart generate --per-digit 1000 --no-grid --npz part0.npz --shard 0/2   # rows 0-4 of 10
     """
@@ -84,12 +89,13 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
     kind = checks.generator_kind(model)
     if kind in ("ae", "vae") and digits:
         raise NeuroartError(f"the {kind} is unconditional: it cannot draw chosen digits (use the cvae)")
-    check_outputs(out=out if grid else None, npz=npz)
+    layout = check_svg(svg, page, margin, grid=(len(digits) or 10, per_digit))
+    check_outputs(out=out if grid else None, npz=npz, svg=svg)
     sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
                                seed=seed, model=model, truncation=truncation, sharpness=sharpness,
                                standard_prior=standard_prior, shard=shard, steps=steps, guidance=guidance,
                                show_progress=True)
-    save(sheet, out=out if grid else None, npz=npz, scale=scale, cmap=cmap)
+    save(sheet, out=out if grid else None, npz=npz, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)
 
 
 def _shard(text, rows: int):
@@ -156,13 +162,14 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
               help="The strip of frames (PNG).")
 @click.option("--gif", type=click.Path(dir_okay=False), default=None,
               help="Also write a looping GIF (forward then back).")
-@click.option("--duration", type=click.IntRange(10, 5000), default=80, show_default=True,
+@click.option("--duration", type=IntRange(10, 5000), default=80, show_default=True,
               help="GIF milliseconds per frame.")
 @_sharpness_option(default_of(lib.morph, "sharpness"))
+@svg_options
 @cmap_option
 @_scale_option
 @library_errors
-def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpness, cmap, scale):
+def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpness, svg, page, margin, cmap, scale):
     """Morph digit A into digit B along a smooth latent path.
 
     A and B are digits 0-9 or image files of single digits. A digit stands for one real MNIST
@@ -176,15 +183,17 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
     Example:
         neuroart morph 3 8 --frames 12 --gif morph.gif
         neuroart morph my_two.png 5 --model vae --cmap magma
+        neuroart morph 1 7 --svg morph.svg --page 297x210   # the strip as pen strokes
     """
     for end in (a, b):
         _check_endpoint(end)
     checks.generator_kind(model)
-    check_outputs(out=out, gif=gif)
+    layout = check_svg(svg, page, margin, grid=(1, frames))
+    check_outputs(out=out, gif=gif, svg=svg)
     sheet = lib.morph_sheet(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
                             sharpness=sharpness)
     sheet.gif_duration_ms = duration
-    save(sheet, out=out, gif=gif, scale=scale, cmap=cmap)
+    save(sheet, out=out, gif=gif, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)
 
 
 def _check_endpoint(text: str) -> None:
