@@ -195,14 +195,26 @@ _UMASK = _read_umask()
 
 
 def progress(iterable=None, *, length: int | None = None, label: str = "", show: bool = True):
-    """A click progress bar on stderr (a plain iterator when `show` is false)."""
+    """A progress bar on stderr: click's bar on a terminal; in a log or a pipe, lines that say how
+    far it got and how long it took (`_Lines`); a plain iterator when `show` is false. A `working`
+    spinner still turning gives way to the bar."""
     import click
 
     if not show:
         return contextlib.nullcontext(_Silent(iterable))
+    _Spinner.give_way()
+    if not _isatty(sys.stderr):
+        return _Lines(iterable, length=length, label=label, file=sys.stderr)
     return click.progressbar(
         iterable, length=length, label=label, file=sys.stderr, show_eta=True, show_pos=True
     )
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 class _Silent:
@@ -214,3 +226,150 @@ class _Silent:
 
     def update(self, n_steps, current_item=None):
         pass
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 100 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+class _Lines:
+    """Progress as lines, for a log: a line per item of a job of at most `EVERY_ITEM` items, else a
+    line per tenth of it, each with the time so far and the time left (a job of unknown length: a
+    line every `EVERY_SECONDS`); a last line when it ends short of its length."""
+
+    EVERY_ITEM = 20
+    EVERY_SECONDS = 10.0
+
+    def __init__(self, iterable=None, *, length: int | None = None, label: str = "", file=None):
+        import operator
+        import time
+
+        if length is None and iterable is not None:
+            length = operator.length_hint(iterable, -1)
+            length = None if length < 0 else length
+        if iterable is None and length is None:
+            raise TypeError("iterable or length is required")
+        self._it = range(length) if iterable is None else iterable
+        self.length, self.label, self.file = length, label or "working", file or sys.stderr
+        self.pos, self._tenth, self._clock = 0, 0, time.monotonic
+        self._start = self._said = self._clock()
+        self._last = None  # the position of the last line written
+
+    def __enter__(self):
+        self._write(f"{self.label}: {self.length} to do" if self.length else f"{self.label}: started")
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None and self._last != self.pos:
+            self._write(f"{self.label}: {self.pos}{f'/{self.length}' if self.length else ''} done "
+                        f"in {_duration(self._clock() - self._start)}")
+        return False
+
+    def __iter__(self):
+        for item in self._it:
+            yield item
+            self.update(1, item)
+
+    def update(self, n_steps, current_item=None):
+        self.pos += int(n_steps)
+        now = self._clock()
+        if self.length:
+            tenth = min(10, self.pos * 10 // self.length)
+            due = self.length <= self.EVERY_ITEM or tenth > self._tenth or self.pos >= self.length
+            if not due or self._last == self.pos:
+                return
+            self._tenth = tenth
+            left = (now - self._start) / self.pos * (self.length - self.pos) if self.pos < self.length else 0
+            what = f" {current_item}" if isinstance(current_item, (str, int)) and len(str(current_item)) <= 40 else ""
+            rest = f", ~{_duration(left)} left" if left >= 0.05 else ""
+            self._write(f"{self.label}: {self.pos}/{self.length} ({self.pos * 100 // self.length}%){what}, "
+                        f"{_duration(now - self._start)}{rest}")
+        elif now - self._said >= self.EVERY_SECONDS:
+            self._write(f"{self.label}: {self.pos} so far, {_duration(now - self._start)}")
+
+    def _write(self, line: str) -> None:
+        self._last, self._said = self.pos, self._clock()
+        self.file.write(line + "\n")
+        self.file.flush()
+
+
+@contextlib.contextmanager
+def working(label: str, *, delay: float = 1.0, file=None):
+    """A spinner on a terminal while something slow runs without a bar of its own (TensorFlow and
+    the models loading, a batch computing): it shows after `delay` seconds with the seconds so far,
+    and is wiped when the block ends or a `progress` bar starts. On anything but a terminal it
+    writes nothing (a log gets `progress`'s lines, not an animation)."""
+    file = sys.stderr if file is None else file
+    if not _isatty(file):
+        yield
+        return
+    spinner = _Spinner(label, delay, file)
+    try:
+        yield
+    finally:
+        spinner.stop()
+
+
+class _Spinner:
+    """The thread behind `working`. It writes to its own copy of the terminal's descriptor, so it
+    keeps turning while TensorFlow's import sends stderr elsewhere (`_quiet_stderr`)."""
+
+    FRAMES = "|/-\\"
+    active = None  # the spinner turning now, if any
+
+    def __init__(self, label: str, delay: float, file):
+        import threading
+
+        self.label, self.delay, self.file = label, delay, file
+        try:
+            file.flush()
+            self._fd = os.dup(file.fileno())
+        except (AttributeError, ValueError, OSError):
+            self._fd = None  # a terminal-like object without a descriptor: write to it directly
+        self._done, self._lock, self._shown = threading.Event(), threading.Lock(), False
+        self._thread = threading.Thread(target=self._run, name="neuroart-spinner", daemon=True)
+        _Spinner.active = self
+        self._thread.start()
+
+    def _run(self):
+        import itertools
+        import time
+
+        start = time.monotonic()
+        if self._done.wait(self.delay):
+            return
+        for i in itertools.count():
+            with self._lock:
+                if self._done.is_set():
+                    return
+                self._emit(f"\r{self.label} {self.FRAMES[i % 4]} {_duration(time.monotonic() - start)}\x1b[K")
+                self._shown = True
+            if self._done.wait(0.125):
+                return
+
+    def _emit(self, text: str) -> None:
+        if self._fd is not None:
+            os.write(self._fd, text.encode(errors="replace"))
+        else:
+            self.file.write(text)
+            self.file.flush()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._done.set()
+            if self._shown:
+                self._emit("\r\x1b[K")  # wipe the line: what comes next starts clean
+            if self._fd is not None:
+                os.close(self._fd)
+        if _Spinner.active is self:
+            _Spinner.active = None
+
+    @classmethod
+    def give_way(cls) -> None:
+        if cls.active is not None:
+            cls.active.stop()

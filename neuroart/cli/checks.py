@@ -14,15 +14,95 @@ import os
 import re
 from pathlib import Path
 
-from .._util import NeuroartError, check_digits, input_file
+from .._util import NeuroartError, check_digits, input_file  # noqa: F401  (input_file: the commands' check)
 
 
-def digit_or_file(value: str, *, what: str = "image") -> None:
-    """``digit:D`` (a real MNIST test digit of class D) or an input file."""
+def digit_or_file(value: str) -> None:
+    """``digit:D`` (a real MNIST test digit of class D) or an image of a digit that reads."""
     if str(value).startswith("digit:") and not os.path.lexists(value):
         check_digits([str(value).split(":", 1)[1]])
     else:
-        input_file(value, what=what)
+        digit_image(value)
+
+
+def digit_image(path) -> None:
+    """An image file of one digit, read as the library will read it (`classify`'s check): a text
+    file, a broken or a blank image fails here, in a fraction of a second."""
+    from ..data import load_digit_image
+
+    load_digit_image(path)
+
+
+def grid(n: int, *, what: str = "digits", advice: str = "") -> None:
+    """A grid of `n` pictures is refused over the one limit of a PNG grid (`generate`'s)."""
+    from ..generate.sample import MAX_GRID
+
+    if n > MAX_GRID:
+        raise NeuroartError(f"a grid of {n:,} {what} is too large to draw (at most {MAX_GRID:,}){advice}")
+
+
+# --------------------------------------------------------------------------------- dream priors
+
+
+def prior(name) -> None:
+    """``--prior``: a prior's name, or a model that can be one (an autoencoder, not a classifier).
+
+    A typo is told with the names a prior takes (``did you mean 'flow'?``), not every bundled
+    model; a name is valid when the library resolves it (`neuroart.dream.priors.resolve_prior`).
+    """
+    import difflib
+
+    from ..dream import priors
+    from ..models import bundled
+
+    if priors.resolve_prior(name) != "custom":  # auto, none, vae, flow, ... (cvae: the library's line)
+        if name in priors.BUNDLED and name not in bundled():
+            raise NeuroartError(f"--prior {name}: no bundled {name} here; {_priors()}")
+        return
+    text = str(name)
+    if text.endswith(".keras") or "/" in text or os.sep in text or os.path.exists(text):
+        kind = (card(text) or {}).get("kind")  # a missing file: the library's line
+    elif text in bundled():
+        kind = (card(text) or {}).get("kind")
+    else:
+        close = difflib.get_close_matches(text, _prior_names(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise NeuroartError(f"unknown --prior {text!r}: {hint}({_priors()})")
+    if kind == "classifier":
+        raise NeuroartError(f"--prior {text} is a digit classifier, not a prior; {_priors()}")
+
+
+def _prior_names() -> list[str]:
+    from ..dream import priors
+
+    names = ["auto", "none", *priors.BUNDLED, priors.FLOW, *priors._TERMS]
+    return [n for n in dict.fromkeys(names) if _valid_prior(n)]
+
+
+def _valid_prior(name: str) -> bool:
+    from ..dream import priors
+    from ..models import bundled
+
+    try:
+        return priors.resolve_prior(name) != "custom" and (name not in priors.BUNDLED or name in bundled())
+    except NeuroartError:
+        return False
+
+
+def _priors() -> str:
+    return f"priors: {', '.join(_prior_names())}, or a .keras autoencoder"
+
+
+def flow_dream(*, prior, steps, strength, hand) -> None:
+    """A dream through the flow prior: its numbers checked as `neuroart.dream.flowdream.check`
+    will check them (``--steps`` at most 1000 there, not the pixel dream's 100,000; --steer is
+    the dream's own check)."""
+    from ..dream import dreams, flowdream, priors
+
+    if priors.resolve_prior(prior) != priors.FLOW:
+        return
+    flowdream.check(flowdream.FlowDreamConfig(steps=dreams.FLOW_STEPS if steps is None else steps,
+                                              strength=strength, hand=hand))
 
 
 def writable(paths: dict) -> None:

@@ -8,7 +8,7 @@ import click
 
 from ..classify.corrupt import DEFAULT_SAMPLE
 from ..classify.read import DEFAULT_MODEL
-from . import SEED, echo_wrote, library_errors, main
+from . import SEED, IntRange, echo_wrote, library_errors, main
 
 DATA_HELP = "MNIST source: auto, offline, keras-cache, download, an mnist.npz or a folder of IDX files."
 
@@ -169,7 +169,7 @@ def evaluate(model_name, data, corruptions, sample, seed, as_json):
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Bundled model name or .keras path (mlp: the article's model).")
-@click.option("--top", type=click.IntRange(1, 10), default=1, show_default=True, help="Show the K likeliest digits.")
+@click.option("--top", type=IntRange(1, 10), default=1, show_default=True, help="Show the K likeliest digits.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @library_errors
 def classify(images, model_name, top, as_json):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from . import SEED, library_errors, main
+from . import SEED, IntRange, library_errors, main
 
 
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--count", "-n", type=click.IntRange(1), default=10_000, show_default=True,
+@click.option("--count", "-n", type=IntRange(1), default=10_000, show_default=True,
               help="Digits in the whole set (balanced over the classes).")
-@click.option("--shard-size", type=click.IntRange(1), default=10_000, show_default=True,
+@click.option("--shard-size", type=IntRange(1), default=10_000, show_default=True,
               help="Digits per npz file.")
 @click.option("--digits", default=None, help="The classes, like 0,1,7 [default: all ten].")
 @click.option("--model", default="cvae", show_default=True,

@@ -48,7 +48,8 @@ def parse_units(specs) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _check_dream(digits, *, objective, layer, units, param, start, model, prior, flow="flow") -> None:
+def _check_dream(digits, *, objective, layer, units, param, start, model, prior, flow="flow", per_digit=1,
+                 steps=None, strength=D.strength, hand=D.hand, shard=None) -> None:
     """What a dream can be refused for before TensorFlow loads (the library checks it all again)."""
     from ..dream.dreams import STARTS
     from ..dream.objectives import OBJECTIVES
@@ -62,8 +63,14 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
         raise NeuroartError(f"digits are targets of --objective class; --objective {objective} dreams of --layer/--unit")
     if param != "latent" and start not in STARTS:
         checks.digit_or_file(start)
-    if prior not in ("auto", "none", "vae", "ae", "cvae", "flow"):
-        checks.card(prior)  # an unknown model name or a missing file
+    checks.prior(prior)  # a typo, a classifier, a missing file
+    checks.flow_dream(prior=prior, steps=steps, strength=strength, hand=hand)
+    rows = (len(digits) or 10) if objective in ("class", "prob") else (len(units) if objective != "layer" else 1)
+    if rows and shard is not None:
+        from ..distribute import shard_range
+
+        rows = len(shard_range(rows, *shard))
+    checks.grid(rows * per_digit, what="dreams", advice="; lower --per-digit, or dream the rows in parts with --shard I/N")
     if prior == "flow":
         kind = (checks.card(flow) or {}).get("kind")
         if kind not in (None, "flow"):
@@ -159,7 +166,7 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
     shard = None if shard is None else parse_shard(shard)
     units = parse_units(units)
     _check_dream(digits, objective=objective, layer=layer, units=units, param=param, start=start, model=model,
-                 prior=prior, flow=flow)
+                 prior=prior, flow=flow, per_digit=per_digit, steps=steps, strength=strength, hand=hand, shard=shard)
     layout = check_svg(svg, page, margin, grid=(1, per_digit))  # columns now, rows when saved
     check_outputs(out=out, gif=gif, npz=npz, svg=svg)
     result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,

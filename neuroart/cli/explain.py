@@ -10,7 +10,17 @@ import click
 
 from .._util import NeuroartError
 from . import (
-    SCALE, SEED, FloatRange, IntRange, check_outputs, checks, cmap_option, default_of, library_errors, main, save,
+    SCALE,
+    SEED,
+    FloatRange,
+    IntRange,
+    check_outputs,
+    checks,
+    cmap_option,
+    default_of,
+    library_errors,
+    main,
+    save,
 )
 from .pen import check_svg, svg_options
 

@@ -8,9 +8,26 @@ import click
 
 from .._util import NeuroartError, check_digits
 from ..generate import sample as lib
-from ..generate.config import GUIDANCE_WINDOW, check_guidance, check_steps
+from ..generate.config import (
+    GUIDANCE_WINDOW,
+    check_frames,
+    check_guidance,
+    check_map_size,
+    check_steps,
+    check_temperature,
+)
 from . import (
-    SCALE, SEED, FloatRange, IntRange, check_outputs, checks, cmap_option, default_of, library_errors, main, save,
+    SCALE,
+    SEED,
+    FloatRange,
+    IntRange,
+    check_outputs,
+    checks,
+    cmap_option,
+    default_of,
+    library_errors,
+    main,
+    save,
 )
 from .pen import check_svg, svg_options
 
@@ -89,6 +106,8 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
     kind = checks.generator_kind(model)
     if kind in ("ae", "vae") and digits:
         raise NeuroartError(f"the {kind} is unconditional: it cannot draw chosen digits (use the cvae)")
+    if kind != "flow":
+        check_temperature(temperature)  # the flow has none
     layout = check_svg(svg, page, margin, grid=(len(digits) or 10, per_digit))
     check_outputs(out=out if grid else None, npz=npz, svg=svg)
     sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
@@ -185,6 +204,7 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
         neuroart morph my_two.png 5 --model vae --cmap magma
         neuroart morph 1 7 --svg morph.svg --page 297x210   # the strip as pen strokes
     """
+    check_frames(frames)
     for end in (a, b):
         _check_endpoint(end)
     checks.generator_kind(model)
@@ -204,7 +224,7 @@ def _check_endpoint(text: str) -> None:
         return
     if not os.path.lexists(text):
         raise NeuroartError(f"{text}: neither a digit 0-9 nor an image file")
-    checks.input_file(text)
+    checks.digit_image(text)
 
 
 def _plane(value: str):
@@ -250,6 +270,7 @@ def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, s
         neuroart latent-map --plane pca --seed 3
     """
     plane = _plane(plane)
+    check_map_size(n)
     kind = checks.generator_kind(model)
     if digit is not None:
         check_digits([digit])

@@ -91,6 +91,27 @@ def check_spacing(spacing) -> float:
     return finite("spacing", spacing, low=0.25, high=4)
 
 
+def check_temperature(temperature) -> float:
+    """Spread of a VAE's latent prior: 0 (each class's mean digit) to 10."""
+    from ..validate import finite
+
+    return finite("temperature", temperature, low=0, high=10)
+
+
+def check_frames(frames) -> int:
+    """Images on a morph's path, both ends included: 2-1000."""
+    from ..validate import integer
+
+    return integer("frames", frames, low=2, high=1000)
+
+
+def check_map_size(n) -> int:
+    """A latent map is n x n digits: 2-60 a side."""
+    from ..validate import integer
+
+    return integer("n", n, low=2, high=60)
+
+
 def check_solver(solver: str) -> str:
     if solver not in SOLVERS:
         raise NeuroartError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")

@@ -19,7 +19,16 @@ import numpy as np
 from .._util import NeuroartError, check_digits
 from ..outputs import Digits
 from ..validate import finite, integer, positive_int
-from .config import DEFAULT_MODEL, FLOW_SAMPLE_DEFAULTS, LABEL_JUDGE, SHARPNESS, TEMPERATURE, TRUNCATION
+from .config import (
+    DEFAULT_MODEL,
+    FLOW_SAMPLE_DEFAULTS,
+    LABEL_JUDGE,
+    SHARPNESS,
+    TEMPERATURE,
+    TRUNCATION,
+    check_frames,
+    check_map_size,
+)
 
 
 def _generator(model):
@@ -40,7 +49,9 @@ def _digits(digits) -> list[int]:
 
 
 def _check_temperature(temperature: float) -> float:
-    return finite("temperature", temperature, low=0, high=10)
+    from .config import check_temperature
+
+    return check_temperature(temperature)
 
 
 def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
@@ -238,7 +249,7 @@ def morph(a, b, *, frames: int = 12, seed: int = 0, model=DEFAULT_MODEL, data="a
     Returns ``(frames (F, 28, 28), info)`` where info holds the endpoint labels.
     """
     g = _generator(model)
-    frames = integer("frames", frames, low=2, high=1000)
+    frames = check_frames(frames)
     if path not in ("auto", "slerp", "linear"):
         raise NeuroartError(f"path must be auto, slerp or linear, got {path!r}")
     rng = np.random.default_rng(integer("seed", seed, low=0))
@@ -333,7 +344,7 @@ def latent_map(*, model="vae", digit: int | None = None, n: int = 15, span: floa
     chosen `digit`'s styles. Returns ``(images (n*n, 28, 28), info)``.
     """
     g = _generator(model)
-    n = integer("n", n, low=2, high=60)  # the grid is n x n
+    n = check_map_size(n)  # the grid is n x n
     span = finite("span", span, low=0.5, low_open=True, high=1, high_open=True)  # a prior quantile
     if g.conditional:
         if digit is None:
