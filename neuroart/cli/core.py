@@ -6,6 +6,7 @@ import json
 
 import click
 
+from .._util import working
 from ..classify.corrupt import DEFAULT_SAMPLE
 from ..classify.read import DEFAULT_MODEL
 from . import SEED, IntRange, echo_wrote, library_errors, main
@@ -151,10 +152,12 @@ def evaluate(model_name, data, corruptions, sample, seed, as_json):
     if corruptions:
         from ..classify.corrupt import benchmark, format_table
 
-        result = benchmark({model_name: model_name}, n=sample, seed=seed, data=data, show_progress=True)
+        with working(f"loading {model_name} and the test digits"):  # gives way to the bar of corruptions
+            result = benchmark({model_name: model_name}, n=sample, seed=seed, data=data, show_progress=True)
         click.echo(json.dumps(result, indent=2) if as_json else "\n".join(format_table(result)))
         return
-    scores = evaluate_fn(load_model(model_name), data=data)
+    with working(f"evaluating {model_name}"):
+        scores = evaluate_fn(load_model(model_name), data=data)
     if as_json:
         click.echo(json.dumps(scores, indent=2))
         return
@@ -189,7 +192,9 @@ def classify(images, model_name, top, as_json):
     for path in images:
         checks.input_file(path)
     checks.classifier(model_name)
-    for path, ranked in classify_files(images, model=model_name, top=top):
+    with working(f"reading {len(images)} image{'s' if len(images) > 1 else ''}"):
+        read = classify_files(images, model=model_name, top=top)
+    for path, ranked in read:
         if as_json:
             click.echo(json.dumps({"image": path, "digit": ranked[0][0], "probability": ranked[0][1],
                                    "top": [{"digit": d, "probability": p} for d, p in ranked]}))

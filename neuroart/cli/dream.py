@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .._util import NeuroartError, check_digits
+from .._util import NeuroartError, check_digits, working
 from . import SCALE, SEED, check_outputs, cmap_option, library_errors, main, save
 from .pen import check_svg, svg_options
 
@@ -169,10 +169,11 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
                  prior=prior, flow=flow, per_digit=per_digit, steps=steps, strength=strength, hand=hand, shard=shard)
     layout = check_svg(svg, page, margin, grid=(1, per_digit))  # columns now, rows when saved
     check_outputs(out=out, gif=gif, npz=npz, svg=svg)
-    result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
-                      units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
-                      diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
-                      steer=steer, strength=strength, hand=hand, flow=flow, frames=40 if gif else 0, show_progress=True, shard=shard)
+    with working("loading the models"):  # gives way to the dream's bar
+        result = dream_fn(list(digits), per_digit=per_digit, steps=steps, objective=objective, layer=layer,
+                          units=units, param=param, start=start, model=model, seed=seed, lr=lr, l1=l1, tv=tv,
+                          diversity=diversity, temperature=temperature, prior=prior, denoise=prior_weight,
+                          steer=steer, strength=strength, hand=hand, flow=flow, frames=40 if gif else 0, show_progress=True, shard=shard)
     if not len(result.images):
         raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer rows than {shard[1]}")
     save(result.sheet(), out=out, gif=gif, npz=npz, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .._util import NeuroartError
+from .._util import NeuroartError, working
 from . import (
     SCALE,
     SEED,
@@ -109,10 +109,11 @@ def explain(images, model, method, target, versus, steps, samples, noise, window
 
         shard = parse_shard(shard)
     check_outputs(out=out, npz=npz)
-    x = _EX.load_images(images, seed=seed)
-    result = _EX.explain(x, model=model, method=method, target=target, versus=versus, steps=steps,
-                         samples=samples, noise=noise, window=window, stride=max(1, window // 2), seed=seed,
-                         show_progress=len(x) >= 200, shard=shard)
+    with working(f"explaining ({method})"):
+        x = _EX.load_images(images, seed=seed)
+        result = _EX.explain(x, model=model, method=method, target=target, versus=versus, steps=steps,
+                             samples=samples, noise=noise, window=window, stride=max(1, window // 2), seed=seed,
+                             show_progress=len(x) >= 200, shard=shard)
     if not len(result.images):
         raise NeuroartError(f"--shard {shard[0]}/{shard[1]} is empty: this job has fewer batches of images than {shard[1]}")
     save(result.sheet(), out=out, npz=npz, scale=scale)
@@ -180,10 +181,11 @@ def restyle(image, digits, model, label, from_, to, rows, gif, frames, spread, s
     checks.generator_kind(model)
     layout = check_svg(svg, page, margin)
     check_outputs(out=out, gif=gif, npz=npz, svg=svg)
-    if mixing:
-        result = _RS.mix_styles(from_, to, ds, rows=rows, label_a=label, model=model, seed=seed,
-                                sharpness=sharpness, frames=frames if gif else 0)
-    else:
-        result = _RS.restyle(image, ds, label=label, model=model, seed=seed, sharpness=sharpness,
-                             frames=frames if gif else 0, spread=spread)
+    with working("restyling"):
+        if mixing:
+            result = _RS.mix_styles(from_, to, ds, rows=rows, label_a=label, model=model, seed=seed,
+                                    sharpness=sharpness, frames=frames if gif else 0)
+        else:
+            result = _RS.restyle(image, ds, label=label, model=model, seed=seed, sharpness=sharpness,
+                                 frames=frames if gif else 0, spread=spread)
     save(result.sheet(), out=out, gif=gif, npz=npz, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)

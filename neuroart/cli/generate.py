@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .._util import NeuroartError, check_digits
+from .._util import NeuroartError, check_digits, working
 from ..generate import sample as lib
 from ..generate.config import (
     GUIDANCE_WINDOW,
@@ -110,10 +110,11 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         check_temperature(temperature)  # the flow has none
     layout = check_svg(svg, page, margin, grid=(len(digits) or 10, per_digit))
     check_outputs(out=out if grid else None, npz=npz, svg=svg)
-    sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
-                               seed=seed, model=model, truncation=truncation, sharpness=sharpness,
-                               standard_prior=standard_prior, shard=shard, steps=steps, guidance=guidance,
-                               show_progress=True)
+    with working("generating"):  # gives way to the flow's bar
+        sheet = lib.generate_sheet(list(digits) or None, grid=grid, per_digit=per_digit, temperature=temperature,
+                                   seed=seed, model=model, truncation=truncation, sharpness=sharpness,
+                                   standard_prior=standard_prior, shard=shard, steps=steps, guidance=guidance,
+                                   show_progress=True)
     save(sheet, out=out if grid else None, npz=npz, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)
 
 
@@ -162,8 +163,9 @@ def reconstruct(images, n, seed, model, data, out, sharpness, cmap, scale):
     checks.generator_kind(model)
     check_outputs(out=out)
     arrays = np.stack([load_digit_image(p) for p in images]) if images else None
-    save(lib.reconstruct_sheet(arrays, n=n, seed=seed, model=model, data=data, sharpness=sharpness),
-         out=out, scale=scale, cmap=cmap)
+    with working("reconstructing"):
+        sheet = lib.reconstruct_sheet(arrays, n=n, seed=seed, model=model, data=data, sharpness=sharpness)
+    save(sheet, out=out, scale=scale, cmap=cmap)
 
 
 @main.command()
@@ -210,8 +212,9 @@ def morph(a, b, frames, seed, model, path_kind, data, out, gif, duration, sharpn
     checks.generator_kind(model)
     layout = check_svg(svg, page, margin, grid=(1, frames))
     check_outputs(out=out, gif=gif, svg=svg)
-    sheet = lib.morph_sheet(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
-                            sharpness=sharpness)
+    with working("morphing"):
+        sheet = lib.morph_sheet(a, b, frames=frames, seed=seed, model=model, data=data, path=path_kind,
+                                sharpness=sharpness)
     sheet.gif_duration_ms = duration
     save(sheet, out=out, gif=gif, svg=svg, svg_layout=layout, scale=scale, cmap=cmap)
 
@@ -283,5 +286,7 @@ def latent_map(model, digit, n, plane, span, seed, data, out, sharpness, cmap, s
         raise NeuroartError(f"--plane axes must be two different numbers from 0 to {dims - 1}, "
                             f"got {plane[0]},{plane[1]}")
     check_outputs(out=out)
-    save(lib.latent_map_sheet(model=model, digit=digit, n=n, span=span, plane=plane, data=data,
-                              seed=seed, sharpness=sharpness), out=out, scale=scale, cmap=cmap)
+    with working("mapping the latent plane"):
+        sheet = lib.latent_map_sheet(model=model, digit=digit, n=n, span=span, plane=plane, data=data,
+                                     seed=seed, sharpness=sharpness)
+    save(sheet, out=out, scale=scale, cmap=cmap)
