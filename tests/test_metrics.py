@@ -1,4 +1,5 @@
-"""neuroart.metrics: judge agreement, judge features, Fréchet distance, novelty, diversity."""
+"""neuroart.metrics: judge agreement, judge features, Fréchet distance, novelty, diversity,
+precision and recall, the detector (a classifier two-sample test)."""
 
 from __future__ import annotations
 
@@ -182,3 +183,106 @@ def test_the_real_reference_draws_its_two_sets_from_all_the_writers(mnist_float,
     train = x[np.concatenate(per_class)]
     assert ref.score(train)["fid_over_floor"] < 3.0  # 2.0 (4.1 with the first digits of each class)
     assert M.RealReference(xt, yt, 100, judge=judge, seed=0).floor == ref.floor
+
+
+# --------------------------------------------------------------------------- precision and recall
+
+
+def test_knn_radii_match_brute_force():
+    f = np.random.default_rng(0).normal(size=(230, 5))
+    d2 = ((f[:, None] - f[None]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    expected = np.sort(d2, axis=1)[:, 2]
+    np.testing.assert_allclose(M.knn_radii(f, k=3, batch=64), expected, rtol=1e-9, atol=1e-9)
+    with pytest.raises(NeuroartError, match="more than k=3"):
+        M.knn_radii(f[:3], k=3)
+
+
+def test_precision_recall_one_for_the_same_set_lower_for_a_shifted_one():
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(600, 8))
+    same = M.precision_recall_features(real, real)
+    assert same == {"precision": 1.0, "recall": 1.0}
+    fresh = M.precision_recall_features(rng.normal(size=(600, 8)), real)
+    assert min(fresh.values()) > 0.7  # the same distribution, new draws: most inside the balls
+    shifted = M.precision_recall_features(rng.normal(size=(600, 8)) + 2.0, real)
+    assert max(shifted.values()) < 0.2
+    with pytest.raises(NeuroartError, match="same D"):
+        M.precision_recall_features(real[:, :4], real)
+
+
+def test_precision_recall_of_digits_see_a_collapsed_and_a_shifted_set(mnist_float, judge):
+    """In the judge's features: the same digits score 1 / 1; every digit the same digit (a
+    collapsed generator) keeps precision and loses recall; digits moved 6 pixels off centre lose both."""
+    _, (xt, yt) = mnist_float
+    real, other = xt[:500], xt[500:1000]
+    assert M.precision_recall(real, real, judge=judge) == {"precision": 1.0, "recall": 1.0}
+    fresh = M.precision_recall(other, real, judge=judge)
+    assert min(fresh.values()) > 0.6
+    collapsed = M.precision_recall(np.repeat(other[:1], 500, axis=0), real, judge=judge)
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05
+    shifted = M.precision_recall(np.roll(other, 6, axis=2), real, judge=judge)
+    assert shifted["precision"] < fresh["precision"] - 0.3 and shifted["recall"] < fresh["recall"] - 0.3
+
+
+# --------------------------------------------------------------------------- the detector
+
+
+def test_as_saved_and_zero_share_see_what_a_png_keeps():
+    x = np.zeros((2, 28, 28), np.float32)
+    x[0, 0, :4] = [0.001, 0.0019, 0.002, 0.5]  # half a byte is 0.00196
+    saved = M.as_saved(x)
+    assert saved.dtype == np.float32
+    np.testing.assert_array_equal(saved[0, 0, :4] * 255, [0, 0, 1, 128])
+    assert M.zero_share(x) == 1 - 2 / (2 * 784)
+
+
+@pytest.fixture(scope="module")
+def two_real_sets(mnist_float):
+    """Two disjoint sets of 300 real training digits, and the second with faint haze on its background."""
+    (x, _), _ = mnist_float
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(x))[:600]
+    a, b = x[idx[:300]], x[idx[300:]]
+    haze = np.where(b == 0, rng.uniform(0, 0.02, b.shape), b).astype(np.float32)
+    return a, b, haze
+
+
+@pytest.mark.slow
+def test_the_detector_tells_haze_from_real_and_not_real_from_real(two_real_sets):
+    a, b, haze = two_real_sets
+    real = M.detector_accuracy(b, a, seed=0)
+    assert abs(real - 0.5) < 0.1
+    assert M.detector_accuracy(b, a, seed=0) == real  # the same seed, the same accuracy
+    assert M.detector_accuracy(haze, a, seed=0) > 0.95
+    # haze under half a byte is not in a saved picture: the detector cannot see it either
+    assert M.detector_accuracy(np.where(b == 0, 0.0015, b), a, seed=0) == real
+
+
+def test_the_detector_refuses_unbalanced_sets(two_real_sets):
+    a, b, _ = two_real_sets
+    with pytest.raises(NeuroartError, match="as many real digits"):
+        M.detector_accuracy(b[:10], a)
+    with pytest.raises(NeuroartError, match="at least 4"):
+        M.detector_accuracy(b[:2], a[:2])
+
+
+def test_the_real_reference_scores_realness_beside_its_floors(mnist_float, judge):
+    (x, y), (xt, yt) = mnist_float
+    ref = M.RealReference(xt, yt, 30, judge=judge, train_images=x, train_labels=y)
+    assert 0.5 < ref.precision <= 1 and 0.5 < ref.recall <= 1
+    mine = ref.training_digits(ref.labels)
+    other = ref.training_digits(ref.labels, other=True)
+    rows = {im.tobytes(): i for i, im in enumerate(x)}
+    ia, ib = [rows[im.tobytes()] for im in mine], [rows[im.tobytes()] for im in other]
+    assert not set(ia) & set(ib)
+    assert (y[ia] == ref.labels).all() and (y[ib] == ref.labels).all()
+    s = ref.score(other, detector=False)
+    assert set(s) == {"judge_agreement", "fid", "fid_over_floor", "precision", "recall",
+                      "diversity_over_real", "zero_share"}
+    assert s["fid"] == pytest.approx(M.frechet_distance(other, ref.b, judge=judge))
+    assert s["zero_share"] > 0.7
+    with pytest.raises(NeuroartError, match="without train_images"):
+        M.RealReference(xt, yt, 5, judge=judge).training_digits([1, 2])
+    with pytest.raises(NeuroartError, match="training digits of class 3"):
+        ref.training_digits(np.full(4000, 3))
