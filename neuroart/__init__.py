@@ -31,6 +31,7 @@ _API = {
     "save_gif": "outputs",
     "save_npz": "outputs",
     "read_recipe": "outputs",
+    "read_label": "outputs",
     "CMAPS": "imaging",
     "load_model": "models",
     "load_card": "models",
@@ -69,6 +70,9 @@ _API = {
     "diversity": "metrics",
     "deletion_auc": "metrics",
     "style_consistency": "metrics",
+    # pen plotters and the check for copies (docs/artists.md)
+    "strokes": "pen",
+    "near_copies": "copies",
     # writing results (every command and the studio's Save go through these)
     "Sheet": "outputs",
     "save": "outputs",
