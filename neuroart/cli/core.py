@@ -222,11 +222,12 @@ def info(file):
 
     click.echo(f"neuroart {__version__}")
     click.echo("bundled models:")
+    width = max([6, *map(len, bundled())])
     for name in bundled():
         card = load_card(name)
         score = card.get("test_accuracy")
-        score = f"test accuracy {score:.2%}" if isinstance(score, float) else _gen_score(card)
-        click.echo(f"  {name:6s} {card.get('kind', '?'):10s} {score}; {card.get('epochs', '?')} epochs, "
+        score = f"test accuracy {score:.2%}" if _number(score) else _gen_score(card)
+        click.echo(f"  {name:{width}s} {card.get('kind', '?'):10s} {score}; {card.get('epochs', '?')} epochs, "
                    f"seed {card.get('seed', '?')}, {card.get('train_seconds', '?')} s, sha256 {card.get('sha256', '')[:12]}")
     click.echo("MNIST sources (offline):")
     for name, ok in data.available_sources().items():
@@ -250,7 +251,20 @@ def _file_info(path) -> None:
 
 
 def _gen_score(card: dict) -> str:
-    for key in ("test_elbo", "test_reconstruction_loss"):
-        if key in card:
+    """A generator's score from its card: a flow's sample scores (the judge's agreement, the FID over
+    the real-vs-real floor) when the card has them, else its test loss, else "no test score"."""
+    samples = card.get("test_samples") if isinstance(card.get("test_samples"), dict) else {}
+    parts = [f"judge {samples['judge_agreement']:.1%}" if _number(samples.get("judge_agreement")) else "",
+             f"FID {samples['fid_over_floor']:.2f}x the floor" if _number(samples.get("fid_over_floor")) else ""]
+    if any(parts):
+        how = [f"n = {samples['n']:,}" if _number(samples.get("n")) else "",
+               f"{samples['steps']} steps" if _number(samples.get("steps")) else ""]
+        return f"samples: {', '.join(filter(None, parts))}" + (f" ({', '.join(filter(None, how))})" if any(how) else "")
+    for key in ("test_elbo", "test_reconstruction_loss", "test_flow_loss"):
+        if _number(card.get(key)):
             return f"{key.replace('_', ' ')} {card[key]}"
-    return ""
+    return "no test score"
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
