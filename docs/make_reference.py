@@ -41,7 +41,8 @@ def render_cli() -> str:
 
 GROUPS = {
     "Data": ["load_mnist", "to_float", "load_digit_image", "load_picture", "mnist_style"],
-    "Images": ["make_grid", "save_grid", "save_image", "save_gif", "save_npz", "read_recipe", "CMAPS"],
+    "Images": ["make_grid", "save_grid", "save_image", "save_gif", "save_npz", "read_recipe", "read_label",
+               "CMAPS"],
     "Classifier": ["load_model", "load_card", "save_model", "train_classifier", "evaluate", "predict",
                    "classify_images", "classify_files"],
     "Dreaming": ["dream_digits", "DreamConfig", "deepdream", "DeepDreamConfig", "render", "objectives",
