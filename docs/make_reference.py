@@ -51,6 +51,7 @@ GROUPS = {
                    "restyle", "mix_styles", "similar"],
     "Attribution": ["explain"],
     "Metrics": ["judge_agreement", "frechet_distance", "novelty", "diversity", "deletion_auc", "style_consistency"],
+    "Pen plotters and copies": ["strokes", "near_copies"],
     "Writing results": ["Sheet", "save"],
     "Errors and version": ["NeuroartError", "__version__"],
 }
