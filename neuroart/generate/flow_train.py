@@ -14,6 +14,7 @@ is keyed by (seed, step), so a resumed run makes the same model as an uninterrup
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._util import NeuroartError, atomic_path, tf
+from .._util import NeuroartError, tf
 from .._util import progress as _progress
 from .._version import __version__
 from ..validate import integer, positive_int
+from .checkpoint import load_checkpoint, save_checkpoint
 from .flow import GUIDANCE_WINDOW, NULL, SAMPLE_DEFAULTS, FlowConfig, build_flow, k, sample, to_flow
 
 #: Warm-up steps of the learning rate (then cosine decay to 10% by the last step).
@@ -75,38 +77,58 @@ def _recipe(cfg: FlowConfig, n: int) -> dict:
     return {**dataclasses.asdict(cfg), "channels": list(cfg.channels), "blocks": list(cfg.blocks), "train_images": n}
 
 
-def _save_checkpoint(path: Path, model, ema, opt, epoch: int, history: list, recipe: dict, seconds: float) -> None:
-    arrays = {f"w{i}": v for i, v in enumerate(model.get_weights())}
-    arrays.update({f"e{i}": v for i, v in enumerate(ema.get_weights())})
-    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(opt.variables)})
-    meta = json.dumps({"epoch": epoch, "history": history, "recipe": recipe, "seconds": seconds})
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, meta=np.array(meta), **arrays)
+def data_record(x, labels, source: str | None = None) -> dict:
+    """What a checkpoint records of its training data: where it came from and a hash of the
+    digits and labels themselves (so the same digits from another copy still resume)."""
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(x, np.float32), np.ascontiguousarray(labels, np.int64)):
+        h.update(str(a.shape).encode())
+        h.update(memoryview(a).cast("B"))
+    return {"source": source or "arrays", "sha256": h.hexdigest()[:16]}
 
 
-def _load_checkpoint(path: Path, model, ema, opt, recipe: dict) -> tuple[int, list, float]:
-    """Restore a checkpoint into the models and optimizer; (epochs done, loss history, seconds)."""
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"]))
-        if meta["recipe"] != recipe:
-            raise NeuroartError(f"{path}: a checkpoint of another recipe ({meta['recipe']}); "
-                                "delete it or train with its options")
-        model.set_weights([z[f"w{i}"] for i in range(len(model.weights))])
-        ema.set_weights([z[f"e{i}"] for i in range(len(ema.weights))])
-        for i, v in enumerate(opt.variables):
-            v.assign(z[f"o{i}"])
-    return int(meta["epoch"]), list(meta["history"]), float(meta["seconds"])
+def _state(model, ema, opt) -> list:
+    """The variables a checkpoint holds, in order: weights, their averages, the optimizer's."""
+    return [*model.weights, *ema.weights, *opt.variables]
+
+
+def _save_checkpoint(path: Path, model, ema, opt, epoch: int, history: list, recipe: dict, seconds: float,
+                     data: dict) -> None:
+    save_checkpoint(path, [np.asarray(v) for v in _state(model, ema, opt)],
+                    {"epoch": epoch, "history": history, "recipe": recipe, "data": data, "seconds": seconds})
+
+
+def _load_checkpoint(path: Path, model, ema, opt, recipe: dict, data: dict) -> tuple[int, list, float]:
+    """Restore a checkpoint into the models and optimizer; (epochs done, loss history, seconds).
+
+    One clear line for a checkpoint of another recipe or other data, or one that is not a whole
+    checkpoint of this model (`neuroart.generate.checkpoint.load_checkpoint`)."""
+    state = _state(model, ema, opt)
+    weights, meta = load_checkpoint(path, {"recipe": recipe}, shapes=[tuple(v.shape) for v in state])
+    made_on = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    if made_on.get("sha256") != data["sha256"]:  # the same digits from another copy may resume
+        raise NeuroartError(f"checkpoint {path}: made on other data ({made_on.get('source')}, digits {made_on.get('sha256')}; "
+                            f"this run: {data['source']}, digits {data['sha256']}); delete it, or train on its data")
+    try:
+        done, history, seconds = int(meta["epoch"]), [float(h) for h in meta["history"]], float(meta["seconds"])
+    except (KeyError, TypeError, ValueError):
+        raise NeuroartError(f"checkpoint {path}: its record is broken (epoch, history, seconds); "
+                            "delete it to train from the start") from None
+    for v, w in zip(state, weights, strict=True):
+        v.assign(w)
+    return done, history, seconds
 
 
 # --------------------------------------------------------------------------- the run
 
 
 def fit_flow(model, ema, x, labels, *, cfg: FlowConfig, checkpoint: Path | None = None,
-             progress: bool = True) -> tuple[list[float], float]:
+             progress: bool = True, source: str | None = None) -> tuple[list[float], float]:
     """Train `model` (and its average `ema`) on digits x (N, 28, 28) in [0, 1].
 
-    Returns the mean loss per epoch and the training seconds (resumed runs included)."""
+    A `checkpoint` records the recipe and the data (`source`, a hash of x and labels); a run
+    resumes only from one of the same. Returns the mean loss per epoch and the training seconds
+    (resumed runs included)."""
     T = tf()
     n = len(x)
     batch_size = min(int(cfg.batch_size), n)
@@ -115,10 +137,10 @@ def fit_flow(model, ema, x, labels, *, cfg: FlowConfig, checkpoint: Path | None 
         raise NeuroartError("need at least one batch of training images")
     opt = k.optimizers.Adam(_schedule(cfg, cfg.epochs * steps), global_clipnorm=1.0)
     opt.build(model.trainable_variables)
-    recipe = _recipe(cfg, n)
+    recipe, data = _recipe(cfg, n), data_record(x, labels, source)
     done, history, seconds = 0, [], 0.0
     if checkpoint is not None and checkpoint.exists():
-        done, history, seconds = _load_checkpoint(checkpoint, model, ema, opt, recipe)
+        done, history, seconds = _load_checkpoint(checkpoint, model, ema, opt, recipe, data)
     step = _train_step(model, ema, opt, cfg, batch_size)
     xf, y = to_flow(x), np.asarray(labels, np.int32).reshape(-1, 1)
     for epoch in range(done, cfg.epochs):
@@ -132,7 +154,7 @@ def fit_flow(model, ema, x, labels, *, cfg: FlowConfig, checkpoint: Path | None 
         history.append(round(total / steps, 5))
         seconds += time.perf_counter() - start
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, ema, opt, epoch + 1, history, recipe, round(seconds, 1))
+            _save_checkpoint(checkpoint, model, ema, opt, epoch + 1, history, recipe, round(seconds, 1), data)
     return history, seconds
 
 
@@ -153,14 +175,44 @@ def test_loss(model, x, labels, *, seed: int = 12345, batch: int = 1000) -> floa
     return round(total / len(xf), 5)
 
 
-def sample_scores(model, x_test, y_test, *, per_digit: int = 100, seed: int = 0, judge: str = "cnn") -> dict:
+#: Digits of each class the card's sample scores generate (n = 10x as many), and the fewest a
+#: test split may give them: scoring needs twice as many real digits of every class.
+SCORE_PER_DIGIT, SCORE_MIN_PER_DIGIT = 100, 10
+
+
+def score_plan(y_test, source: str) -> tuple[int | None, str | None]:
+    """``(per_digit, None)``: what the card's sample scores can use from this test split (at most
+    `SCORE_PER_DIGIT`), or ``(None, why)`` when it holds too few of some class to score at all.
+    Decided before training, so a run never trains and then fails on its card."""
+    y = np.asarray(y_test).reshape(-1)
+    if len(y) == 0:
+        raise NeuroartError(f"{source}: its test split is empty; the flow's card needs test digits for its test loss")
+    counts = np.bincount(y, minlength=10)[:10]
+    fewest = int(counts.argmin())
+    per_digit = min(SCORE_PER_DIGIT, int(counts[fewest]) // 2)
+    if per_digit < SCORE_MIN_PER_DIGIT:
+        return None, (f"the test split has {int(counts[fewest])} of digit {fewest}; sample scores need "
+                      f"{2 * SCORE_MIN_PER_DIGIT} of every class")
+    return per_digit, None
+
+
+def passes_of(model) -> int:
+    """Network passes a digit costs at the model's own sampler settings."""
+    from .flow import passes, sampling
+
+    how = sampling(model)
+    return passes(model, how["steps"], how["guidance"], spacing=how["spacing"])
+
+
+def sample_scores(model, x_test, y_test, *, per_digit: int = SCORE_PER_DIGIT, seed: int = 0,
+                  judge: str = "cnn") -> dict:
     """Judge agreement, FID / the real-vs-real floor and diversity / real, at n = 10·per_digit
     (`neuroart.metrics.RealReference`)."""
     from ..metrics import RealReference
 
     ref = RealReference(x_test, y_test, per_digit, judge=judge)
-    s = ref.score(sample(model, ref.labels, seed=seed, **SAMPLE_DEFAULTS))
-    return {"n": len(ref.labels), "steps": SAMPLE_DEFAULTS["steps"], "judge": judge,
+    s = ref.score(sample(model, ref.labels, seed=seed))  # the model's own sampler (`flow.sampling`)
+    return {"n": len(ref.labels), "passes_per_digit": passes_of(model), "judge": judge,
             "judge_agreement": round(s["judge_agreement"], 4), "fid": round(s["fid"], 3),
             "fid_floor": round(ref.floor, 3), "fid_over_floor": round(s["fid_over_floor"], 3),
             "diversity_over_real": round(s["diversity_over_real"], 3)}
@@ -174,9 +226,10 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
     sample grid (.png).
 
     `checkpoint` (default ``<out>.ckpt.npz``) is written after every epoch and resumed from when
-    it exists (with the same options); it is removed once the model is saved. `limit` trains on
-    the first `limit` digits (quick tests); `scores=False` skips the card's sample scores (1,000
-    digits judged by the cnn).
+    it exists (with the same options and data); it is removed once the model is saved. `limit`
+    trains on the first `limit` digits (quick tests); `scores=False` skips the card's sample
+    scores (1,000 digits judged by the cnn; fewer when the test split holds fewer, none when it
+    holds under 20 of some class: the card says why).
     """
     from ..models import check_model_path, save_model
     from .train import _load_data
@@ -192,13 +245,16 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
     (xtr, ytr), (xte, yte), source = _load_data(data)
     if limit is not None:
         xtr, ytr = xtr[: positive_int("limit", limit)], ytr[:limit]
+    per_digit, unscored = score_plan(yte, source)  # what the card can score, known before training
     k.utils.set_random_seed(cfg.seed)
     model, ema = build_flow(cfg), build_flow(cfg)
     ema.set_weights(model.get_weights())
-    history, seconds = fit_flow(model, ema, xtr, ytr, cfg=cfg, checkpoint=ckpt, progress=progress)
+    history, seconds = fit_flow(model, ema, xtr, ytr, cfg=cfg, checkpoint=ckpt, progress=progress, source=source)
     card = _card(ema, cfg, out, source, len(xtr), xte, yte, history, seconds)
-    if scores:
-        card["test_samples"] = sample_scores(ema, xte, yte)
+    if scores and per_digit is not None:
+        card["test_samples"] = sample_scores(ema, xte, yte, per_digit=per_digit)
+    elif scores:
+        card["test_samples_skipped"] = unscored
     save_model(ema, out, card)
     ckpt.unlink(missing_ok=True)
     save_sample_grid(ema, out, seed=cfg.seed)
@@ -210,9 +266,9 @@ def save_sample_grid(model, out: Path, *, seed: int = 0) -> Path:
     from ..outputs import save_grid
 
     labels = np.repeat(np.arange(10), 10)
-    return save_grid(sample(model, labels, seed=seed, **SAMPLE_DEFAULTS), Path(out).with_suffix(".png"), ncols=10,
+    return save_grid(sample(model, labels, seed=seed), Path(out).with_suffix(".png"), ncols=10,
                      row_labels=[str(d) for d in range(10)], scale=2,
-                     recipe={"model": Path(out).name, "kind": "flow", "seed": seed, **SAMPLE_DEFAULTS,
+                     recipe={"model": Path(out).name, "kind": "flow", "seed": seed, "passes_per_digit": passes_of(model),
                              "version": __version__})
 
 
