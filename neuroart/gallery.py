@@ -27,6 +27,7 @@ class Piece:
     caption: str
     args: str  # the neuroart command line, without `--out`; {out} is the gallery folder
     gif: bool = False  # the command also writes {name}.gif (given as --gif)
+    svg: bool = False  # ... and {name}.svg (--svg: pen strokes), drawn as {name}-drawn.png (`draw_svg`)
     inputs: tuple[str, ...] = ()  # files in the gallery folder the command reads (for replay --with)
 
     def argv(self, out_dir: Path) -> list[str]:
@@ -34,6 +35,8 @@ class Piece:
         argv += ["--out", (out_dir / f"{self.name}.png").as_posix()]
         if self.gif:
             argv += ["--gif", (out_dir / f"{self.name}.gif").as_posix()]
+        if self.svg:
+            argv += ["--svg", (out_dir / f"{self.name}.svg").as_posix()]
         return argv
 
 
@@ -97,7 +100,28 @@ PIECES: tuple[Piece, ...] = (
           "each unit answers to.",
           "dream --prior flow --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 20 --steps 50 "
           "--seed 13 --cmap viridis --scale 2"),
+    Piece("flow-pen", "Written with a pen",
+          "The flow's digits as a pen plotter would write them: each digit's centre lines (a skeleton of "
+          "its ink, traced and smoothed), one stroke width per digit from its own ink, on an A4 page in "
+          "millimetres (flow-pen.svg; drawn here from the SVG, beside the pixels it came from).",
+          "generate --model flow --per-digit 8 --seed 11 --scale 3", svg=True),
 )
+
+
+def draw_svg(out_dir: str | os.PathLike, piece: Piece) -> Path:
+    """Draw a piece's SVG as a pen would (`neuroart.pen.rasterize`) into ``{name}-drawn.png``.
+
+    Its recipe names the SVG it was drawn from and the command that makes that SVG (no argv:
+    replay makes pixels, not drawings).
+    """
+    from .outputs import write_png
+    from .pen import rasterize
+
+    out = Path(out_dir)
+    svg = out / f"{piece.name}.svg"
+    command = "neuroart " + shlex.join(piece.argv(out))
+    return write_png(rasterize(svg.read_bytes(), px_per_mm=4), out / f"{piece.name}-drawn.png",
+                     recipe={"drawn_from": svg.name, "command": command, "version": __version__})
 
 
 def source_picture(path: str | os.PathLike, *, width: int = 640, height: int = 400, seed: int = 0) -> Path:
@@ -144,6 +168,9 @@ def write_index(out_dir: str | os.PathLike) -> Path:
         if piece.inputs:
             replay += "".join(f" --with {(out / name).as_posix()}" for name in piece.inputs)
         imgs = f'<img src="{html.escape(png.name)}" alt="{html.escape(piece.title)}">'
+        if piece.svg and (out / f"{piece.name}-drawn.png").is_file():
+            imgs = (f'<a href="{html.escape(piece.name)}.svg"><img src="{html.escape(piece.name)}-drawn.png" '
+                    f'alt="{html.escape(piece.title)} (drawn from the SVG)" class="drawn"></a>\n      ' + imgs)
         if piece.gif and (out / f"{piece.name}.gif").is_file():
             imgs += f'\n      <img src="{html.escape(piece.name)}.gif" alt="{html.escape(piece.title)} (animation)">'
         figures.append(
@@ -167,6 +194,7 @@ def write_index(out_dir: str | os.PathLike) -> Path:
   figure {{ margin: 0 0 3em; }}
   .pics {{ display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; }}
   img {{ max-width: 100%; image-rendering: pixelated; border-radius: 4px; }}
+  img.drawn {{ image-rendering: auto; max-width: 480px; }}
   h2 {{ margin: .6em 0 .2em; font-size: 1.2em; }}
   pre {{ background: #222; padding: .6em .8em; overflow-x: auto; border-radius: 4px; }}
   .replay {{ color: #999; font-size: .9em; }}

@@ -45,7 +45,8 @@ THRESHOLD = 0.4  # ink where the (enlarged) digit is at least this bright
 MIN_SPECK = 4.0  # ink blobs smaller than this many MNIST pixels are dropped
 SPUR = 2.5  # a branch from a junction to a free end shorter than this (MNIST pixels) is pruned
 MIN_STROKE = 1.5  # strokes shorter than this (MNIST pixels) are dropped
-SMOOTH = 2  # Chaikin rounds (each one doubles the points and rounds the corners)
+SIMPLIFY = 0.3  # the traced line may stray this far (MNIST pixels) from the pixel staircase
+SMOOTH = 3  # Chaikin rounds (each one doubles the points and rounds the corners)
 
 Stroke = np.ndarray  # (k, 2) float: x, y in MNIST pixels (0..28, y down)
 
@@ -249,33 +250,52 @@ def _join(lines, ends) -> list[tuple[list, bool]]:
 
 
 def _smooth(pts: np.ndarray, closed: bool) -> np.ndarray:
-    """A moving average over about one MNIST pixel, then `SMOOTH` rounds of Chaikin corner cutting.
-
-    Open strokes keep their ends where they are; closed ones stay closed.
+    """A pen's line through a traced stroke: a moving average over about one MNIST pixel, then
+    Ramer-Douglas-Peucker (`SIMPLIFY` pixels: the pixel staircase goes, corners stay), then `SMOOTH`
+    rounds of Chaikin corner cutting. Open strokes keep their ends; closed ones stay closed.
     """
-    if closed:
-        ring = pts[:-1] if len(pts) > 1 and np.allclose(pts[0], pts[-1]) else pts
-        k = min(UPSAMPLE // 2, (len(ring) - 1) // 2)
-        if k > 0:
-            padded = np.concatenate([ring[-k:], ring, ring[:k]])
-            ring = np.stack([np.convolve(padded[:, j], np.ones(2 * k + 1) / (2 * k + 1), "valid") for j in (0, 1)], 1)
-        ring = ring[::2] if len(ring) > 8 else ring
-        for _ in range(SMOOTH):
-            nxt = np.roll(ring, -1, axis=0)
-            ring = np.stack([0.75 * ring + 0.25 * nxt, 0.25 * ring + 0.75 * nxt], 1).reshape(-1, 2)
-        return np.concatenate([ring, ring[:1]])
+    if closed and len(pts) > 1 and np.allclose(pts[0], pts[-1]):
+        pts = pts[:-1]
     k = min(UPSAMPLE // 2, (len(pts) - 1) // 2)
     if k > 0:
-        padded = np.concatenate([np.repeat(pts[:1], k, 0), pts, np.repeat(pts[-1:], k, 0)])
-        inner = np.stack([np.convolve(padded[:, j], np.ones(2 * k + 1) / (2 * k + 1), "valid") for j in (0, 1)], 1)
-        pts = np.concatenate([pts[:1], inner[1:-1], pts[-1:]])
-    if len(pts) > 8:
-        pts = np.concatenate([pts[:-1:2], pts[-1:]])
+        pad = (pts[-k:], pts[:k]) if closed else (np.repeat(pts[:1], k, 0), np.repeat(pts[-1:], k, 0))
+        padded = np.concatenate([pad[0], pts, pad[1]])
+        box = np.ones(2 * k + 1) / (2 * k + 1)
+        avg = np.stack([np.convolve(padded[:, j], box, "valid") for j in (0, 1)], 1)
+        pts = avg if closed else np.concatenate([pts[:1], avg[1:-1], pts[-1:]])
+    if closed:  # simplified as a line from a point back to itself
+        pts = _simplify(np.concatenate([pts, pts[:1]]), SIMPLIFY)[:-1]
+        for _ in range(SMOOTH):
+            nxt = np.roll(pts, -1, axis=0)
+            pts = np.stack([0.75 * pts + 0.25 * nxt, 0.25 * pts + 0.75 * nxt], 1).reshape(-1, 2)
+        return np.concatenate([pts, pts[:1]])
+    pts = _simplify(pts, SIMPLIFY)
     for _ in range(SMOOTH):
         a, b = pts[:-1], pts[1:]
         mid = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], 1).reshape(-1, 2)
         pts = np.concatenate([pts[:1], mid, pts[-1:]])
     return pts
+
+
+def _simplify(pts: np.ndarray, tolerance: float) -> np.ndarray:
+    """Ramer-Douglas-Peucker: the fewest of `pts` that stay within `tolerance` of the line."""
+    keep = np.zeros(len(pts), bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(pts) - 1)]
+    while stack:
+        i, j = stack.pop()
+        if j <= i + 1:
+            continue
+        a, b = pts[i], pts[j]
+        seg = b - a
+        rel = pts[i + 1 : j] - a
+        norm = np.hypot(*seg)
+        dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm if norm else np.hypot(rel[:, 0], rel[:, 1])
+        m = int(dist.argmax())
+        if dist[m] > tolerance:
+            keep[i + 1 + m] = True
+            stack += [(i, i + 1 + m), (i + 1 + m, j)]
+    return pts[keep]
 
 
 # --------------------------------------------------------------------------- the page
@@ -401,9 +421,9 @@ def rasterize(svg: bytes, *, px_per_mm: float = 4.0, ink=(20, 24, 60), paper=(25
                 closed = part.rstrip().endswith("Z")
                 pts = [tuple(float(v) * scale for v in xy.split(",")) for xy in part.replace("L", " ").replace("Z", " ").split()]
                 pts = pts + pts[:1] if closed else pts
-                draw.line(pts, fill=ink, width=width, joint="curve")
+                draw.line(pts, fill=ink, width=width)
                 r = width / 2
-                for x, y in (pts[0], pts[-1]):  # round pen tips
+                for x, y in pts:  # a round nib: round joints and tips, no seams between segments
                     draw.ellipse((x - r, y - r, x + r, y + r), fill=ink)
     img = img.resize((img.width // k, img.height // k), Image.LANCZOS)
     return np.asarray(img)

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from .._util import NeuroartError
-from . import check_outputs, library_errors, main
+from . import check_outputs, echo_wrote, library_errors, main
 
 
 def _root_context() -> click.Context:
@@ -70,6 +70,8 @@ def gallery(out, only, list_only):
     for i, piece in enumerate(pieces, 1):  # a line per piece on stderr: each one shows its own progress
         click.echo(f"gallery [{i}/{len(pieces)}] {piece.name}: neuroart {shlex.join(piece.argv(folder))}", err=True)
         _invoke(piece.argv(folder))  # each command prints what it wrote
+        if piece.svg:
+            echo_wrote(lib.draw_svg(folder, piece))
     click.echo(f"gallery: {len(pieces)} pictures and {lib.write_index(folder)}")
 
 
@@ -85,8 +87,9 @@ REPLAYABLE = ("dream", "deepdream", "generate", "reconstruct", "morph", "latent-
 MODEL_OPTIONS = ("model", "prior", "judge")
 #: MNIST sources a recipe may use (never `download`, never a path).
 DATA_SOURCES = ("auto", "offline", "keras-cache")
-#: Output options of the commands: replaced by replay's own, so a recipe never names a file to write.
-OUTPUT_OPTIONS = ("out", "gif", "npz")
+#: Output options of the commands: replaced by replay's own, so a recipe never names a file to write
+#: (replay writes no --svg: a recipe's is dropped).
+OUTPUT_OPTIONS = ("out", "gif", "npz", "svg")
 #: Options whose values are never file names (checked by their own parsers).
 NOT_FILES = ("shard",)
 #: Work a recipe may ask for without --yes (image-steps for dream, digits for the rest).
@@ -244,6 +247,8 @@ def replay(image, out, gif, npz, with_files, yes):
         if path is not None and key not in params:
             raise NeuroartError(f"--{key}: this recipe's command `{argv[0]}` does not write a {key} file")
     overrides = {k: v for k, v in wanted.items() if k in params}
+    if "svg" in params:
+        overrides["svg"] = None
     for key, value in params.items():  # the user's copies of the recipe's input files
         many = isinstance(value, (list, tuple))
         for v in [str(v) for v in (value if many else [value]) if v is not None and str(v) in subs]:
@@ -266,7 +271,7 @@ def _strip_outputs(argv: list[str]) -> list[str]:
             skip = False
             continue
         name = arg.split("=", 1)[0]
-        if name in ("--out", "-o", "--gif", "--npz"):
+        if name in ("--out", "-o", "--gif", "--npz", "--svg"):
             skip = "=" not in arg
             continue
         out.append(arg)
