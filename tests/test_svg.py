@@ -152,3 +152,32 @@ def test_a_page_too_small_at_saving_writes_nothing_at_all(tmp_path, pick_test_di
         save(Sheet(x, labels=y, ncols=40), out=tmp_path / "a.png", svg=tmp_path / "a.svg",
              svg_layout={"page": "A5", "margin": 15})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_replay_never_writes_the_svg_a_recipe_names(invoke, tmp_path, files_in):
+    assert invoke("generate", "7", "--per-digit", "2", "--out", "a.png", "--svg", "a.svg").exit_code == 0
+    (tmp_path / "a.svg").unlink()
+    result = invoke("replay", "a.png", "--out", "again.png")
+    assert result.exit_code == 0, result.stderr
+    assert "--svg" not in result.stderr  # the command it shows has no --svg
+    assert files_in(tmp_path) == ["a.png", "again.png"]
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+
+
+def test_the_gallery_draws_a_pen_piece_from_its_svg(tmp_path, pick_test_digits):
+    from neuroart import gallery
+    from neuroart.outputs import read_recipe
+
+    (piece,) = [p for p in gallery.PIECES if p.svg]
+    assert piece.argv(tmp_path)[-2:] == ["--svg", (tmp_path / f"{piece.name}.svg").as_posix()]
+    x, _ = pick_test_digits(6, seed=4)
+    (tmp_path / f"{piece.name}.svg").write_bytes(pen.encode_svg(x, ncols=3, page="100x80", margin=5))
+    drawn = gallery.draw_svg(tmp_path, piece)
+    assert drawn.name == f"{piece.name}-drawn.png"
+    recipe = read_recipe(drawn)
+    assert recipe["drawn_from"] == f"{piece.name}.svg" and "argv" not in recipe  # replay makes pixels, not drawings
+    from PIL import Image
+
+    with Image.open(drawn) as im:
+        assert im.size == (400, 320)  # 4 pixels per mm
