@@ -97,11 +97,11 @@ def flow_dream(*, prior, steps, strength, hand) -> None:
     """A dream through the flow prior: its numbers checked as `neuroart.dream.flowdream.check`
     will check them (``--steps`` at most 1000 there, not the pixel dream's 100,000; --steer is
     the dream's own check)."""
-    from ..dream import dreams, flowdream, priors
+    from ..dream import flowdream, priors
 
     if priors.resolve_prior(prior) != priors.FLOW:
         return
-    flowdream.check(flowdream.FlowDreamConfig(steps=dreams.FLOW_STEPS if steps is None else steps,
+    flowdream.check(flowdream.FlowDreamConfig(steps=steps,
                                               strength=strength, hand=hand))
 
 

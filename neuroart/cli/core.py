@@ -73,9 +73,13 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 
 
 @train.command("generator")
-@click.option("--kind", type=click.Choice(["ae", "vae", "cvae", "flow"]), default="cvae", show_default=True,
+@click.option("--kind", type=click.Choice(["ae", "vae", "cvae", "flow", "fewstep"]), default="cvae", show_default=True,
               help="ae: autoencoder; vae: variational; cvae: class-conditional VAE (samples chosen digits); "
-                   "flow: a flow-matching U-Net (the most lifelike digits; checkpoints every epoch and resumes).")
+                   "flow: a flow-matching U-Net (the most lifelike digits; checkpoints every epoch and resumes); "
+                   "fewstep: a flow distilled into 4 network passes a digit (the bundled flow; resumes too).")
+@click.option("--teacher", default=None, help="--kind fewstep: the flow to distil [default: flow-teacher].")
+@click.option("--paths", type=int, default=None,
+              help="--kind fewstep: teacher paths (noise -> digit) to learn from [default: 10000].")
 @click.option("--latent-dim", type=int, default=None, help="Size of the latent code [default: the kind's].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the kind's].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [default: the kind's].")
@@ -85,7 +89,7 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
               help="Where to save the model [default: KIND.keras]; a card .json and sample .png go beside it.")
 @_strategy_option
 @library_errors
-def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out, strategy):
+def train_generator_cmd(kind, teacher, paths, latent_dim, epochs, batch_size, seed, data, out, strategy):
     """Train a digit generator and print its test reconstruction loss (and ELBO).
 
     \b
@@ -93,14 +97,15 @@ def train_generator_cmd(kind, latent_dim, epochs, batch_size, seed, data, out, s
         neuroart train generator                          # cvae.keras + cvae.json + cvae.png
         neuroart train generator --kind vae --latent-dim 2 --epochs 20 --out vae2.keras
         neuroart train generator --kind flow --out flow.keras   # ~1.5 h on 2 cores; rerun to resume
+        neuroart train generator --kind fewstep --out flow.keras  # distil flow-teacher: ~1 h; resumes
     """
     from ..distribute import check_strategy
     from ..generate import train_generator
 
     check_strategy(strategy)  # bad TF_CONFIG: one line, before any work
 
-    path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size,
-                                 seed=seed, data=data, out=out, strategy=strategy)
+    path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, seed=seed,
+                                 data=data, out=out, strategy=strategy, teacher=teacher, paths=paths)
     click.echo(f"data: {card.get('data_source')}")
     scores = ", ".join(f"{k.replace('test_', '').replace('_', ' ')} {v}" for k, v in card.items()
                        if k.startswith("test_") and isinstance(v, (int, float)))

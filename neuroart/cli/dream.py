@@ -88,7 +88,8 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--per-digit", "-n", type=int, default=D.per_digit, show_default=True,
               help="Samples of each digit (columns of the grid).")
 @click.option("--steps", type=int, default=D.steps,
-              help="Gradient-ascent steps [default: 200], or flow steps with --prior flow [default: 25].")
+              help="--prior none/vae: gradient-ascent steps [default: 200]. Through the flow: its own 4 steps "
+                   "(a flow trained by flow matching, e.g. --flow flow-teacher: any number, default 25).")
 @click.option("--objective", default=D.objective, show_default=True,
               help="class: the digit's score; prob: its softmax probability; neuron/channel: "
                    "a hidden unit (--layer, --unit); layer: a whole layer's energy (DeepDream).")
@@ -110,9 +111,9 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--temperature", type=float, default=D.temperature, show_default=True,
               help="Softmax temperature of the class score (higher: pushes on after the model is sure).")
 @click.option("--prior", default=D.prior, show_default=True,
-              help="Plug & Play denoising prior: auto (the bundled vae, else ae, else none), none, vae, ae, "
-                   "or a .keras autoencoder; or flow: the flow model draws real-looking digits and the "
-                   "objective steers it (docs/flow.md).")
+              help="flow: the few-step flow model draws handwriting and the objective steers it (docs/flow.md). "
+                   "Or a pixel dream (gradient ascent on the pixels): none (pixels alone), or with a Plug & Play "
+                   "denoiser: auto (the bundled vae, else ae), vae, ae, or a .keras autoencoder.")
 @click.option("--prior-weight", type=float, default=D.denoise, show_default=True,
               help="Weight of --prior (pulls each step towards the autoencoder's reconstruction).")
 @click.option("--steer", type=float, default=D.steer, show_default=True,
@@ -140,24 +141,24 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 def dream(digits, per_digit, steps, objective, layer, units, param, start, model, seed, lr, l1, tv,
           diversity, temperature, prior, prior_weight, steer, strength, hand, flow, out, gif, npz, scale, shard,
           svg, page, margin, cmap):
-    """Dream digits out of a classifier by gradient ascent: what does it think a 7 looks like?
+    """Dream digits out of a classifier: what does it think a 7 looks like?
 
-    Every target digit x every sample is optimised at once (one compiled loop); the result is
-    a labelled grid, one row per digit. Default: all ten digits on the bundled article MLP,
-    each step also pulled towards the bundled autoencoder's reconstruction (Plug & Play).
+    Default: all ten digits, drawn by the bundled few-step flow in 4 network passes and steered
+    at every pass by the gradient of the article MLP's score (a generator as the prior, Nguyen et
+    al. 2016), so a dream looks like handwriting. --prior none dreams on the pixels themselves
+    (gradient ascent, every digit x sample at once): what the MLP alone imagines, as fog.
+    The result is a labelled grid, one row per digit.
 
     \b
     Example:
         neuroart dream                                # all ten digits -> dream.png
         neuroart dream 3 7 --per-digit 12 --seed 4 --out sevens.png
         neuroart dream 8 --start digit:3 --gif three-to-eight.gif   # turn real 3s into 8s
-        neuroart dream --param fourier --cmap magma --npz dreams.npz
-        neuroart dream --objective neuron --layer dense --unit 5 --unit 17
-        neuroart dream --prior none                   # pixels alone, no autoencoder prior
-        neuroart dream --prior flow                   # lifelike digits, steered by the MLP
-        neuroart dream --prior flow --svg dreams.svg  # ... as pen strokes for a plotter
-        neuroart dream --prior flow --objective neuron --layer dense --unit 17
-        neuroart dream 9 --prior flow --start my_digit.png   # a 9 in your slant and stroke
+        neuroart dream --svg dreams.svg               # ... as pen strokes for a plotter
+        neuroart dream --objective neuron --layer dense --unit 17   # a hidden unit, as handwriting
+        neuroart dream 9 --start my_digit.png         # a 9 in your slant and stroke
+        neuroart dream --prior none                   # the pixel dream: the MLP alone
+        neuroart dream --prior vae --param fourier --cmap magma --npz dreams.npz
         neuroart dream --npz part1.npz --shard 1/2    # rows 5-9 (digits 5-9) of the ten
     """
     from ..distribute import parse_shard

@@ -9,6 +9,7 @@ import click
 from .._util import NeuroartError, check_digits, working
 from ..generate import sample as lib
 from ..generate.config import (
+    FLOW_SAMPLE_DEFAULTS,
     GUIDANCE_WINDOW,
     check_frames,
     check_guidance,
@@ -68,12 +69,14 @@ def _scale_option(fn):
 @_sharpness_option(default_of(lib.generate, "sharpness"))
 @click.option("--standard-prior", is_flag=True,
               help="Sample N(0, I) instead of the Gaussians fitted to the training codes.")
-@click.option("--steps", type=int, default=default_of(lib.generate, "steps"), show_default=True,
-              help="--model flow: Euler steps from noise to digit, bunched toward the noise (fewer: faster, "
-                   "rougher).")
-@click.option("--guidance", type=float, default=default_of(lib.generate, "guidance"), show_default=True,
-              help="--model flow: classifier-free guidance, between t = {:g} and {:g} of the path (0 = none; 1-2 = more "
-                   "typical digits).".format(*GUIDANCE_WINDOW))
+@click.option("--steps", type=int, default=None,
+              help="A flow trained by flow matching (--model flow-teacher): Euler steps from noise to digit, "
+                   "bunched toward the noise [default: {}]. The bundled few-step flow takes its own 4.".format(
+                       FLOW_SAMPLE_DEFAULTS["steps"]))
+@click.option("--guidance", type=float, default=None,
+              help="--model flow-teacher: classifier-free guidance, between t = {:g} and {:g} of the path "
+                   "[default: {:g}; 0 = none; 1-2 = more typical digits]. The few-step flow has it built in.".format(
+                       *GUIDANCE_WINDOW, FLOW_SAMPLE_DEFAULTS["guidance"]))
 @click.option("--shard", default=None, metavar="I/N",
               help="Make only part I of N of the grid's rows (I = 0..N-1): N processes together make the "
                    "same bytes as one run with --shard 0/1 (docs/scale.md).")
@@ -93,7 +96,8 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         neuroart generate                              # 10 of each digit -> generated.png
         neuroart generate 3 7 --per-digit 16 --seed 2 --out sevens.png
         neuroart generate 0 --temperature 0.6 --npz zeros.npz --cmap magma
-        neuroart generate --model flow --steps 25 --out lifelike.png
+        neuroart generate --model flow --out lifelike.png   # handwriting in 4 network passes
+        neuroart generate --model flow-teacher --steps 25    # the flow it was distilled from
         neuroart generate --model flow --svg page.svg     # pen strokes for a plotter (A4)
         neuroart generate --per-digit 1000 --no-grid --npz ten_thousand.npz
         neuroart generate --per-digit 1000 --no-grid --npz part0.npz --shard 0/2   # rows 0-4 of 10
@@ -102,7 +106,10 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
         raise NeuroartError("--no-grid needs --npz: nothing would be written")
     shard = _shard(shard, len(digits) or 10)
     check_digits(digits)
-    check_steps(steps), check_guidance(guidance)  # before TensorFlow loads
+    if steps is not None:
+        check_steps(steps)  # before TensorFlow loads
+    if guidance is not None:
+        check_guidance(guidance)
     kind = checks.generator_kind(model)
     if kind in ("ae", "vae") and digits:
         raise NeuroartError(f"the {kind} is unconditional: it cannot draw chosen digits (use the cvae)")

@@ -26,7 +26,7 @@ from .priors import resolve_prior  # noqa: F401  (its old home: `neuroart.dream.
 from .render import ModelTaps, check_optimizer, render
 from .starts import STARTS, start_images  # noqa: F401  (STARTS: read by the CLI)
 
-STEPS, FLOW_STEPS = 200, 25  # steps of a pixel dream, and of a dream through the flow prior
+STEPS = 200  # steps of a pixel dream (a dream through the flow takes the flow's: `flowdream.FLOW_STEPS`)
 FLOW_VIEWS = 8  # random views the steering objective is averaged over (without them it fools the classifier)
 CLASS_SCORES = ("logprob", "logit", "prob")
 
@@ -36,7 +36,8 @@ class DreamConfig:
     """Every default of a dream, in one place (the CLI options default to these)."""
 
     per_digit: int = 8  # samples of each target digit (columns of the grid)
-    steps: int | None = None  # gradient-ascent steps (None: 200), or flow steps with prior="flow" (None: 25)
+    steps: int | None = None  # gradient-ascent steps (None: 200), or flow steps with prior="flow"
+    #                           (None: the few-step flow's own 4; 25 through a flow-matching flow)
     lr: float = 0.05  # Adam step size (in the parameterisation's units)
     objective: str = "class"  # class | prob | neuron | channel | layer
     param: str = "pixel"  # pixel | fourier | latent
@@ -53,9 +54,9 @@ class DreamConfig:
     tv: float = 0.0  # total variation
     diversity: float | None = None  # push samples of one digit apart (cosine similarity);
     #                                 None: 0.3 with a prior, 0.1 without
-    prior: str = "auto"  # Plug & Play denoising prior: auto | none | vae | ae | a .keras autoencoder,
-    #                      or "flow": the flow model draws and the objective steers (dream/flowdream.py)
-    #                      auto = the bundled vae, else the bundled ae, else none (pixels alone)
+    prior: str = "flow"  # "flow": the flow model draws and the objective steers (dream/flowdream.py);
+    #                      or a pixel dream with a Plug & Play denoising prior: auto | vae | ae | a .keras
+    #                      autoencoder (auto = the bundled vae, else the bundled ae, else none), or none
     denoise: float = 0.03  # weight of that prior (pulls each step towards its reconstruction)
     # -- random transforms each step
     jitter: float = 2.0  # pixels
@@ -170,8 +171,8 @@ def _plan(digits, cfg: DreamConfig, taps: ModelTaps) -> _Plan:
     return _Plan([f"{layer}:{u}" for u in want], np.full(len(units), -1, np.int64), units, units, layer)
 
 
-def _target(cfg: DreamConfig, plan: _Plan, sel: slice):
-    """The main score of images `sel`: the class score, or the unit/layer objective."""
+def _target(cfg: DreamConfig, plan: _Plan, sel):
+    """The main score of images `sel` (a slice or indices): the class score, or the unit/layer objective."""
     labels = plan.labels[sel]
     if cfg.objective == "prob" or (cfg.objective == "class" and cfg.class_score == "prob"):
         return O.class_prob(labels)
@@ -221,7 +222,7 @@ def _param(cfg: DreamConfig, plan: _Plan, sel: slice, part):
         return P.latent(decoder, len(labels), labels=labels if conditional else None, seed=cfg.seed, z_start=z0,
                         prior_weight=cfg.latent_prior, anchor_weight=cfg.latent_anchor)
     named = cfg.start if isinstance(cfg.start, str) else "image"  # an array: the start itself
-    start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp if named == "mean" else 0.0)
+    start = start_images(cfg.start, n, seed=cfg.seed, warp=cfg.warp)  # the mean digit's, and copies of an image
     noise = cfg.noise if start is None or named in ("mean", "blank") else min(cfg.noise, 0.3)
     if start is None:
         noise = max(noise, 0.5)
@@ -253,36 +254,69 @@ def _batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, rows: r
                        scores=result.scores, config=cfg, units=units, prior=priors.prior_name(cfg.prior, prior))
 
 
+#: Dreams per batch through the flow (fewer when the whole job is smaller): memory stays bounded
+#: whatever the job's size, and every batch of a job has this one size, so shards give its bytes.
+FLOW_BATCH = 100
+#: A pixel dream's options that a dream through the flow does not use (refused there, in one line).
+PIXEL_ONLY = ("lr", "class_score", "temperature", "l1", "l2", "tv", "diversity", "denoise", "blur", "noise",
+              "smooth", "warp", "lowres", "bound", "optimizer", "decay_power", "generator", "latent_prior",
+              "latent_lr", "latent_anchor")
+#: The flow's own view transforms unless a dream asks for others (`flowdream.FlowDreamConfig`).
+FLOW_VIEW_OPTIONS = {"jitter": "jitter", "scale": "zoom", "rotate": "rotate"}
+
+
 def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, rows: range | None, *,
                 frames: int, show_progress: bool) -> DreamResult:
     """Draw the images of `rows` with the flow prior, steered by the objective (`dream.flowdream`).
 
     A class objective also conditions the flow on the class and steers by the classifier's
-    log-probability (whatever `class_score` says); a unit or layer objective steers the
-    unconditional flow. A start image (a digit, a file, an array) is noised back by `strength`.
+    log-probability; a unit or layer objective steers the unconditional flow. A start image (a
+    digit, a file, an array) is noised back by `strength`. The dreams run in batches of one
+    size (`FLOW_BATCH`, the last padded), so memory does not grow with the job and any split
+    into shards gives the same bytes.
     """
     from .._util import progress
-    from .flowdream import NULL, FlowDreamConfig, dream_flow, load_flow
+    from ..generate.flow import flow_times, model_grid
+    from .flowdream import FLOW_STEPS, NULL, FlowDreamConfig, dream_flow, load_flow
 
-    load_flow(cfg.flow)  # a file that is not a flow: one line, before the progress bar
+    flow = load_flow(cfg.flow)  # a file that is not a flow: one line, before the progress bar
+    own = flow_times(flow) is not None
+    steps = cfg.steps if cfg.steps is not None or own else FLOW_STEPS
     k = cfg.per_digit
-    sel = slice(None) if rows is None else row_items(rows, k)
+    sel = slice(0, len(plan.labels)) if rows is None else row_items(rows, k)
     labels, units = plan.labels[sel], None if plan.units is None else plan.units[sel]
     classy = cfg.objective in ("class", "prob")
     named = isinstance(cfg.start, str) and cfg.start in ("noise", "blank", "mean")
     start = None if named else start_images(cfg.start, len(plan.labels), seed=cfg.seed)[sel]
-    fcfg = FlowDreamConfig(steps=cfg.steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, hand=cfg.hand,
-                           flow=cfg.flow)
-    snaps = [] if frames else None
-    with progress(length=cfg.steps, label="dreaming through the flow", show=show_progress) as bar:
-        images = dream_flow(labels if classy else np.full(len(labels), NULL), classifier=taps,
-                            objective=None if classy else _target(cfg, plan, sel), targets=labels, cfg=fcfg,
-                            seed=cfg.seed, first=sel.start or 0, start_images=start, snapshots=snaps,
-                            progress=bar.update)
-    picks = np.linspace(0, len(snaps) - 1, frames).round().astype(int) if frames else []
+    views = {FLOW_VIEW_OPTIONS[f]: getattr(cfg, f) for f in FLOW_VIEW_OPTIONS if getattr(cfg, f) != getattr(DEFAULTS, f)}
+    fcfg = FlowDreamConfig(steps=steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, hand=cfg.hand,
+                           flow=cfg.flow, **views)
+    n_steps = len(model_grid(flow, steps, 0.0 if start is None else 1.0 - cfg.strength)) - 1
+    size = max(1, min(FLOW_BATCH, len(plan.labels)))
+    first = sel.start
+    out, snaps = [], [] if frames else None
+    with progress(length=n_steps * -(-len(labels) // size), label="dreaming through the flow",
+                  show=show_progress) as bar:
+        for a in range(0, len(labels), size):
+            n = min(size, len(labels) - a)
+            pad = size - n
+            idx = np.minimum(np.arange(first + a, first + a + size), len(plan.labels) - 1)  # padded: the last again
+            y = np.concatenate([labels[a : a + n], np.zeros(pad, np.int64)])
+            batch_snaps = [] if frames else None
+            starts = None if start is None else np.concatenate([start[a : a + n], np.zeros((pad, 28, 28), np.float32)])
+            images = dream_flow(y if classy else np.full(size, NULL), classifier=taps,
+                                objective=None if classy else _target(cfg, plan, idx),
+                                targets=y, cfg=fcfg, seed=cfg.seed, first=first + a, start_images=starts,
+                                snapshots=batch_snaps, progress=bar.update)
+            out.append(images[:n])
+            if frames:
+                snaps.append([f[:n] for f in batch_snaps])
+    images = np.concatenate(out) if out else np.zeros((0, 28, 28), np.float32)
+    steps_seen = [np.concatenate([b[j] for b in snaps]) for j in range(len(snaps[0]))] if snaps else []
+    picks = np.linspace(0, len(steps_seen) - 1, frames).round().astype(int) if frames and steps_seen else []
     return DreamResult(images=images, labels=labels, rows=plan.rows if rows is None else plan.rows[rows.start : rows.stop],
-                       ncols=k, frames=[snaps[i] for i in picks], scores=np.zeros(len(labels), np.float32), config=cfg,
-                       units=units, prior=priors.FLOW)
+                       ncols=k, frames=[steps_seen[i] for i in picks], scores=np.zeros(len(labels), np.float32),
+                       config=cfg, units=units, prior=priors.FLOW)
 
 
 def dream(digits=None, *, config: DreamConfig | None = None, frames: int = 0, model=None,
@@ -358,10 +392,22 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
     check_optimizer(cfg.optimizer)
     fin = V.finite
     flow = cfg.prior == priors.FLOW
+    if flow:
+        if cfg.param != "pixel":
+            raise NeuroartError(f"--param {cfg.param} shapes a pixel dream; a dream through the flow is drawn by "
+                                "the flow: add --prior none (or vae) for it")
+        unused = [f for f in PIXEL_ONLY if getattr(cfg, f) != getattr(DEFAULTS, f)]
+        if unused:
+            names = ", ".join("--" + f.replace("_", "-") for f in unused)
+            raise NeuroartError(f"{names}: a pixel dream's option, unused through the flow: add --prior none "
+                                "(or vae) for it")
+    if cfg.objective in ("class", "prob") and cfg.units:
+        raise NeuroartError("--unit picks hidden units for --objective neuron or channel; a class objective "
+                            "dreams the digits given as arguments")
     return dataclasses.replace(
         cfg,
-        steps=V.positive_int("steps", cfg.steps if cfg.steps is not None else (FLOW_STEPS if flow else STEPS),
-                             high=MAX_STEPS),
+        steps=None if flow and cfg.steps is None else V.positive_int("steps", STEPS if cfg.steps is None else cfg.steps,
+                                                                      high=MAX_STEPS),
         per_digit=V.positive_int("per_digit", cfg.per_digit, high=MAX_PER_DIGIT),
         views=V.positive_int("views", cfg.views if cfg.views is not None else (FLOW_VIEWS if flow else 1), high=64),
         steer=fin("steer", cfg.steer, low=0, high=1000),

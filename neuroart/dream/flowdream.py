@@ -31,13 +31,15 @@ from .render import ModelTaps
 
 #: The flow's label for "any digit" (its unconditional flow).
 NULL = FLOW_NULL
+#: Euler steps through a flow trained by flow matching (a few-step flow takes its own grid).
+FLOW_STEPS = 25
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowDreamConfig:
     """Defaults of a dream through the flow prior (the CLI reads them)."""
 
-    steps: int = 25  # Euler steps of the flow
+    steps: int | None = None  # Euler steps of the flow (None: a few-step flow's own, else 25)
     scale: float = 2.0  # strength of the classifier's steering (bench_flow.py: 1-2 keep the FID lowest)
     views: int = 8  # random transforms the objective is averaged over, per step
     jitter: float = 2.0  # pixels
@@ -54,7 +56,8 @@ FLOW_DEFAULTS = FlowDreamConfig()
 
 def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
     """`cfg` with every number checked (one clear line for a bad one)."""
-    positive_int("steps", cfg.steps, high=1000)
+    if cfg.steps is not None:
+        positive_int("steps", cfg.steps, high=1000)
     finite("scale", cfg.scale, low=0, high=1000)
     positive_int("views", cfg.views, high=64)
     finite("jitter", cfg.jitter, low=0, high=8)
@@ -172,19 +175,19 @@ def _logprob(targets):
     return O.Objective(fn, "class log-probability")
 
 
-def _steer(steering: Steering, targets, u_rows, cfg: FlowDreamConfig, start: float, style=None):
-    """A ``steer(x_t, t, labels) -> v`` for `integrate`, reading step i's transforms from u_rows;
-    `style` (N, 2): the hand to keep (None: none)."""
+def _steer(steering: Steering, targets, u_rows, cfg: FlowDreamConfig, ts, style=None):
+    """A ``steer(x_t, t, labels) -> v`` for `integrate` over the step times `ts`, reading step
+    i's transforms from u_rows; `style` (N, 2): the hand to keep (None: none)."""
     T = tf()
     targets = T.constant(np.asarray(targets, np.int32))
-    dt = (1.0 - start) / cfg.steps
+    ts = np.asarray(ts, np.float64)[:-1]
     u_all = T.constant(np.transpose(u_rows, (1, 2, 0, 3)))  # (steps, views, N, 6)
     scale, w = T.constant(cfg.scale, "float32"), float(cfg.guidance)
     hand = T.constant(cfg.hand if style is not None else 0.0, "float32")
     style = T.constant(np.zeros((len(u_rows), 2), np.float32) if style is None else np.asarray(style, np.float32))
 
     def steer(x, t, y):
-        i = min(int(round((float(t) - start) / dt)), cfg.steps - 1)
+        i = int(np.argmin(np.abs(ts - float(t))))
         return steering.velocity(x, T.constant(t, "float32"), y, targets, u_all[i], w, scale, style, hand)
 
     return steer
@@ -201,7 +204,7 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     (seed, first + i) alone, so shards of a job concatenate to the whole job. `progress(n)` is
     called after each step; `snapshots` (a list) receives the predicted digit at every step.
     """
-    from ..generate.flow import integrate, row_noise, to_flow, to_pixels
+    from ..generate.flow import flow_times, integrate, model_grid, row_noise, to_flow, to_pixels
 
     cfg = check(cfg)
     flow = load_flow(cfg.flow)
@@ -209,14 +212,17 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     n = len(labels)
     targets = labels if targets is None else np.asarray(targets, np.int64).reshape(-1)
     steering = steering_for(flow, classifier, objective, cfg=cfg) if cfg.scale > 0 else None
-    start = 0.0 if start_images is None else 1.0 - float(cfg.strength)
+    steps = cfg.steps if cfg.steps is not None or flow_times(flow) is not None else FLOW_STEPS
+    ts = model_grid(flow, steps, 0.0 if start_images is None else 1.0 - float(cfg.strength))
+    start = float(ts[0])  # a few-step flow starts at its grid time nearest 1 - strength
     x0 = row_noise(seed, n, first)
     if start_images is not None:
         x0 = (1.0 - start) * x0 + start * to_flow(start_images)
-    u = np.stack([np.random.default_rng([int(seed), first + i, 1]).random((cfg.steps, cfg.views, 6), np.float32)
-                  for i in range(n)]) if n else np.zeros((0, cfg.steps, cfg.views, 6), np.float32)
+    k = len(ts) - 1
+    u = np.stack([np.random.default_rng([int(seed), first + i, 1]).random((k, cfg.views, 6), np.float32)
+                  for i in range(n)]) if n else np.zeros((0, k, cfg.views, 6), np.float32)
     style = hand_of(start_images) if steering is not None and start_images is not None and cfg.hand > 0 else None
-    steer = _steer(steering, targets, u, cfg, start, style) if steering is not None else None
-    x = integrate(flow, x0, labels, steps=cfg.steps, guidance=cfg.guidance, start=start, steer=steer,
-                  progress=progress, snapshots=snapshots)
+    steer = _steer(steering, targets, u, cfg, ts, style) if steering is not None else None
+    x = integrate(flow, x0, labels, steps=steps if flow_times(flow) is None else None, guidance=cfg.guidance,
+                  start=start, steer=steer, progress=progress, snapshots=snapshots)
     return to_pixels(x)

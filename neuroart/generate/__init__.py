@@ -29,9 +29,21 @@ def load_generator(name_or_path="cvae"):
 
 def train_generator(kind="cvae", **options):
     """Train a generator (see `neuroart.generate.train.train_generator` for the options;
-    ``kind="flow"``: `neuroart.generate.flow_train.train_flow`)."""
+    ``kind="flow"``: `neuroart.generate.flow_train.train_flow`; ``kind="fewstep"``: the bundled
+    flow distilled into 4 passes, `neuroart.generate.fewstep.distil_flow`)."""
+    from .._util import NeuroartError
+
+    if kind != "fewstep":
+        given = [options.pop(name, None) for name in ("teacher", "paths")]
+        if any(v is not None for v in given):
+            raise NeuroartError("--teacher and --paths are for --kind fewstep")
+    if kind == "fewstep":
+        from .fewstep import distil_flow
+
+        if options.pop("latent_dim", None) is not None:
+            raise NeuroartError("a flow model has no latent code: --latent-dim is for ae, vae and cvae")
+        return distil_flow(**options)
     if kind == "flow":
-        from .._util import NeuroartError
         from .flow_train import train_flow
 
         if options.pop("latent_dim", None) is not None:

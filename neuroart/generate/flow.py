@@ -118,6 +118,34 @@ class GroupNorm(L.GroupNormalization):
         return x * scale + (self.beta - mean * scale)
 
 
+@k.saving.register_keras_serializable(package="neuroart")
+class StepTimes(L.Layer):
+    """The times a few-step flow was distilled to sample at (`neuroart.generate.fewstep`).
+
+    An identity on t that carries the grid in its config, so the grid travels inside the model
+    file: whoever loads the model samples it on the right steps (`flow_times`). No weights.
+    """
+
+    def __init__(self, times=(), **kwargs):
+        super().__init__(**kwargs)
+        self.times = tuple(float(t) for t in times)
+
+    def call(self, t):
+        return t
+
+    def get_config(self):
+        return {**super().get_config(), "times": list(self.times)}
+
+
+def flow_times(model) -> np.ndarray | None:
+    """The step times of a few-step flow (K + 1 of them, 0 to 1), or None for a flow that samples
+    on any grid (one trained by flow matching)."""
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, StepTimes):
+            return np.asarray(layer.times, np.float32)
+    return None
+
+
 def _res_block(h, emb, ch: int, name: str, norm: bool = True):
     """A residual block conditioned on the time + class embedding; its last convolution starts at
     zero, so every block starts as the identity.
@@ -153,9 +181,10 @@ def _attention(h, name: str):
     return L.Reshape((size, size, ch), name=f"{name}_grid")(L.Add(name=f"{name}_out")([seq, a]))
 
 
-def build_flow(config: FlowConfig | None = None):
+def build_flow(config: FlowConfig | None = None, *, times=None):
     """The U-Net: inputs ``x`` (N, 28, 28) in [-1, 1], ``t`` (N, 1), ``label`` (N, 1) int 0-10;
-    output the velocity (N, 28, 28).
+    output the velocity (N, 28, 28). With `times` (a few-step flow's grid) the model carries
+    them (`StepTimes`); the weights are the same either way.
 
     `blocks` residual blocks per level on the way down and on the way up (the first block up
     takes the level's skip connection), one more in the middle at 7 px, with self-attention
@@ -166,7 +195,8 @@ def build_flow(config: FlowConfig | None = None):
     x_in = k.Input((28, 28), name="x")
     t_in = k.Input((1,), name="t")
     y_in = k.Input((1,), dtype="int32", name="label")
-    emb = TimeEmbedding(64, name="time_features")(t_in)
+    t = StepTimes(times, name="step_times")(t_in) if times is not None else t_in
+    emb = TimeEmbedding(64, name="time_features")(t)
     emb = L.Dense(cfg.embed, activation="swish", name="time_mlp1")(emb)
     emb = L.Dense(cfg.embed, name="time_mlp2")(emb)
     label = L.Flatten(name="label_flat")(L.Embedding(NULL + 1, cfg.embed, name="label_embed")(y_in))
@@ -275,13 +305,33 @@ def time_grid(steps: int, start: float = 0.0, spacing: float = 1.0) -> np.ndarra
     return (float(start) + (1.0 - float(start)) * u).astype(np.float32)
 
 
-def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solver: str = "euler",
+def model_grid(model, steps: int | None = None, start: float = 0.0, spacing: float = 1.0) -> np.ndarray:
+    """The times a flow steps through from `start` to 1: a few-step flow's own grid (from the
+    grid time nearest `start`; `steps` must be None), else `time_grid(steps, start, spacing)`."""
+    own = flow_times(model)
+    if own is None:
+        return time_grid(SAMPLE_DEFAULTS["steps"] if steps is None else steps, start, spacing)
+    if steps is not None:
+        raise NeuroartError(f"this flow was distilled to sample in its own {len(own) - 1} steps: leave steps "
+                            "unset (a flow trained by flow matching, such as 'flow-teacher', takes any number)")
+    return own[int(np.argmin(np.abs(own[:-1] - float(start)))):]
+
+
+def passes(model, steps: int | None = None, guidance: float = 0.0, start: float = 0.0,
+           spacing: float = 1.0, guidance_window: tuple[float, float] = GUIDANCE_WINDOW) -> int:
+    """Network passes a digit costs with these settings (guided steps count twice)."""
+    ts = model_grid(model, steps, start, spacing)[:-1]
+    return int(len(ts) + (np.sum((ts >= guidance_window[0]) & (ts < guidance_window[1])) if guidance else 0))
+
+
+def integrate(model, x0, labels, *, steps: int | None = 25, guidance: float = 0.0, solver: str = "euler",
               start: float = 0.0, steer=None, progress=None, snapshots: list | None = None,
               guidance_window: tuple[float, float] = GUIDANCE_WINDOW, spacing: float = 1.0) -> np.ndarray:
     """Integrate the flow from `x0` (N, 28, 28) in flow space at time `start` to t = 1.
 
-    The steps' times are `time_grid` (`spacing` 1: even). Classifier-free `guidance` acts at the
-    steps whose time lies in `guidance_window`.
+    The steps' times are `model_grid` (a few-step flow's own, with `steps` None; else
+    `time_grid`, `spacing` 1: even). Classifier-free `guidance` acts at the steps whose time lies
+    in `guidance_window`.
     `steer(x, t, labels) -> v`, if given, replaces the flow's own velocity (a steered one, made
     from it: `neuroart.dream.flowdream`). `progress(n)` is called after each step. `snapshots`,
     a list, receives the predicted clean digit (pixels) at every step and the result (an
@@ -296,7 +346,7 @@ def integrate(model, x0, labels, *, steps: int = 25, guidance: float = 0.0, solv
     def velocity(x, t):
         return steer(x, t, y) if steer is not None else v_of(x, t, y, w if guidance_window[0] <= t < guidance_window[1] else 0.0)
 
-    ts = time_grid(steps, start, spacing)
+    ts = model_grid(model, steps, start, spacing)
     for i in range(len(ts) - 1):
         t0, t1 = float(ts[i]), float(ts[i + 1])
         v0 = velocity(x, t0)
@@ -324,20 +374,37 @@ def to_flow(images) -> np.ndarray:
     return np.asarray(images, np.float32) * 2.0 - 1.0
 
 
-def sample(model, labels, *, steps: int = SAMPLE_DEFAULTS["steps"], guidance: float = 0.0,
-           solver: str = SAMPLE_DEFAULTS["solver"], spacing: float = SAMPLE_DEFAULTS["spacing"], seed: int = 0,
-           batch: int = 500, progress=None) -> np.ndarray:
-    """Digits (N, 28, 28) in [0, 1] for `labels` (0-9, or `NULL` for any digit).
+def sampling(model, *, steps=None, guidance=None, solver=None, spacing=None) -> dict:
+    """The sampler settings for `model`, each None meaning the model's own: a few-step flow samples
+    on its grid without guidance (it was distilled from a guided sampler) and refuses any other
+    setting in one line; a flow-matching flow fills the gaps from `SAMPLE_DEFAULTS`."""
+    if flow_times(model) is not None:
+        given = [name for name, v in (("steps", steps), ("guidance", guidance), ("solver", solver),
+                                      ("spacing", spacing)) if v is not None]
+        if given:
+            raise NeuroartError(f"this flow was distilled to sample in its own {len(flow_times(model)) - 1} steps: "
+                                f"{', '.join(given)} cannot be set (a flow trained by flow matching, such as "
+                                "'flow-teacher', takes them)")
+        return {"steps": None, "guidance": 0.0, "solver": "euler", "spacing": 1.0}
+    d = SAMPLE_DEFAULTS
+    return {"steps": check_steps(d["steps"] if steps is None else steps),
+            "guidance": check_guidance(d["guidance"] if guidance is None else guidance),
+            "solver": check_solver(d["solver"] if solver is None else solver),
+            "spacing": check_spacing(d["spacing"] if spacing is None else spacing)}
+
+
+def sample(model, labels, *, steps: int | None = None, guidance: float | None = None, solver: str | None = None,
+           spacing: float | None = None, seed: int = 0, batch: int = 500, progress=None) -> np.ndarray:
+    """Digits (N, 28, 28) in [0, 1] for `labels` (0-9, or `NULL` for any digit); the sampler
+    settings left None are the model's own (`sampling`).
 
     Row i's starting noise depends on (seed, i) only, so a longer run starts from the same noise
     as a shorter one (the same bytes need the same batches: `generate_rows` fixes them).
     """
     labels = np.asarray(labels, np.int64).reshape(-1)
-    steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
-    spacing = check_spacing(spacing)
+    how = sampling(model, steps=steps, guidance=guidance, solver=solver, spacing=spacing)
     noise = row_noise(seed, len(labels))
-    out = [integrate(model, noise[i : i + batch], labels[i : i + batch], steps=steps, guidance=guidance,
-                     solver=solver, spacing=spacing, progress=progress)
+    out = [integrate(model, noise[i : i + batch], labels[i : i + batch], **how, progress=progress)
            for i in range(0, len(labels), batch)]
     return to_pixels(np.concatenate(out)) if out else np.zeros((0, 28, 28), np.float32)
 
@@ -357,10 +424,11 @@ def job_batch(n_labels: int) -> int:
     return max(1, min(BATCH, int(n_labels)))
 
 
-def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SAMPLE_DEFAULTS["steps"],
-                  guidance: float = SAMPLE_DEFAULTS["guidance"], solver: str = SAMPLE_DEFAULTS["solver"],
-                  spacing: float = SAMPLE_DEFAULTS["spacing"], seed: int = 0, progress=None) -> np.ndarray:
-    """Digits (in [0, 1]) for grid rows `rows` (``per_digit`` labels each) of a job over `labels`.
+def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int | None = None,
+                  guidance: float | None = None, solver: str | None = None, spacing: float | None = None,
+                  seed: int = 0, progress=None) -> np.ndarray:
+    """Digits (in [0, 1]) for grid rows `rows` (``per_digit`` labels each) of a job over `labels`;
+    the sampler settings left None are the model's own (`sampling`).
 
     Item i's noise comes from (seed, i) alone, and every batch of the job has the same size,
     ``min(BATCH, len(labels))`` (a shard's last batch is padded to it): TensorFlow's CPU kernels
@@ -369,8 +437,7 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SA
     job, and a 10 x 10 grid is one batch (about 0.65x the time of a batch per row). `progress(1)`
     is called after each step of each batch: ``steps · ceil(digits / batch size)`` calls.
     """
-    steps, guidance, solver = check_steps(steps), check_guidance(guidance), check_solver(solver)
-    spacing = check_spacing(spacing)
+    how = sampling(model, steps=steps, guidance=guidance, solver=solver, spacing=spacing)
     labels = np.asarray(labels, np.int64)
     items = range(rows.start * per_digit, rows.stop * per_digit)
     size = job_batch(len(labels))
@@ -379,7 +446,6 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int = SA
         n = min(size, items.stop - a)
         noise = np.concatenate([row_noise(seed, n, a), np.zeros((size - n, 28, 28), np.float32)])
         batch = np.concatenate([labels[a : a + n], np.full(size - n, NULL, np.int64)])
-        x = integrate(model, noise, batch, steps=steps, guidance=guidance, solver=solver, spacing=spacing,
-                      progress=progress)
+        x = integrate(model, noise, batch, **how, progress=progress)
         out.append(to_pixels(x[:n]))
     return np.concatenate(out)

@@ -21,7 +21,6 @@ from ..outputs import Digits
 from ..validate import finite, integer, positive_int
 from .config import (
     DEFAULT_MODEL,
-    FLOW_SAMPLE_DEFAULTS,
     LABEL_JUDGE,
     SHARPNESS,
     TEMPERATURE,
@@ -56,8 +55,7 @@ def _check_temperature(temperature: float) -> float:
 
 def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
              model=DEFAULT_MODEL, truncation: float = TRUNCATION, sharpness: float = SHARPNESS,
-             standard_prior: bool = False, shard=None, steps: int = FLOW_SAMPLE_DEFAULTS["steps"],
-             guidance: float = FLOW_SAMPLE_DEFAULTS["guidance"],
+             standard_prior: bool = False, shard=None, steps: int | None = None, guidance: float | None = None,
              show_progress: bool = False) -> Digits:
     """New digits of the requested classes (all ten by default), `per_digit` of each.
 
@@ -77,9 +75,12 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
     batch sizes). The flow runs every shard in batches of the job's one size
     (`neuroart.generate.flow.generate_rows`), to the same effect.
 
-    A flow model (``model="flow"``) integrates its flow in `steps` Euler steps with
-    classifier-free `guidance` (0 = none), with a progress bar on stderr when `show_progress`;
-    `temperature`, `truncation`, `sharpness` and `standard_prior` are the VAEs' and do not apply.
+    A flow model (``model="flow"``, the bundled few-step flow) draws each digit in its own 4
+    network passes; a flow trained by flow matching (``model="flow-teacher"``) integrates in
+    `steps` Euler steps with classifier-free `guidance` (None: `FLOW_SAMPLE_DEFAULTS`'s; 0 =
+    none), which a few-step flow refuses in one line. A progress bar goes to stderr when
+    `show_progress`; `temperature`, `truncation`, `sharpness` and `standard_prior` are the
+    VAEs' and do not apply.
     """
     from ..distribute import check_shard
 
@@ -127,14 +128,14 @@ def flow_model(model):
 def _flow_rows(flow, ds, per_digit: int, shard, *, steps, guidance, seed, show_progress):
     from .._util import progress
     from ..distribute import job_rows
-    from .config import check_steps
-    from .flow import generate_rows, job_batch
+    from .flow import generate_rows, job_batch, model_grid, sampling
 
-    steps = check_steps(steps)
+    how = sampling(flow, steps=steps, guidance=guidance)  # a few-step flow refuses steps, in one line
+    n_steps = len(model_grid(flow, how["steps"], spacing=how["spacing"])) - 1
     labels = np.repeat(np.asarray(ds, np.int64), per_digit)
     rows = job_rows(len(ds), shard)
     batches = -(-len(rows) * per_digit // job_batch(len(labels)))
-    with progress(length=batches * steps, label="generating through the flow", show=show_progress) as bar:
+    with progress(length=batches * n_steps, label="generating through the flow", show=show_progress) as bar:
         images = generate_rows(flow, labels, per_digit=per_digit, rows=rows, steps=steps, guidance=guidance,
                                seed=seed, progress=bar.update)
     return images, _rows_of(labels, per_digit, shard)
