@@ -13,9 +13,14 @@ No TensorFlow, no click.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
-__all__ = ["command_argv", "flag"]
+__all__ = ["command_argv", "flag", "input_hashes"]
+
+#: Options whose files are not a picture's inputs: what a command writes, the models (their
+#: hashes are recorded by name: ``model_sha256``, ...) and MNIST.
+NOT_INPUTS = ("out", "gif", "npz", "svg", "model", "prior", "judge", "flow", "data")
 
 
 def flag(name: str) -> str:
@@ -45,3 +50,27 @@ def command_argv(command: str, *args, **options) -> list[str]:
         else:
             argv += [flag(name), _text(value)]
     return argv
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def input_hashes(options: dict) -> list[str]:
+    """``["option=short sha256", ...]``: every existing file among a command's option values (its
+    input pictures), in order, so a replay can tell the same picture from another one.
+
+    Keyed by the option, not the path: the same picture from another folder records the same
+    (`NOT_INPUTS` are left out)."""
+    out = []
+    for name, value in options.items():
+        if name in NOT_INPUTS or value is None or isinstance(value, bool):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and os.path.isfile(v):
+                out.append(f"{name}={_sha256(v)}")
+    return out

@@ -148,8 +148,10 @@ def test_a_killed_run_leaves_no_temp_files_behind(invoke, tmp_path):
     (["dream", "7", "--start", "secret"], "add --with secret"),  # a file in the current folder, no suffix
     (["explain", "secret"], "add --with secret"),
     (["dream", "--help"], "asks for help"),
-    (["explain", *["digit:0"] * 240, "--method", "smoothgrad", "--samples", "1024"], "--yes"),
+    (["generate", "--model", "flow", "--steps", "1000", "--per-digit", "500"], "--yes"),  # steps, not digits
     (["dream", "--objective", "neuron", "--unit", "0-127", "--per-digit", "100"], "--yes"),
+    (["dream", "--prior", "none", "--objective", "neuron", "--unit", "0-127", "--steps", "1", "--per-digit", "1000"],
+     "GB"),  # little work, all of it in one batch
 ])
 def test_replay_refuses_hidden_files_help_and_disguised_work(invoke, tmp_path, files_in, assert_clean_error,
                                                              argv, fragment):
@@ -203,3 +205,60 @@ def test_replay_with_a_copy_of_the_input_matches_it_by_role(invoke, tmp_path, di
     # two inputs and one unrelated file: nothing to match it by
     _png_with_argv(tmp_path / "two.png", ["morph", "/x/a.png", "/x/b.png", "--out", "m.png"])
     assert_clean_error(invoke("replay", "two.png", "--out", "o.png", "--with", "three.png"), "add --with /x/a.png")
+
+
+def test_the_cost_counts_steps_passes_and_memory():
+    """Work is digits x steps x network passes (a flow pass outweighs an MLP pass), memory the batch."""
+    from neuroart.cli import main
+    from neuroart.cli.replay_checks import REPLAY_MEMORY, REPLAY_WORK, replay_cost
+
+    def cost(*argv):
+        return replay_cost(argv[0], main.get_command(None, argv[0]).make_context(argv[0], list(argv[1:])).params)
+
+    few, many = cost("generate", "--model", "flow", "--per-digit", "500"), cost(
+        "generate", "--model", "flow", "--steps", "1000", "--per-digit", "500")
+    assert many.work == pytest.approx(few.work * 1000 / 20) and many.work > REPLAY_WORK > few.work
+    assert cost("generate", "--model", "cvae", "--per-digit", "500").work < few.work / 50  # a decoder pass, not a U-Net's
+    flow, pixel = (cost("dream", "--prior", p, "--steps", "25", "--per-digit", "10") for p in ("flow", "vae"))
+    assert flow.work > 10 * pixel.work
+    wide = cost("dream", "--prior", "none", "--objective", "neuron", "--unit", "0-127", "--steps", "1",
+                "--per-digit", "1000")
+    assert wide.work < REPLAY_WORK and wide.memory > REPLAY_MEMORY
+    assert "network passes of a digit" in many.describe() and "min on 2 cores" in many.describe()
+
+
+def test_replay_says_when_the_weights_differ_from_the_recipes(invoke, tmp_path):
+    from neuroart.models import model_hash
+
+    _png_with_argv(tmp_path / "old.png", ["generate", "1", "--per-digit", "1"], model="cvae",
+                   model_sha256="0123456789abcdef")
+    result = invoke("replay", "old.png", "--out", "o.png")
+    assert result.exit_code == 0, result.stderr
+    assert (f"replay: the recipe's model had weights 0123456789abcdef; the bundled cvae has {model_hash('cvae')}: "
+            "the picture will differ") in result.stderr
+    _png_with_argv(tmp_path / "same.png", ["generate", "1", "--per-digit", "1"], model="cvae",
+                   model_sha256=model_hash("cvae"))
+    result = invoke("replay", "same.png", "--out", "o.png")
+    assert result.exit_code == 0 and "will differ" not in result.stderr, result.stderr
+
+
+def test_replay_says_when_a_with_picture_is_another_one(invoke, tmp_path, digit_png):
+    """The recipe records its input pictures' hashes: a copy replays silently, another picture is named."""
+    import shutil
+
+    digit_png("three.png")
+    digit_png("other.png", size=(200, 300))
+    assert invoke("reconstruct", "three.png", "--out", "r.png").exit_code == 0
+    assert outputs.read_recipe(tmp_path / "r.png")["inputs_sha256"][0].startswith("images=")
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / "three.png", tmp_path / "copy" / "three.png")
+    result = invoke("replay", "r.png", "--out", "a.png", "--with", "copy/three.png")
+    assert result.exit_code == 0 and "not the picture" not in result.stderr, result.stderr
+    with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "r.png") as b:  # same pixels, same recipe
+        assert np.array_equal(np.asarray(a), np.asarray(b)) and a.info == b.info
+    result = invoke("replay", "r.png", "--out", "b.png", "--with", "other.png")
+    assert result.exit_code == 0, result.stderr
+    assert "replay: input 1 (images) is not the picture the recipe read" in result.stderr
+    _png_with_argv(tmp_path / "old.png", ["reconstruct", "three.png", "--out", "x.png"])  # a recipe without hashes
+    result = invoke("replay", "old.png", "--out", "c.png", "--with", "three.png")
+    assert result.exit_code == 0 and "recorded no hash of its input pictures" in result.stderr, result.stderr

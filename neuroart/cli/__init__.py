@@ -91,7 +91,12 @@ def check_outputs(**paths):
 def save(sheet, **outputs) -> None:
     """Write a library `Sheet` (all or nothing) with this command's recipe; print each file."""
     from ..outputs import save as save_sheet
+    from ..recipe import input_hashes
 
+    ctx = click.get_current_context(silent=True)
+    inputs = input_hashes(ctx.params) if ctx is not None else []
+    if inputs:  # the input pictures' hashes: replay tells another picture from the one used
+        sheet.recipe["inputs_sha256"] = inputs
     if sheet.message:
         click.echo(sheet.message)
     for path in save_sheet(sheet, argv=argv(), options=FLAGS, **outputs):

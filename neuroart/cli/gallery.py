@@ -14,6 +14,7 @@ import click
 
 from .._util import NeuroartError
 from . import check_outputs, echo_wrote, library_errors, main
+from .replay_checks import REPLAY_MEMORY, REPLAY_WORK, Cost, input_differences, model_differences, replay_cost
 
 
 def _root_context() -> click.Context:
@@ -92,29 +93,6 @@ DATA_SOURCES = ("auto", "offline", "keras-cache")
 OUTPUT_OPTIONS = ("out", "gif", "npz", "svg")
 #: Options whose values are never file names (checked by their own parsers).
 NOT_FILES = ("shard",)
-#: Work a recipe may ask for without --yes (image-steps for dream, digits for the rest).
-REPLAY_WORK = 200_000
-
-
-def _replay_work(name: str, p: dict) -> int:
-    """A rough cost of a command: digit-images times optimisation steps (or images drawn)."""
-    if name == "dream":
-        from ..dream.dreams import STEPS
-        from .dream import parse_units
-
-        rows = max(len(p.get("digits") or ()), len(parse_units(p.get("units") or ())), 10)
-        return rows * int(p.get("per_digit") or 1) * int(p.get("steps") or STEPS)  # no --steps: the default
-    if name == "deepdream":
-        return int(p.get("octaves") or 1) * int(p.get("steps") or 1) * 500
-    if name == "explain":  # gradient passes: images x (IG steps, SmoothGrad samples or occlusion patches)
-        return len(p.get("images") or ()) * max(int(p.get("steps") or 1), int(p.get("samples") or 1), 49)
-    if name == "generate":
-        return max(len(p.get("digits") or ()), 10) * int(p.get("per_digit") or 1)
-    if name == "latent-map":
-        return int(p.get("n") or 1) ** 2
-    return int(p.get("frames") or p.get("n") or 10)
-
-
 def _looks_like_file(value: str) -> bool:
     """A value that names a file: it exists, or it has a path's shape (a folder or a suffix)."""
     if "/" in value or os.sep in value or os.path.lexists(value):
@@ -169,10 +147,10 @@ def check_replayable(argv: list[str], allowed_files: list[str], *, yes: bool = F
         if (key, v) not in same and v not in subs:
             raise NeuroartError(f"this recipe reads {v} ({_role(cmd, key)}); "
                                 f"replay reads only files you name: add --with {shlex.quote(v)} (or your copy of it)")
-    work = _replay_work(argv[0], params)
-    if work > REPLAY_WORK and not yes:
-        raise NeuroartError(f"this recipe asks for {work:,} units of work (replay runs at most {REPLAY_WORK:,} "
-                            "without --yes)")
+    cost = replay_cost(argv[0], params)
+    if cost.too_much() and not yes:
+        raise NeuroartError(f"this recipe asks for {cost.describe()} (replay runs at most "
+                            f"{Cost(REPLAY_WORK, REPLAY_MEMORY).describe()} without --yes)")
     return cmd, params, subs
 
 
@@ -254,6 +232,7 @@ def replay(image, out, gif, npz, with_files, yes):
         for v in [str(v) for v in (value if many else [value]) if v is not None and str(v) in subs]:
             click.echo(f"replay: reading {subs[v]} as the recipe's {_role(cmd, key)} (recorded as {v})", err=True)
             overrides[key] = type(value)(subs.get(str(x), x) for x in value) if many else subs[v]
+    _say_differences(recipe, params, overrides)
     shown = [subs.get(a, a) for a in _strip_outputs(argv)] + [x for k, v in overrides.items()
                                                               if k in wanted and v for x in (f"--{k}", v)]
     click.echo("replaying: neuroart " + shlex.join(shown), err=True)
@@ -261,6 +240,17 @@ def replay(image, out, gif, npz, with_files, yes):
         _invoke(argv, overrides=overrides)
     if not Path(out).is_file():
         raise NeuroartError(f"the recipe ran but wrote no {out}")
+
+
+def _say_differences(recipe: dict, params: dict, overrides: dict) -> None:
+    """Warn (stderr) when the models or input pictures replay uses are not what the recipe used."""
+    from ..recipe import input_hashes
+
+    used = {**params, **overrides}
+    files = {str(params[k]): str(used[k]) for k in (*MODEL_OPTIONS, "flow")
+             if isinstance(used.get(k), str) and used[k].endswith(".keras")}
+    for line in model_differences(recipe, files) + input_differences(recipe, input_hashes(used)):
+        click.echo(line, err=True)
 
 
 def _strip_outputs(argv: list[str]) -> list[str]:
