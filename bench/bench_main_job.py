@@ -1,0 +1,98 @@
+"""What the main jobs cost as whole processes: wall time beside TensorFlow's import, and peak memory (issue 24).
+
+Time: each command runs as a fresh process, in turn with the others and with
+``python -c "import tensorflow, keras"`` (round after round, so a busy moment of the machine
+falls on all of them alike); the median of `--runs` rounds is printed, and its ratio to the
+import's median: the issue's targets read "x times the import, run in turn on the same machine".
+
+- ``neuroart dream`` (its defaults: 8 dreams of each digit)
+- ``neuroart dream --prior none`` (the pixel dream)
+- ``neuroart generate --model flow`` (its defaults: 100 digits)
+
+Memory: the peak resident set (``ru_maxrss`` of the waited process, its children included) of
+``neuroart dream --per-digit 200`` and ``neuroart generate --model flow --per-digit 1000``
+(the issue's bound: 2 GB each).
+
+Every command writes its pictures into a temporary folder, removed afterwards.
+
+    python bench/bench_main_job.py [--runs 3] [--no-time] [--no-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+IMPORT = ("import tensorflow, keras", [sys.executable, "-c", "import tensorflow, keras"])
+NEUROART = [sys.executable, "-m", "neuroart"]
+TIMED = {
+    "neuroart dream": ["dream"],
+    "neuroart dream --prior none": ["dream", "--prior", "none"],
+    "neuroart generate --model flow": ["generate", "--model", "flow"],
+}
+MEMORY = {
+    "neuroart dream --per-digit 200": ["dream", "--per-digit", "200"],
+    "neuroart generate --model flow --per-digit 1000": ["generate", "--model", "flow", "--per-digit", "1000"],
+}
+
+
+def run(cmd: list[str], cwd: str) -> tuple[float, int]:
+    """Run `cmd` in `cwd`; returns (wall seconds, peak RSS in bytes). Exits on a failing command."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (its waited children included)
+    seconds = time.perf_counter() - t
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
+        raise SystemExit(f"error: {' '.join(cmd)} failed: {last[0]}")
+    return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+
+
+def times(runs: int, tmp: str) -> None:
+    jobs = dict([IMPORT, *((name, NEUROART + args + _out(args, tmp)) for name, args in TIMED.items())])
+    taken: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(runs):
+        for name, cmd in jobs.items():  # in turn
+            taken[name].append(run(cmd, tmp)[0])
+    base = statistics.median(taken[IMPORT[0]])
+    print(f"{'whole process (median of ' + str(runs) + ', run in turn)':52s} {'seconds':>8s} {'x import':>9s}  runs")
+    for name, ts in taken.items():
+        med = statistics.median(ts)
+        print(f"{name:52s} {med:8.2f} {med / base:8.2f}x  {' '.join(f'{t:.1f}' for t in ts)}", flush=True)
+
+
+def memory(tmp: str) -> None:
+    print(f"{'peak memory':52s} {'GB':>8s} {'seconds':>9s}")
+    for name, args in MEMORY.items():
+        seconds, peak = run(NEUROART + args + _out(args, tmp), tmp)
+        print(f"{name:52s} {peak / 1e9:8.2f} {seconds:9.1f}", flush=True)
+
+
+def _out(args: list[str], tmp: str) -> list[str]:
+    return ["--out", os.path.join(tmp, f"{args[0]}.png")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3, help="rounds of the timed commands (the median is printed)")
+    ap.add_argument("--no-time", action="store_true", help="skip the timing")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak memory")
+    args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="bench-main-job-") as tmp:
+        if not args.no_time:
+            times(args.runs, tmp)
+        if not args.no_memory:
+            memory(tmp)
+
+
+if __name__ == "__main__":
+    main()
