@@ -48,16 +48,17 @@ PIECES: tuple[Piece, ...] = (
     Piece("dream-digits", "Dreamed digits",
           "Each row is one digit dreamed out of the article's MLP by gradient ascent; "
           "the independent CNN reads them as their targets.",
-          "dream --per-digit 8 --seed 1 --scale 3"),
+          "dream --prior vae --per-digit 8 --seed 1 --scale 3"),
     Piece("dream-fourier-magma", "Fourier dreams",
           "Pixel-free dreams: a 1/f Fourier parameterisation with jitter and rotation, in magma.",
-          "dream --param fourier --per-digit 6 --seed 2 --cmap magma --scale 3"),
+          "dream --prior vae --param fourier --per-digit 6 --seed 2 --cmap magma --scale 3"),
     Piece("dream-3-to-8", "Turn this 3 into an 8",
           "Gradient ascent towards the class 8, starting from a real 3 of the test set.",
-          "dream 8 --start digit:3 --per-digit 6 --seed 3 --scale 3", gif=True),
+          "dream 8 --prior vae --start digit:3 --per-digit 6 --seed 3 --scale 3", gif=True),
     Piece("neuron-atlas", "Neuron atlas",
           "What excites hidden units of the MLP's 128-unit layer: one row of dreams per unit.",
-          "dream --objective neuron --layer dense --unit 0-15 --per-digit 6 --seed 4 --cmap viridis --scale 2"),
+          "dream --prior vae --objective neuron --layer dense --unit 0-15 --per-digit 6 --seed 4 --cmap viridis "
+          "--scale 2"),
     Piece("deepdream-landscape", "DeepDream",
           "The 28-pixel classifier slides over a whole picture in tiles and octaves, "
           "growing digit strokes into it.",
