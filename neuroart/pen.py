@@ -75,11 +75,11 @@ def strokes(images) -> list[list[Stroke]]:
 def digit_strokes(image: np.ndarray) -> list[Stroke]:
     """The strokes of one digit (28, 28): see `strokes`."""
     skeleton = _skeleton(np.asarray(image, np.float32))
-    for _ in range(3):  # pruning a spur can leave a new one behind
+    for attempt in range(4):  # pruning a spur can leave a new one behind
         lines, ends = _trace(skeleton)
         spurs = [(line, a is not None) for line, (a, b) in zip(lines, ends, strict=True)
                  if (a is None) != (b is None) and _length(line) < SPUR * UPSAMPLE]
-        if not spurs:
+        if not spurs or attempt == 3:
             break
         for line, from_junction in spurs:
             for y, x in line[1:] if from_junction else line[:-1]:  # the junction's pixel stays
@@ -87,7 +87,8 @@ def digit_strokes(image: np.ndarray) -> list[Stroke]:
     joined = _join(lines, ends)
     out = []
     for line, closed in joined:
-        pts = np.asarray(line, np.float64)[:, ::-1] / UPSAMPLE  # (row, col) -> (x, y) in MNIST pixels
+        # (row, col) of the enlarged digit -> (x, y) in MNIST pixels, pixel i's centre at i + 0.5
+        pts = np.asarray(line, np.float64)[:, ::-1] * (27 / (28 * UPSAMPLE - 1)) + 0.5
         if _length(pts) < MIN_STROKE:
             continue
         out.append(_smooth(pts, closed))
