@@ -238,7 +238,7 @@ def _duration(seconds: float) -> str:
 class _Lines:
     """Progress as lines, for a log: a line per item of a job of at most `EVERY_ITEM` items, else a
     line per tenth of it, each with the time so far and the time left (a job of unknown length: a
-    line every `EVERY_SECONDS`); a last line when it ends short of its length."""
+    line every `EVERY_SECONDS`); a last line when it ends short of its length (or has none)."""
 
     EVERY_ITEM = 20
     EVERY_SECONDS = 10.0
@@ -263,7 +263,7 @@ class _Lines:
         return self
 
     def __exit__(self, kind, value, tb):
-        if kind is None and self._last != self.pos:
+        if kind is None and (not self.length or self.pos < self.length):  # ended short: say so
             self._write(f"{self.label}: {self.pos}{f'/{self.length}' if self.length else ''} done "
                         f"in {_duration(self._clock() - self._start)}")
         return False

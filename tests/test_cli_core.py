@@ -135,7 +135,7 @@ FAST_FAILURES = [
     (["dream", "--model", "cnn", "--objective", "channel", "--unit", "32"], "unit 32 is out of range: layer 'conv1'"),
     (["dream", "3", "--objective", "neuron"], "digits are targets of --objective class"),
     (["dream", "--model", "mpl"], "unknown model 'mpl'"),
-    (["dream", "--prior", "vea"], "unknown model 'vea'"),
+    (["dream", "--prior", "vea"], "unknown --prior 'vea': did you mean 'vae'?"),
     (["dream", "--model", "vae"], "a vae generator, not a digit classifier"),
     (["deepdream", "missing.jpg"], "missing.jpg: no such file"),
     (["morph", "3", "12"], "not a digit: 12"),
@@ -198,7 +198,9 @@ def test_typos_fail_before_tensorflow_loads(tmp_path):
 def test_evaluate_corruptions_shows_progress_on_stderr(invoke):
     result = invoke("evaluate", "--model", "mlp", "--corruptions", "--sample", "20", "--json")
     assert result.exit_code == 0, result.stderr
-    assert "corruptions" in result.stderr  # click's bar (its label alone when stderr is not a terminal)
+    lines = result.stderr.splitlines()  # not a terminal: a line per corruption (issue 25), not the label alone
+    assert lines[0] == "corruptions: 15 to do" and lines[-1].startswith("corruptions: 15/15 (100%)"), lines
+    assert [line.split()[1] for line in lines[1:]] == [f"{i}/15" for i in range(1, 16)], lines
     assert json.loads(result.stdout)["models"]["mlp"]["clean"] > 0.5
 
 

@@ -101,7 +101,7 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
         (["dream", "--objective", "neuron", "--unit", "x-y"], "bad --unit 'x-y'"),
         (["dream", "--objective", "neuron", "--unit", "-1"], "unit -1 is out of range"),
         (["dream", "--model", "nope"], "unknown model 'nope'"),
-        (["dream", "--prior", "nope", "--steps", "2"], "unknown model 'nope'"),
+        (["dream", "--prior", "nope", "--steps", "2"], "unknown --prior 'nope'"),
         (["dream", "--prior", "cvae", "--steps", "2"], "--prior cvae cannot denoise unlabelled images"),
         (["dream", "--start", "missing.png"], "missing.png: no such file"),
         (["dream", "--start", "digit:12"], "digit 12 is out of range"),

@@ -31,13 +31,16 @@ def start_images(start: str, n: int, *, seed: int = 0, warp: float = 0.0, digits
     """(n, 28, 28) starting images for a `start` name or image path; None means 'noise'.
 
     `start` may also be one (28, 28) image array in [0, 1] (a drawing, as the studio sends it).
+    `warp` warps each sample's copy of the mean digit, and each copy of a start image after the
+    first (at 1: up to 15 degrees, 15% zoom, 2 pixels), so a dream's samples from one drawing
+    differ as those from the mean digit do (0: every copy the same image).
     """
+    rng = np.random.default_rng([int(seed), 0x7374])
     if not isinstance(start, str) and not hasattr(start, "__fspath__"):
         img = np.asarray(start, np.float32)
         if img.shape != (28, 28) or not np.all(np.isfinite(img)):
             raise NeuroartError(f"start image must be a finite (28, 28) array, got shape {img.shape}")
-        return np.broadcast_to(np.clip(img, 0, 1), (n, 28, 28)).copy()
-    rng = np.random.default_rng([int(seed), 0x7374])
+        return _copies(np.clip(img, 0, 1), n, rng, warp)
     if start == "noise":
         return None
     if start == "blank":
@@ -57,5 +60,12 @@ def start_images(start: str, n: int, *, seed: int = 0, warp: float = 0.0, digits
         return to_float(x_test[idx])
     from ..data import load_digit_image
 
-    img = load_digit_image(start)
-    return np.broadcast_to(img, (n, 28, 28)).copy()
+    return _copies(load_digit_image(start), n, rng, warp)
+
+
+def _copies(img, n: int, rng, amount: float) -> np.ndarray:
+    """`n` copies of one image, each after the first warped by its own draw of `amount`."""
+    out = np.broadcast_to(np.asarray(img, np.float32), (n, 28, 28)).copy()
+    if amount > 0 and n > 1:
+        out[1:] = _warp_images(out[1:], rng, amount)
+    return out
