@@ -711,21 +711,57 @@ def test_idle_slow_and_oversized_connections_are_closed(live):
     assert status_of(answer) in (400, 431), answer[:100]
 
 
-def test_connections_beyond_the_limit_are_closed_at_once(live):
+def _closed(sock, wait: float) -> bool:
+    """The server closed (or reset) `sock` within `wait` seconds."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_connections_beyond_the_limit_evict_the_idle_longest_or_are_refused(live):
+    """Past the limit (200 here) a new connection closes the one idle longest; when every other
+    connection is busy with a request, the new one is closed at once."""
     import socket
+    import time
 
     socks = [socket.create_connection(("127.0.0.1", live.port)) for _ in range(220)]
     try:
-        refused = 0
-        for s in socks[205:]:
-            s.settimeout(1.0)
-            try:
-                refused += s.recv(1) == b""
-            except TimeoutError:
-                pass
-            except OSError:
-                refused += 1
-        assert refused == 15
+        time.sleep(0.5)
+        assert not any(_closed(s, 0.01) for s in socks[-100:])  # the newest stay
+        assert sum(_closed(s, 0.2) for s in socks[:20]) >= 15  # the oldest made room
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(0.5)
+    busy = [socket.create_connection(("127.0.0.1", live.port)) for _ in range(200)]
+    try:
+        for s in busy:  # half a request head each: busy, not idle (the head deadline is 3 s here)
+            s.sendall(f"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n".encode())
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", live.port)) as extra:
+            assert _closed(extra, 1.0)
+        assert not any(_closed(s, 0.01) for s in busy)
+    finally:
+        for s in busy:
+            s.close()
+
+
+def test_a_thousand_idle_sockets_do_not_lock_out_a_real_request(live):
+    """1,000 connections held open and silent (issue 25: a classify request after them was cut off
+    at once): the idle ones are evicted and the request is answered."""
+    import socket
+
+    socks = []
+    try:
+        for _ in range(1000):
+            socks.append(socket.create_connection(("127.0.0.1", live.port)))
+        answer = post(live.port, "/api/classify", json.dumps({"image": ONE}).encode())
+        assert status_of(answer) == 200, answer[:200]
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["digit"] == 1
     finally:
         for s in socks:
             s.close()

@@ -4,7 +4,9 @@ uvicorn alone keeps a connection that never finishes its request head open forev
 httptools parser takes headers of any size. `guarded_protocol` adds to uvicorn's own HTTP
 protocol (httptools when installed, else h11): a deadline for every request head
 (`HEAD_SECONDS`, a trickle of bytes does not extend it), a size limit for it (`MAX_HEAD`: 431),
-and a cap on open connections (`MAX_CONNECTIONS`). `config` adds the keep-alive timeout, the
+and a cap on open connections (`MAX_CONNECTIONS`): a connection beyond it evicts the one idle
+longest (connected and silent, or silent since its last answer), so a thousand idle sockets
+never lock out a real request; it is refused only when every other connection is busy. `config` adds the keep-alive timeout, the
 limit on requests in progress and h11's own head limit.
 
 `run` serves until Ctrl-C, then ends the process at once (``os._exit``) once uvicorn has shut
@@ -38,12 +40,27 @@ def guarded_protocol():
     class GuardedProtocol(Base):
         _head_timer = None
 
+        _idle_since = None  # loop time since which the connection waits for a head and got no byte of it
+
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
-            if len(self.connections) > MAX_CONNECTIONS:
-                transport.abort()
+            if len(self.connections) > MAX_CONNECTIONS and not self._evict_idle():
+                transport.abort()  # every other connection is busy with a request
                 return
             self._await_head()
+
+        def _evict_idle(self) -> bool:
+            """Make room by closing the connection idle longest (connected, or done with its last
+            request, and silent since): idle sockets never lock a real request out. False when
+            no other connection is idle."""
+            idle = [c for c in self.connections if c is not self and getattr(c, "_idle_since", None) is not None]
+            if not idle:
+                return False
+            oldest = min(idle, key=lambda c: c._idle_since)
+            oldest._idle_since = None
+            oldest._stop_clock()
+            oldest.transport.abort()
+            return True
 
         def _await_head(self) -> None:
             """Start the clock (and the byte count) for the next request head."""
@@ -51,6 +68,7 @@ def guarded_protocol():
             self._head_bytes = 0
             self._head_cycle = self.cycle
             self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+            self._idle_since = self.loop.time()
 
         def _stop_clock(self) -> None:
             if self._head_timer is not None:
@@ -63,6 +81,7 @@ def guarded_protocol():
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            self._idle_since = None
             waiting = self._head_timer is not None
             super().data_received(data)
             if not waiting or self.transport.is_closing():
@@ -82,6 +101,7 @@ def guarded_protocol():
                 self._await_head()
 
         def connection_lost(self, exc) -> None:
+            self._idle_since = None
             self._stop_clock()
             super().connection_lost(exc)
 
