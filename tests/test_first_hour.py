@@ -233,6 +233,14 @@ def test_dream_from_one_image_makes_copies_that_differ(digit_png):
     assert _spread(varied) > 1.5 * _spread(alike), (_spread(varied), _spread(alike))
 
 
+@pytest.mark.slow
+def test_dream_through_the_flow_from_one_image_makes_copies_that_differ(digit_png):
+    from neuroart.dream import dream
+
+    images = dream([8], per_digit=3, start=str(digit_png()), prior="flow", seed=0).images
+    assert _spread(images) > 0.03, _spread(images)  # each copy is noised back on its own
+
+
 # --------------------------------------------------------------------------- info
 
 
@@ -256,3 +264,13 @@ def test_info_score_of_any_card(card, shown):
     from neuroart.cli.core import _gen_score
 
     assert _gen_score(card) == shown
+
+
+def test_readme_keeps_two_commands_and_tells_the_fast_tier_and_the_browser():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    assert section.count("```bash") == 2  # install + run, and the tests: nothing else in a block
+    assert '.venv/bin/python -m pytest -m "not slow"' in section
+    assert "apt-get install chromium" in section and "minutes" in section

@@ -19,15 +19,8 @@ import numpy as np
 from .._util import NeuroartError, check_digits
 from ..outputs import Digits
 from ..validate import finite, integer, positive_int
-from .config import (
-    DEFAULT_MODEL,
-    LABEL_JUDGE,
-    SHARPNESS,
-    TEMPERATURE,
-    TRUNCATION,
-    check_frames,
-    check_map_size,
-)
+from .config import DEFAULT_MODEL, LABEL_JUDGE, SHARPNESS, TEMPERATURE, TRUNCATION, check_frames, check_map_size
+from .config import check_temperature as _check_temperature  # (dataset.py reads it by this name)
 
 
 def _generator(model):
@@ -45,12 +38,6 @@ def _digits(digits) -> list[int]:
     if not out:
         raise NeuroartError("no digits requested")
     return out
-
-
-def _check_temperature(temperature: float) -> float:
-    from .config import check_temperature
-
-    return check_temperature(temperature)
 
 
 def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATURE, seed: int = 0,
