@@ -89,6 +89,7 @@ def test_draw_read_dream_restyle_save(server, browser, size, tmp_path):
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url + "/")
     expect(page.locator("#status")).to_have_text("draw a digit", timeout=15_000)
+    expect(page.locator("#gif")).to_be_hidden()  # nothing to download yet (issue 25: .button's display showed it)
 
     if size[0] < 600:
         phone_flow(page, save_dir)
@@ -134,6 +135,7 @@ def laptop_flow(page, save_dir, tmp_path):
     page.click("#dream-3")
     expect(page.locator("#stage-label")).to_have_text(re.compile("^dreamed into 3"), timeout=20_000)
     assert page.locator("#gif").get_attribute("href").startswith("data:image/gif;base64,")
+    expect(page.locator("#gif")).to_be_visible()
     page.wait_for_timeout(2000)  # the animation plays to its last frame
 
     page.click("#restyle")

@@ -139,3 +139,20 @@ def _options_or_refusal(body: bytes, spec: dict) -> tuple[dict | None, tuple[int
         return None, (e.status, e.message)
     except NeuroartError as e:
         return None, (400, str(e))
+
+
+def style_module():
+    """`neuroart.generate.style` (restyle, similar and their sheets); 503 when it is not installed.
+
+    Here, below both `resources` and `saving` that use it (neither imports the other's way up)."""
+    try:
+        from ..generate import style
+    except ImportError:
+        raise ApiError(503, "restyle is not available in this neuroart (neuroart.generate.style)") from None
+    return style
+
+
+def restyle_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("neuroart.generate.style") is not None

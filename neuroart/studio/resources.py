@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .options import ApiError
+from .options import restyle_available, style_module
 from .saving import SaveFolder
 from .settings import (
     ATLAS_STEPS,
@@ -58,21 +58,6 @@ def signed_map(m) -> list[int]:
 
 def rounded(values, digits: int = 4) -> list[float]:
     return [round(float(v), digits) for v in np.asarray(values).reshape(-1)]
-
-
-def style_module():
-    """`neuroart.generate.style` (restyle, similar and their sheets); 503 when it is not installed."""
-    try:
-        from ..generate import style
-    except ImportError:
-        raise ApiError(503, "restyle is not available in this neuroart (neuroart.generate.style)") from None
-    return style
-
-
-def restyle_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("neuroart.generate.style") is not None
 
 
 def _one_at_a_time(method):

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from .._util import NeuroartError
-from .options import ApiError
+from .options import ApiError, style_module
 from .uploads import Upload, is_png
 
 _NUMBERED = re.compile(r"[a-z]+-(\d{4,})b?\.png")
@@ -120,6 +120,4 @@ def made_from(kind: str, drawing: Path, drawing_b: Path | None, out: Path, *, di
         options = {"frames": frames, "seed": seed}
         return morph_sheet(str(drawing), str(drawing_b), **options), command_argv("morph", drawing, drawing_b,
                                                                                     **options, out=out)
-    from .resources import style_module
-
     return style_module().restyle_sheet(str(drawing)), command_argv("restyle", drawing, out=out)  # no seed: deterministic
