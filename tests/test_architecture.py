@@ -17,7 +17,7 @@ FRONT_ENDS = ("cli", "studio")
 LAYERS = (
     ("front ends", ("__main__", "cli", "studio")),
     ("pipelines", ("dream", "generate", "explain", "classify")),
-    ("shared layers", ("outputs", "recipe", "gallery", "metrics", "copies")),
+    ("shared layers", ("outputs", "credentials", "recipe", "gallery", "metrics", "copies")),
     ("foundations", ("models", "data", "imaging", "display", "distribute", "validate", "_util", "_version",
                      "weights", "pen")),
 )

@@ -127,3 +127,102 @@ def test_real_commands_write_labelled_pictures(invoke, tmp_path, mnist):
 def test_info_of_a_missing_file_is_one_line(invoke):
     result = invoke("info", "nothing.png")
     assert result.exit_code != 0 and result.stderr.strip().splitlines() == ["Error: nothing.png: no such file"]
+
+
+# --------------------------------------------------------------------------- content credentials (C2PA)
+
+
+@pytest.fixture
+def signing_pair(tmp_path):
+    """A test certificate authority and a signing certificate it issued (EC P-256), made here."""
+    pytest.importorskip("c2pa")
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "neuroart tests")])
+
+    def usage(**on):
+        names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                 "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+        return x509.KeyUsage(**{n: on.get(n, False) for n in names})
+
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    end = start + datetime.timedelta(days=3650)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(name("an artist")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage(digital_signature=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (tmp_path / "chain.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    other = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "other.pem").write_bytes(other.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    return tmp_path / "chain.pem", tmp_path / "key.pem"
+
+
+def _manifest(path) -> dict:
+    import c2pa
+
+    report = json.loads(c2pa.Reader(str(path)).json())
+    return report, report["manifests"][report["active_manifest"]]
+
+
+def test_sign_adds_a_c2pa_manifest_that_says_a_model_made_it(invoke, tmp_path, signing_pair):
+    frames = [np.full((2, 28, 28), v, np.float32) for v in (0.2, 0.8)]
+    sheet = outputs.Sheet(frames[0], frames=frames, composite=True)
+    outputs.save(sheet, out=tmp_path / "a.png", gif=tmp_path / "a.gif", argv=["restyle", "mine.png"])
+    result = invoke("sign", "a.png", "--cert", "chain.pem", "--key", "key.pem", "--out", "signed.png")
+    assert result.exit_code == 0 and result.output == "wrote signed.png\n", result.stderr
+    report, manifest = _manifest(tmp_path / "signed.png")
+    assert report["validation_state"] == "Valid"  # the signature holds (the test CA is, rightly, not trusted)
+    assert manifest["signature_info"]["common_name"] == "an artist"
+    data = {a["label"].split(".v")[0]: a["data"] for a in manifest["assertions"]}
+    [created] = data["c2pa.actions"]["actions"]
+    assert created["action"] == "c2pa.created" and created["digitalSourceType"] == COMPOSITE
+    assert created["softwareAgent"]["name"] == "neuroart"
+    assert data["org.neuroart.recipe"]["command"] == "neuroart restyle mine.png"
+    # the label and the recipe are still there, for readers that know no C2PA
+    assert outputs.read_label(tmp_path / "signed.png")["source_type"] == COMPOSITE
+    assert outputs.read_recipe(tmp_path / "signed.png")["argv"] == ["restyle", "mine.png"]
+    # a GIF, signed in place
+    assert invoke("sign", "a.gif", "--cert", "chain.pem", "--key", "key.pem").exit_code == 0
+    assert _manifest(tmp_path / "a.gif")[0]["validation_state"] == "Valid"
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a.png", "--cert", "chain.pem", "--key", "other.pem"], "cannot sign a.png: "),  # the key of another certificate
+    (["a.png", "--cert", "key.pem", "--key", "chain.pem"], "chain.pem: not a usable private key"),
+    (["a.png", "--cert", "none.pem", "--key", "key.pem"], "none.pem: no such file"),
+    (["a.npz", "--cert", "chain.pem", "--key", "key.pem"], "only PNG and GIF pictures are signed"),
+    (["a.png", "--cert", "chain.pem", "--key", "key.pem", "--out", "nowhere/b.png"], "folder does not exist"),
+    (["a.png", "--cert", "chain.pem", "--key", "key.pem", "--out", "b.gif"], "must be a .png file"),
+])
+def test_sign_bad_input_is_one_line_and_no_file(invoke, tmp_path, signing_pair, args, message):
+    outputs.write_png(_frames(1)[0], tmp_path / "a.png")
+    outputs.save_npz(tmp_path / "a.npz", images=np.zeros((1, 28, 28), np.float32))
+    before = (tmp_path / "a.png").read_bytes()
+    result = invoke("sign", *args, "--out", "b.png") if "--out" not in args else invoke("sign", *args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
+    assert not (tmp_path / "b.png").exists() and not (tmp_path / "b.gif").exists()
+    assert (tmp_path / "a.png").read_bytes() == before and not list(tmp_path.glob("*.part"))

@@ -180,4 +180,4 @@ def echo_wrote(path, what: str = "wrote") -> None:
 
 
 # Register the command modules (each imports TensorFlow only inside its commands).
-from . import core, dataset, dream, explain, gallery, generate, novelty, studio  # noqa: E402,F401,I001
+from . import core, dataset, dream, explain, gallery, generate, novelty, sign, studio  # noqa: E402,F401,I001
