@@ -44,7 +44,10 @@ def save_checkpoint(path: str | os.PathLike, weights: Sequence, meta: dict) -> P
     for i, a in enumerate(arrays):
         if a.dtype.kind not in _KINDS:
             raise NeuroartError(f"checkpoint array {i} has dtype {a.dtype}; only numbers are saved")
-    record = json.dumps({"format": FORMAT, "arrays": len(arrays), "meta": meta})
+    try:
+        record = json.dumps({"format": FORMAT, "arrays": len(arrays), "meta": meta}, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise NeuroartError(f"checkpoint meta must be plain JSON (numbers, strings, lists, dicts): {e}") from None
     path = Path(path)
     with atomic_path(path, suffix=".npz.tmp") as tmp:
         with open(tmp, "wb") as f:

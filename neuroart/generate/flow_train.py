@@ -242,6 +242,8 @@ def train_flow(*, epochs: int | None = None, batch_size: int | None = None, seed
         seed=integer("seed", defaults.seed if seed is None else seed, low=0))
     out = check_model_path(Path(out) if out is not None else Path("flow.keras"))
     ckpt = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".ckpt.npz")
+    if ckpt.exists():
+        load_checkpoint(ckpt)  # a broken checkpoint: one line now, before the data and the model load
     (xtr, ytr), (xte, yte), source = _load_data(data)
     if limit is not None:
         xtr, ytr = xtr[: positive_int("limit", limit)], ytr[:limit]
