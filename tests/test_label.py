@@ -191,6 +191,8 @@ def test_sign_adds_a_c2pa_manifest_that_says_a_model_made_it(invoke, tmp_path, s
     outputs.save(sheet, out=tmp_path / "a.png", gif=tmp_path / "a.gif", argv=["restyle", "mine.png"])
     result = invoke("sign", "a.png", "--cert", "chain.pem", "--key", "key.pem", "--out", "signed.png")
     assert result.exit_code == 0 and result.output == "wrote signed.png\n", result.stderr
+    grown = (tmp_path / "signed.png").stat().st_size - (tmp_path / "a.png").stat().st_size
+    assert 0 < grown < 20_000, grown  # the manifest and the certificates, no thumbnail
     report, manifest = _manifest(tmp_path / "signed.png")
     assert report["validation_state"] == "Valid"  # the signature holds (the test CA is, rightly, not trusted)
     assert manifest["signature_info"]["common_name"] == "an artist"
