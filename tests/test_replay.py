@@ -262,3 +262,18 @@ def test_replay_says_when_a_with_picture_is_another_one(invoke, tmp_path, digit_
     _png_with_argv(tmp_path / "old.png", ["reconstruct", "three.png", "--out", "x.png"])  # a recipe without hashes
     result = invoke("replay", "old.png", "--out", "c.png", "--with", "three.png")
     assert result.exit_code == 0 and "recorded no hash of its input pictures" in result.stderr, result.stderr
+
+
+def test_a_recipe_older_than_input_hashes_replays_to_the_same_bytes(invoke, tmp_path, digit_png, monkeypatch):
+    """Replay writes a recipe's input hashes only when the recipe had them: an older PNG comes back
+    byte for byte (with a word that replay cannot tell the picture is the same)."""
+    from neuroart import recipe
+
+    digit_png("three.png")
+    with monkeypatch.context() as m:  # a neuroart that did not record input hashes yet
+        m.setattr(recipe, "input_hashes", lambda options: [])
+        assert invoke("reconstruct", "three.png", "--out", "old.png").exit_code == 0
+    assert "inputs_sha256" not in outputs.read_recipe(tmp_path / "old.png")
+    result = invoke("replay", "old.png", "--out", "again.png", "--with", "three.png")
+    assert result.exit_code == 0 and "recorded no hash of its input pictures" in result.stderr, result.stderr
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "old.png").read_bytes()

@@ -94,7 +94,8 @@ def save(sheet, **outputs) -> None:
     from ..recipe import input_hashes
 
     ctx = click.get_current_context(silent=True)
-    inputs = input_hashes(ctx.params) if ctx is not None else []
+    record = ctx is not None and ctx.find_root().meta.get("neuroart.inputs_sha256", True)  # replay: as recorded
+    inputs = input_hashes(ctx.params) if record else []
     if inputs:  # the input pictures' hashes: replay tells another picture from the one used
         sheet.recipe["inputs_sha256"] = inputs
     if sheet.message:

@@ -23,11 +23,12 @@ def _root_context() -> click.Context:
     return click.Context(main, info_name="neuroart", **main.context_settings)
 
 
-def _invoke(argv: list[str], *, record: list[str] | None = None, overrides: dict | None = None) -> None:
+def _invoke(argv: list[str], *, record: list[str] | None = None, overrides: dict | None = None,
+            meta: dict | None = None) -> None:
     """Run `neuroart ARGV...` in this process, as a fresh command line.
 
     `record` is the argv written into the recipe (default: `argv`); `overrides` replace parsed
-    option values (replay's own output paths) after parsing.
+    option values (replay's own output paths) after parsing; `meta` goes to the root context.
     """
     name, *rest = argv
     cmd = main.get_command(click.get_current_context(silent=True), name)
@@ -35,6 +36,7 @@ def _invoke(argv: list[str], *, record: list[str] | None = None, overrides: dict
         raise NeuroartError(f"not a rendering command: {name}")
     with _root_context() as root:
         root.meta["neuroart.argv"] = list(record if record is not None else argv)
+        root.meta.update(meta or {})
         with cmd.make_context(name, list(rest), parent=root) as ctx:
             ctx.params.update(overrides or {})
             cmd.invoke(ctx)
@@ -237,7 +239,8 @@ def replay(image, out, gif, npz, with_files, yes):
                                                               if k in wanted and v for x in (f"--{k}", v)]
     click.echo("replaying: neuroart " + shlex.join(shown), err=True)
     with no_download():  # a recipe never takes replay online, whatever `auto` would do
-        _invoke(argv, overrides=overrides)
+        # a recipe older than input hashes is written again without them: the same bytes
+        _invoke(argv, overrides=overrides, meta={"neuroart.inputs_sha256": "inputs_sha256" in recipe})
     if not Path(out).is_file():
         raise NeuroartError(f"the recipe ran but wrote no {out}")
 

@@ -105,19 +105,25 @@ class SaveFolder:
 
 def made_from(kind: str, drawing: Path, drawing_b: Path | None, out: Path, *, digit, seed, steps, frames):
     """The sheet of `kind`, made by the library from the saved drawing(s), and the command line that
-    remakes it: the same options go to the library call and into the recipe."""
-    from ..recipe import command_argv
+    remakes it: the same options go to the library call and into the recipe, with the drawings'
+    hashes keyed as that command's options (what `neuroart replay` records again)."""
+    from ..recipe import command_argv, input_hashes
 
     if kind == "dream":
         from ..dream import dream_sheet
         from .settings import DREAM_OPTIONS
 
         options = {"start": str(drawing), "per_digit": 1, "steps": steps, "seed": seed, **DREAM_OPTIONS}
-        return dream_sheet([digit], **options), command_argv("dream", digit, **options, out=out)
-    if kind == "morph":
+        sheet, argv = dream_sheet([digit], **options), command_argv("dream", digit, **options, out=out)
+        inputs = {"start": drawing}
+    elif kind == "morph":
         from ..generate.sample import morph_sheet
 
         options = {"frames": frames, "seed": seed}
-        return morph_sheet(str(drawing), str(drawing_b), **options), command_argv("morph", drawing, drawing_b,
-                                                                                    **options, out=out)
-    return style_module().restyle_sheet(str(drawing)), command_argv("restyle", drawing, out=out)  # no seed: deterministic
+        sheet = morph_sheet(str(drawing), str(drawing_b), **options)
+        argv, inputs = command_argv("morph", drawing, drawing_b, **options, out=out), {"a": drawing, "b": drawing_b}
+    else:  # no seed: deterministic
+        sheet, argv = style_module().restyle_sheet(str(drawing)), command_argv("restyle", drawing, out=out)
+        inputs = {"image": drawing}
+    sheet.recipe["inputs_sha256"] = input_hashes(inputs)
+    return sheet, argv
