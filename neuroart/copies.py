@@ -155,13 +155,14 @@ class CopyCheck(Displayed):
                 f"{self.threshold:.2f} to their nearest training digit; median distance {s['median_distance']:.2f}")
 
     def sheet(self):
-        """The `shown` digits, each beside its nearest training digit, four pairs a row."""
+        """The `shown` digits, each beside its nearest training digit, four pairs a row: under a
+        digit its distance, under its neighbour the neighbour's index in the training set."""
         from .outputs import Sheet
 
         cells, captions = [], []
         for i, neighbour in zip(self.shown, self.neighbours, strict=True):
             cells += [self.images[i], neighbour]
-            captions += [f"#{i} d={self.distances[i]:.2f}", f"train #{self.nearest[i]}"]
+            captions += [f"{self.distances[i]:.2f}", f"#{self.nearest[i]}"]  # its distance; the training index
         return Sheet(np.stack(cells).astype(np.float32), ncols=min(8, len(cells)), captions=captions,
                      recipe={"data": self.data, "threshold": round(self.threshold, 6)},
                      message=self.message())

@@ -19,8 +19,8 @@ def _copies():
 @click.argument("npz", type=click.Path(dir_okay=False))
 @click.option("--data", default="auto", show_default=True, help="MNIST source (see `neuroart train --help`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Also write each near copy beside its nearest training digit (PNG; without near copies, "
-                   "the closest digits).")
+              help="Also write each near copy beside its nearest training digit, captioned with the distance "
+                   "and the training digit's index (PNG; without near copies, the closest digits).")
 @click.option("--threshold", type=float, default=None,
               help="Pixel distance below which a digit is a near copy [default: closer than 99% of real MNIST "
                    "test digits are to their nearest training digit].")
