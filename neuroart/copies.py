@@ -98,7 +98,9 @@ def _threshold(train: np.ndarray, test: np.ndarray, quantile: float) -> float:
     key = hashlib.sha256(np.ascontiguousarray(train).tobytes() + np.ascontiguousarray(test).tobytes())
     path = _cache_dir() / f"copies-{key.hexdigest()[:16]}-q{quantile:g}.json"
     try:
-        return float(json.loads(path.read_text())["threshold"])
+        cached = float(json.loads(path.read_text())["threshold"])
+        if np.isfinite(cached) and cached > 0:  # else (a damaged cache) computed again
+            return cached
     except (OSError, ValueError, KeyError, TypeError):
         pass
     dist, _ = nearest_training(test, train)
