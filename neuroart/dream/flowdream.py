@@ -204,7 +204,7 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     (seed, first + i) alone, so shards of a job concatenate to the whole job. `progress(n)` is
     called after each step; `snapshots` (a list) receives the predicted digit at every step.
     """
-    from ..generate.flow import flow_times, integrate, model_grid, row_noise, to_flow, to_pixels
+    from ..generate.flow import finish, flow_times, integrate, model_grid, row_noise, to_flow
 
     cfg = check(cfg)
     flow = load_flow(cfg.flow)
@@ -225,4 +225,4 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     steer = _steer(steering, targets, u, cfg, ts, style) if steering is not None else None
     x = integrate(flow, x0, labels, steps=steps if flow_times(flow) is None else None, guidance=cfg.guidance,
                   start=start, steer=steer, progress=progress, snapshots=snapshots)
-    return to_pixels(x)
+    return finish(flow, x)

@@ -49,6 +49,8 @@ class FewStepConfig:
     learning_rate: float = 2e-4  # Adam from the teacher's weights, cosine decay to 10%
     ema: float = 0.999  # the saved weights are this exponential moving average
     null_share: float = 0.1  # paths drawn for "any digit"
+    levels: str = "ot"  # how its pixels are finished (`fit_levels`): ot | blank | none
+    level_samples: int = 2000  # the student's own digits those levels are fitted on
     seed: int = 0
 
 
@@ -275,6 +277,50 @@ def fit_student(student, opt, strategy, states, labels, *, cfg: FewStepConfig, r
     return history, seconds
 
 
+# --------------------------------------------------------------------------- ink levels
+
+#: How the student's pixels are finished (`fit_levels`): "ot" maps their histogram onto the
+#: training digits' (1-D optimal transport), "blank" only blanks as many pixels as the training
+#: digits leave blank, "none" keeps them as drawn.
+LEVELS = ("ot", "blank", "none")
+
+
+def fit_levels(model, x_train, *, mode: str = "ot", n: int = 2000, seed: int = 1, knots: int = 257):
+    """Set a few-step flow's ink levels (`flow_layers.StepTimes.levels`) from `n` of its own
+    digits (seed `seed`: not the streams `generate` draws from by default) and training digits
+    `x_train` in [0, 1]; returns the knots ``(x, y)``.
+
+    A flow's background is not the data's: where about 81% of an MNIST digit's pixels are exactly
+    0, a flow's are faint haze around 0 (a detector trained on pixels finds it). The monotone
+    map that sends the quantiles of the flow's pixel values to those of the training digits' is
+    the optimal transport between the two histograms ("ot"); "blank" keeps the ink as drawn and
+    blanks the faintest pixels up to the data's share of blank ones.
+    """
+    from .flow import StepTimes, sample
+
+    if mode not in LEVELS:
+        raise NeuroartError(f"levels must be one of {', '.join(LEVELS)}, got {mode!r}")
+    layer = next((la for la in model.layers if isinstance(la, StepTimes)), None)
+    if layer is None:
+        raise NeuroartError("ink levels belong to a few-step flow")
+    layer.levels = None
+    if mode == "none":
+        return None
+    drawn = sample(model, np.arange(n) % 10, seed=seed).ravel()
+    real = np.asarray(x_train, np.float32).ravel()
+    if mode == "blank":
+        t = float(np.quantile(drawn, float(np.mean(real == 0))))
+        xs, ys = [0.0, t, t + 1e-6, 1.0], [0.0, 0.0, t + 1e-6, 1.0]
+    else:
+        q = np.linspace(0.0, 1.0, knots)
+        xs = np.maximum.accumulate(np.quantile(drawn, q) + np.arange(knots) * 1e-6)  # strictly rising
+        ys = np.quantile(real, q)
+        xs[0], ys[0], xs[-1], ys[-1] = 0.0, 0.0, max(float(xs[-1]), 1.0), 1.0
+        xs, ys = [round(float(v), 7) for v in xs], [round(float(v), 7) for v in ys]
+    layer.levels = (tuple(xs), tuple(ys))
+    return layer.levels
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -282,7 +328,7 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
                 batch_size: int | None = None, seed: int | None = None, data: str = "auto",
                 out: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
                 checkpoint: str | os.PathLike | None = None, strategy: str = "default", progress: bool = True,
-                scores: bool = True, on_epoch=None) -> tuple[Path, dict]:
+                scores: bool = True, on_epoch=None, **config) -> tuple[Path, dict]:
     """Distil `teacher` into a few-step flow; write ``out`` (.keras, the moving-average weights),
     its card (.json) and a sample grid (.png).
 
@@ -292,13 +338,15 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     `strategy`: a `neuroart.distribute` strategy (``default``, ``mirrored``, ``multiworker``):
     the student and its optimizer live in its scope and the card says which. `scores=False`
     skips the card's sample scores (1,000 digits judged by the cnn); `data` is where those real
-    digits come from.
+    digits, and the training digits the ink levels are fitted to, come from. Other keywords are
+    `FewStepConfig` fields (``levels="blank"``, ``level_samples=100``).
     """
     from ..distribute import describe_strategy, resolve_strategy
     from ..models import check_model_path, file_sha256, resolve, save_model
     from ..validate import integer, positive_int
     from .flow import FlowConfig, build_flow, k
     from .flow_train import save_sample_grid
+    from .train import _load_data
 
     d = FewStepConfig()
     cfg = dataclasses.replace(
@@ -306,7 +354,9 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
         paths=positive_int("paths", d.paths if paths is None else paths, high=1_000_000),
         epochs=positive_int("epochs", d.epochs if epochs is None else epochs, high=10_000),
         batch_size=positive_int("batch_size", d.batch_size if batch_size is None else batch_size, high=100_000),
-        seed=integer("seed", d.seed if seed is None else seed, low=0))
+        seed=integer("seed", d.seed if seed is None else seed, low=0), **config)
+    if cfg.levels not in LEVELS:
+        raise NeuroartError(f"levels must be one of {', '.join(LEVELS)}, got {cfg.levels!r}")
     times = student_times(cfg)
     out = check_model_path(Path(out) if out is not None else Path("flow.keras"))
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".paths")
@@ -318,7 +368,7 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     if flow_times(teacher_model) is not None:
         raise NeuroartError(f"{teacher_path}: already a few-step flow; distil a flow trained by flow matching")
     teacher_sha = file_sha256(teacher_path)
-    xte, yte, source = _real_digits(data) if scores else (None, None, None)
+    (xtr, _), (xte, yte), source = _load_data(data)
     dist = resolve_strategy(strategy)
     build_cache(teacher_model, cfg, cache, teacher_sha=teacher_sha, progress=progress)
     states, labels = load_cache(cache, cfg)
@@ -339,11 +389,12 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
                                    progress=progress, on_epoch=on_epoch)
     final = build_flow(arch, times=times)
     final.set_weights(ema_weights(student, opt))
+    fit_levels(final, xtr, mode=cfg.levels, n=cfg.level_samples)
     card = _card(final, cfg, out, teacher_path, teacher_sha, len(states), history, seconds, describe_strategy(dist))
+    card["data_source"] = source
     if scores:
         from .flow_train import sample_scores
 
-        card["data_source"] = source
         card["test_samples"] = sample_scores(final, xte, yte)
     from ..distribute import is_chief
 
@@ -353,13 +404,6 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     ckpt.unlink(missing_ok=True)
     save_sample_grid(final, out, seed=cfg.seed)
     return out, json.loads(out.with_suffix(".json").read_text())
-
-
-def _real_digits(data):
-    from .train import _load_data
-
-    _, (xte, yte), source = _load_data(data)
-    return xte, yte, source
 
 
 def _card(model, cfg: FewStepConfig, out: Path, teacher_path: Path, teacher_sha: str, n_paths: int, history,
@@ -378,7 +422,8 @@ def _card(model, cfg: FewStepConfig, out: Path, teacher_path: Path, teacher_sha:
         "architecture": {"u_net": "the teacher's (FlowConfig defaults), started from its weights",
                          "parameters": int(model.count_params()),
                          "inputs": "x (28x28 in [-1, 1]), t (one of the grid's times), label (0-10)"},
-        "sampling": {"passes_per_digit": len(times) - 1, "times": [round(float(t), 6) for t in times]},
+        "sampling": {"passes_per_digit": len(times) - 1, "times": [round(float(t), 6) for t in times],
+                     "levels": cfg.levels},
         "teacher": {"file": teacher_path.name, "sha256": teacher_sha,
                     "sampler": {**SAMPLE_DEFAULTS, "guidance_window": list(GUIDANCE_WINDOW)}},
         "teacher_paths": int(n_paths),

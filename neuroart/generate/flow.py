@@ -66,75 +66,7 @@ import keras as k  # noqa: E402  (Keras 3; `tf()` set the TensorFlow backend fir
 
 L = k.layers
 
-
-@k.saving.register_keras_serializable(package="neuroart")
-class TimeEmbedding(L.Layer):
-    """t in [0, 1], shape (N, 1) -> sinusoidal features (N, dim), as in DDPM."""
-
-    def __init__(self, dim: int = 64, **kwargs):
-        super().__init__(**kwargs)
-        self.dim = int(dim)
-
-    def call(self, t):
-        T = tf()
-        half = self.dim // 2
-        freqs = T.exp(-np.log(1000.0) * T.range(half, dtype="float32") / half)
-        angle = T.reshape(T.cast(t, "float32"), (-1, 1)) * 1000.0 * freqs[None]
-        return T.concat([T.sin(angle), T.cos(angle)], axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim}
-
-
-@k.saving.register_keras_serializable(package="neuroart")
-class ScaleShift(L.Layer):
-    """FiLM: ``h·(1 + scale) + shift`` with [scale, shift] = an (N, 2·C) input, per channel."""
-
-    def call(self, inputs):
-        h, film = inputs
-        T = tf()
-        scale, shift = T.split(film[:, None, None, :], 2, axis=-1)
-        return h * (1.0 + scale) + shift
-
-
-@k.saving.register_keras_serializable(package="neuroart")
-class GroupNorm(L.GroupNormalization):
-    """Keras's `GroupNormalization`, with the same weights and the same result up to float32
-    round-off, computed faster on CPU over the last axis: per-channel means of x and x² over
-    the pixels, then per group, instead of one reduction over a 5-D reshape (the flow's forward
-    pass of 100 digits takes about 0.8x the time, ``bench/bench_flow_speed.py``)."""
-
-    def call(self, x):
-        if not (self.axis in (-1, len(x.shape) - 1) and self.center and self.scale):
-            return super().call(x)
-        T = tf()
-        n, c, g = T.shape(x)[0], x.shape[-1], self.groups
-        flat = T.reshape(x, (n, -1, c))
-        mean = T.reduce_mean(T.reshape(T.reduce_mean(flat, 1), (n, g, c // g)), -1, keepdims=True)
-        mean_sq = T.reduce_mean(T.reshape(T.reduce_mean(T.square(flat), 1), (n, g, c // g)), -1, keepdims=True)
-        inv = T.math.rsqrt(T.maximum(mean_sq - T.square(mean), 0.0) + self.epsilon)
-        scale = T.reshape(T.broadcast_to(inv, (n, g, c // g)), (n, 1, 1, c)) * self.gamma
-        mean = T.reshape(T.broadcast_to(mean, (n, g, c // g)), (n, 1, 1, c))
-        return x * scale + (self.beta - mean * scale)
-
-
-@k.saving.register_keras_serializable(package="neuroart")
-class StepTimes(L.Layer):
-    """The times a few-step flow was distilled to sample at (`neuroart.generate.fewstep`).
-
-    An identity on t that carries the grid in its config, so the grid travels inside the model
-    file: whoever loads the model samples it on the right steps (`flow_times`). No weights.
-    """
-
-    def __init__(self, times=(), **kwargs):
-        super().__init__(**kwargs)
-        self.times = tuple(float(t) for t in times)
-
-    def call(self, t):
-        return t
-
-    def get_config(self):
-        return {**super().get_config(), "times": list(self.times)}
+from .flow_layers import GroupNorm, ScaleShift, StepTimes, TimeEmbedding  # noqa: E402
 
 
 def flow_times(model) -> np.ndarray | None:
@@ -351,7 +283,7 @@ def integrate(model, x0, labels, *, steps: int | None = 25, guidance: float = 0.
         t0, t1 = float(ts[i]), float(ts[i + 1])
         v0 = velocity(x, t0)
         if snapshots is not None:
-            snapshots.append(to_pixels(x + (1.0 - t0) * v0))
+            snapshots.append(finish(model, x + (1.0 - t0) * v0))
         if solver == "heun" and t1 < 1.0:
             x1 = x + (t1 - t0) * v0
             x = x + (t1 - t0) * 0.5 * (v0 + velocity(x1, t1))
@@ -360,8 +292,17 @@ def integrate(model, x0, labels, *, steps: int | None = 25, guidance: float = 0.
         if progress is not None:
             progress(1)
     if snapshots is not None:
-        snapshots.append(to_pixels(x))
+        snapshots.append(finish(model, x))
     return np.asarray(x)
+
+
+def finish(model, x) -> np.ndarray:
+    """Flow space -> pixels in [0, 1], through a few-step flow's ink levels when it has them."""
+    pixels = to_pixels(x)
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, StepTimes) and layer.levels is not None:
+            return np.interp(pixels, *layer.levels).astype(np.float32)
+    return pixels
 
 
 def to_pixels(x) -> np.ndarray:
@@ -406,7 +347,7 @@ def sample(model, labels, *, steps: int | None = None, guidance: float | None = 
     noise = row_noise(seed, len(labels))
     out = [integrate(model, noise[i : i + batch], labels[i : i + batch], **how, progress=progress)
            for i in range(0, len(labels), batch)]
-    return to_pixels(np.concatenate(out)) if out else np.zeros((0, 28, 28), np.float32)
+    return finish(model, np.concatenate(out)) if out else np.zeros((0, 28, 28), np.float32)
 
 
 def row_noise(seed: int, n: int, first: int = 0) -> np.ndarray:
@@ -447,5 +388,5 @@ def generate_rows(model, labels, *, per_digit: int, rows: range, steps: int | No
         noise = np.concatenate([row_noise(seed, n, a), np.zeros((size - n, 28, 28), np.float32)])
         batch = np.concatenate([labels[a : a + n], np.full(size - n, NULL, np.int64)])
         x = integrate(model, noise, batch, **how, progress=progress)
-        out.append(to_pixels(x[:n]))
+        out.append(finish(model, x[:n]))
     return np.concatenate(out)
