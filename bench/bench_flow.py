@@ -12,8 +12,9 @@ class) and the same judge (the bundled `cnn`, never the model that steers), `met
 - detector: a classifier two-sample test (Lopez-Paz & Oquab 2017, `metrics.detector_accuracy`):
   a fresh small CNN trained to tell the digits from real training digits of the same class mix,
   on one half of each, scored on the other halves (50% = indistinguishable). Both sets are seen
-  as saved PNG bytes (`metrics.as_saved`), so faint background haze counts and sub-byte float
-  noise does not. The "real training digits" row (a disjoint set) is its real-vs-real floor;
+  as saved PNG bytes on a log scale (`metrics.detector_view`), so faint background haze counts
+  and sub-byte float noise does not. The "real training digits" row (a disjoint set) is its
+  real-vs-real floor;
 - zero px: the share of pixels exactly 0 once saved (real MNIST: about 82%);
 - s / 100: seconds per 100 digits after TensorFlow and the models are loaded.
 
@@ -29,6 +30,7 @@ without it the CVAE and the flow's variants (steps, solvers, guidance, steering)
 `dream` writes); `--sampler MODULE:FUNCTION` (or ``path/to/file.py:FUNCTION``, repeatable) scores
 a function ``make(labels) -> images`` (labels (n,), per_digit of each digit in order; images
 (n, 28, 28) floats in [0, 1]). With either, only they and the real row are scored.
+`--save-dir DIR` keeps each scored row's images and labels as an npz (to score again with `--npz`).
 `--drawn N` measures the studio's "Dream it into…" instead: N drawn digits
 (`classify.corrupt.draw_digit`, marker style, made MNIST-style as the studio does), each dreamed
 into the next digit, (d + 1) mod 10, through the flow (one request each, as the studio makes them)
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import re
 import time
 from pathlib import Path
 
@@ -60,11 +63,14 @@ def main():
     ap.add_argument("--npz", action="append", default=[], metavar="FILE", help="score an npz of images + labels")
     ap.add_argument("--sampler", action="append", default=[], metavar="MODULE:FUNCTION",
                     help="score make(labels) -> images")
+    ap.add_argument("--save-dir", type=Path, default=None, help="keep each row's digits here as an npz")
     ap.add_argument("--no-detector", action="store_true", help="skip the two-sample test (its CNN trains ~5 s a row)")
     args = ap.parse_args()
     if args.drawn:
         return drawn(args.drawn)
     extra = {**{f"npz {f}": npz_digits(f) for f in args.npz}, **{s: load_sampler(s) for s in args.sampler}}
+
+    import numpy as np
 
     from neuroart.data import load_mnist, to_float
     from neuroart.metrics import RealReference, zero_share
@@ -84,6 +90,12 @@ def main():
             sec = f"{(time.perf_counter() - t) / len(labels) * 100:6.2f}"
         else:
             (images, y), sec = make, "     -"
+        if args.save_dir is not None:
+            from neuroart.outputs import save_npz
+
+            args.save_dir.mkdir(parents=True, exist_ok=True)
+            save_npz(args.save_dir / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')[:60]}.npz",
+                     images=np.asarray(images, np.float32), labels=np.asarray(y))
         s = ref.score(images, y, detector=not args.no_detector)
         det = f"{s['detector']:8.1%}" if "detector" in s else f"{'-':>8s}"
         print(f"{name:56s} {s['judge_agreement']:6.1%} {s['fid_over_floor']:8.2f}x {s['precision']:5.2f} "

@@ -228,6 +228,14 @@ def test_precision_recall_of_digits_see_a_collapsed_and_a_shifted_set(mnist_floa
 # --------------------------------------------------------------------------- the detector
 
 
+def test_the_detector_sees_bytes_on_a_log_scale():
+    x = np.zeros((1, 28, 28), np.float32)
+    x[0, 0, :5] = [0.0015, 0.0025, 1 / 255, 0.5, 1.0]  # bytes 0, 1, 1, 128, 255
+    v = M.detector_view(x)
+    assert v.dtype == np.float32 and v[0, 1:].max() == 0
+    np.testing.assert_allclose(v[0, 0, :5], [0, 0.125, 0.125, np.log(129) / np.log(256), 1], rtol=1e-6)
+
+
 def test_as_saved_and_zero_share_see_what_a_png_keeps():
     x = np.zeros((2, 28, 28), np.float32)
     x[0, 0, :4] = [0.001, 0.0019, 0.002, 0.5]  # half a byte is 0.00196

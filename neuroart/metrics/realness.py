@@ -7,7 +7,8 @@
   and loses recall; FID mixes the two into one number.
 - `detector_accuracy` (Lopez-Paz & Oquab 2017, a classifier two-sample test): a fresh small CNN
   trained on pixels to tell generated digits from real ones, scored on held-out halves: 50% means
-  it cannot tell them apart. It sees what a classifier's features do not, such as background haze.
+  it cannot tell them apart. It sees what a classifier's features do not, such as background haze
+  (it sees saved bytes on a log scale, `detector_view`, as a person zooming in would).
 - `zero_share`: the share of pixels that are exactly 0 in a saved picture (real MNIST: about 82%).
 
 `RealReference` bundles them with FID and diversity: made once, it scores any number of samplers.
@@ -85,6 +86,16 @@ def as_saved(images, what: str = "images") -> np.ndarray:
     return to_uint8(_as_digits(images, what)).astype(np.float32) / 255.0
 
 
+def detector_view(images, what: str = "images") -> np.ndarray:
+    """What the detector sees: the saved bytes b on a log scale, ``log(1 + b) / log(256)``, float32
+    in [0, 1]. Monotone and lossless (every byte keeps its own value; no threshold), it shows the
+    faint end as a person zooming in sees it: byte 1 reads 0.125, not 0.004. On the linear scale
+    the CNN did not learn the flow's background haze (52% on the 20-step flow, while a count of
+    its pixels between bytes 1 and 5 alone told flow from real 98% of the time); on this one
+    it does (88%), and real against real stays at 50%."""
+    return (np.log1p(to_uint8(_as_digits(images, what)).astype(np.float32)) / np.log(256.0)).astype(np.float32)
+
+
 def zero_share(images) -> float:
     """The share of pixels that are exactly 0 (no ink) once saved as bytes (`as_saved`)."""
     return float(np.mean(to_uint8(_as_digits(images)) == 0))
@@ -115,14 +126,15 @@ def detector_accuracy(images, real_images, *, seed: int = 0, examples: int = 10_
     gives itself away. Give real digits with the same class mix (`RealReference.training_digits`),
     or the CNN may learn the classes instead of realness.
 
-    Both sets are seen as a saved picture holds them (`as_saved`: bytes, back to floats), so a
-    generator's raw output is judged by what a viewer gets: faint background haze of a byte or
-    more is visible to the detector, float noise below half a byte (which no PNG keeps) is not.
+    Both sets are seen as a saved picture holds them, quantised to bytes as every PNG neuroart
+    writes (`imaging.to_uint8`), and on a log scale (`detector_view`): a generator's raw output
+    is judged by what a viewer gets when zooming in, so faint background haze of a byte or more
+    is plain to the detector, and float noise below half a byte (which no PNG keeps) is not.
     It trains on about `examples` digits (whole epochs over the fitting halves, at least one), so
     small sets get as many steps as large ones: 5 epochs at 2,000 vs 2,000. The same seed gives
     the same accuracy on the same machine.
     """
-    a, b = as_saved(images), as_saved(real_images, "real_images")
+    a, b = detector_view(images), detector_view(real_images, "real_images")
     if len(a) != len(b):
         raise NeuroartError(f"the detector needs as many real digits as generated ones, got {len(b)} and {len(a)}")
     if len(a) < 4:
