@@ -18,6 +18,7 @@ import numpy as np
 from .options import restyle_available, style_module
 from .saving import SaveFolder
 from .settings import (
+    ATLAS_PRIOR,
     ATLAS_STEPS,
     DREAM_FRAMES,
     DREAM_OPTIONS,
@@ -144,7 +145,7 @@ class Studio:
         from ..models import load_model
 
         try:
-            prior = resolve_prior("auto")
+            prior = resolve_prior(ATLAS_PRIOR)
             self.others = {"prior": load_generator(prior) if prior != "none" else None,
                            "judge": load_model(LABEL_JUDGE), "flow": load_model("flow", role="flow")}
         finally:
@@ -267,7 +268,7 @@ class Studio:
 
         if self._atlas is None:
             result = dream(objective="neuron", layer=HIDDEN_LAYER, units=tuple(range(self.hidden_units)),
-                           per_digit=1, seed=0, steps=ATLAS_STEPS, model=self.mlp)
+                           per_digit=1, seed=0, steps=ATLAS_STEPS, prior=ATLAS_PRIOR, model=self.mlp)
             self._atlas = [pixels(im) for im in result.images]
         return {"layer": HIDDEN_LAYER, "model": "mlp", "units": len(self._atlas), "images": self._atlas}
 

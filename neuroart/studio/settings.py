@@ -47,7 +47,10 @@ DREAM_FRAMES = 24
 MORPH_FRAMES = 12
 SIMILAR_N = 8
 SAVE_KINDS = ("dream", "restyle", "morph")
-ATLAS_STEPS = 120
+#: The neuron atlas: each hidden unit's pixel dream with the Plug & Play denoiser (the prior
+#: `preload` loads), 120 steps: 128 units in one batch take seconds, where through the flow (the
+#: library's default prior since issue 24) they take minutes.
+ATLAS_STEPS, ATLAS_PRIOR = 120, "auto"
 
 # -- every answer
 #: Nothing from outside: scripts, styles, fonts, connections only from the app itself.
