@@ -149,7 +149,7 @@ def test_a_killed_run_leaves_no_temp_files_behind(invoke, tmp_path):
     (["explain", "secret"], "add --with secret"),
     (["dream", "--help"], "asks for help"),
     (["generate", "--model", "flow", "--steps", "1000", "--per-digit", "500"], "--yes"),  # steps, not digits
-    (["dream", "--objective", "neuron", "--unit", "0-127", "--per-digit", "100"], "--yes"),
+    (["dream", "--objective", "neuron", "--unit", "0-127", "--per-digit", "30", "--flow", "flow-teacher"], "--yes"),
     (["dream", "--prior", "none", "--objective", "neuron", "--unit", "0-127", "--steps", "1", "--per-digit", "1000"],
      "GB"),  # little work, all of it in one batch
 ])
@@ -215,9 +215,11 @@ def test_the_cost_counts_steps_passes_and_memory():
     def cost(*argv):
         return replay_cost(argv[0], main.get_command(None, argv[0]).make_context(argv[0], list(argv[1:])).params)
 
-    few, many = cost("generate", "--model", "flow", "--per-digit", "500"), cost(
-        "generate", "--model", "flow", "--steps", "1000", "--per-digit", "500")
+    few, many = cost("generate", "--model", "flow-teacher", "--per-digit", "500"), cost(
+        "generate", "--model", "flow-teacher", "--steps", "1000", "--per-digit", "500")
     assert many.work == pytest.approx(few.work * 1000 / 20) and many.work > REPLAY_WORK > few.work
+    own = cost("generate", "--model", "flow", "--per-digit", "500")  # a few-step flow: its own grid
+    assert own.work <= few.work / 5
     assert cost("generate", "--model", "cvae", "--per-digit", "500").work < few.work / 50  # a decoder pass, not a U-Net's
     flow, pixel = (cost("dream", "--prior", p, "--steps", "25", "--per-digit", "10") for p in ("flow", "vae"))
     assert flow.work > 10 * pixel.work

@@ -87,7 +87,7 @@ def gallery(out, only, list_only):
 #: Commands a recipe may run.
 REPLAYABLE = ("dream", "deepdream", "generate", "reconstruct", "morph", "latent-map", "explain", "restyle")
 #: Options that choose models: a bundled name (or auto/none), or a file given with --with.
-MODEL_OPTIONS = ("model", "prior", "judge")
+MODEL_OPTIONS = ("model", "prior", "judge", "flow")
 #: MNIST sources a recipe may use (never `download`, never a path).
 DATA_SOURCES = ("auto", "offline", "keras-cache")
 #: Output options of the commands: replaced by replay's own, so a recipe never names a file to write
@@ -250,7 +250,7 @@ def _say_differences(recipe: dict, params: dict, overrides: dict) -> None:
     from ..recipe import input_hashes
 
     used = {**params, **overrides}
-    files = {str(params[k]): str(used[k]) for k in (*MODEL_OPTIONS, "flow")
+    files = {str(params[k]): str(used[k]) for k in MODEL_OPTIONS
              if isinstance(used.get(k), str) and used[k].endswith(".keras")}
     for line in model_differences(recipe, files) + input_differences(recipe, input_hashes(used)):
         click.echo(line, err=True)
