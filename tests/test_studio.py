@@ -116,7 +116,7 @@ def _gif(body) -> bool:
 
 
 MAKING = [  # (route, body (None: GET), check of the answer)
-    ("/api/dream", {"image": ONE, "digit": 7, "steps": 60, "frames": 6, "seed": 1},
+    ("/api/dream", {"image": ONE, "digit": 7, "frames": 6, "seed": 1},
      lambda b: len(b["frames"]) >= 6 and len(b["image"]) == 784 and _gif(b)),
     ("/api/restyle", {"image": SEVEN}, lambda b: b["digits"] == list(range(10)) and len(b["images"]) == 10),
     ("/api/similar", {"image": SEVEN, "n": 4, "spread": 0.3}, lambda b: len(b["images"]) == 4),
@@ -156,16 +156,16 @@ def test_save_writes_only_into_the_save_dir_with_a_recipe(client):
     for kind in ("../../evil", "/etc/passwd", "dream/../../x"):
         r = client.post("/api/save", json={"image": SEVEN, "kind": kind})
         assert r.status_code == 400
-    r = client.post("/api/save", json={"image": SEVEN, "kind": "dream", "digit": 3, "steps": 40})
+    r = client.post("/api/save", json={"image": SEVEN, "kind": "dream", "digit": 3})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["files"] == ["drawing-0001.png", "dream-0001.png"] and Path(body["folder"]) == save_dir.resolve()
     recipe = read_recipe(save_dir / "dream-0001.png")
     assert recipe["argv"][:2] == ["dream", "3"] and str(save_dir.resolve() / "drawing-0001.png") in recipe["argv"]
     opts = recipe_options(recipe["argv"])  # the library call's options, as the CLI parses them back
-    assert {"digits": ("3",), "start": str(save_dir.resolve() / "drawing-0001.png"), "per_digit": 1, "steps": 40,
+    assert {"digits": ("3",), "start": str(save_dir.resolve() / "drawing-0001.png"), "per_digit": 1,
             "out": str(save_dir.resolve() / "dream-0001.png")}.items() <= opts.items()
-    assert all(opts.get(k, v) == v for k, v in DREAM_OPTIONS.items()), opts
+    assert all(opts.get(k, v) == v for k, v in DREAM_OPTIONS.items()) and opts.get("steps") is None, opts  # the flow's own
     assert (save_dir / "drawing-0001.png").read_bytes() == base64.b64decode(SEVEN.split(",", 1)[1])
     r = client.post("/api/save", json={"image": ONE, "kind": "restyle"})
     assert r.status_code == 200, r.text
@@ -209,7 +209,7 @@ def test_saved_pictures_replay_byte_identical(client, tmp_path):
 
     from neuroart.cli import main
 
-    r = client.post("/api/save", json={"image": ZERO, "kind": "dream", "digit": 6, "steps": 30, "seed": 5})
+    r = client.post("/api/save", json={"image": ZERO, "kind": "dream", "digit": 6, "seed": 5})
     assert r.status_code == 200, r.text
     files = [client.save_dir / f for f in r.json()["files"]]
     drawing, picture = files[0], files[-1]
@@ -297,7 +297,7 @@ def test_models_load_once(client, monkeypatch):
     calls = []
     real = keras().models.load_model
     monkeypatch.setattr(keras().models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
-    for route, body in (("/api/classify", {"image": ONE}), ("/api/dream", {"image": ONE, "digit": 2, "steps": 20, "frames": 2}),
+    for route, body in (("/api/classify", {"image": ONE}), ("/api/dream", {"image": ONE, "digit": 2, "frames": 2}),
                         ("/api/morph", {"image": ONE, "image_b": ZERO, "frames": 3}), ("/api/restyle", {"image": ZERO}),
                         ("/api/generate", {"digit": 5, "n": 2})):
         assert client.post(route, json=body).status_code == 200, route
@@ -530,7 +530,7 @@ def test_image_bombs_and_containers_are_refused_before_decoding(live, name):
 
 
 def test_cross_site_requests_are_refused_on_every_state_changing_route(live):
-    body = json.dumps({"image": SEVEN, "kind": "dream", "digit": 3, "steps": 5}).encode()
+    body = json.dumps({"image": SEVEN, "kind": "dream", "digit": 3}).encode()
     files = sorted(p.name for p in live.save_dir.iterdir())
     for headers in (["Origin: http://evil.example.com", "Sec-Fetch-Site: cross-site"], ["Origin: http://evil.example.com"],
                     ["Sec-Fetch-Site: cross-site"], ["Sec-Fetch-Site: same-site"], ["Origin: null"],

@@ -219,7 +219,7 @@ class Studio:
     # -- making ------------------------------------------------------------------------------
 
     @_one_at_a_time
-    def dream(self, image, *, digit: int, steps: int, frames: int, seed: int) -> dict:
+    def dream(self, image, *, digit: int, steps: int | None, frames: int, seed: int) -> dict:
         """The drawing carried to `digit` by the flow, steered by the article MLP, frame by frame."""
         self.loaded.wait()
         from ..classify.read import predict
@@ -273,7 +273,7 @@ class Studio:
         return {"layer": HIDDEN_LAYER, "model": "mlp", "units": len(self._atlas), "images": self._atlas}
 
     @_one_at_a_time
-    def save(self, kind: str, a, b, *, digit: int | None, seed: int, steps: int, frames: int) -> dict:
+    def save(self, kind: str, a, b, *, digit: int | None, seed: int, steps: int | None, frames: int) -> dict:
         """Save's files (see `SaveFolder.save`), once the models it needs are loaded."""
         self.loaded.wait()
         if kind == "restyle":

@@ -51,7 +51,7 @@ class SaveFolder:
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise ApiError(500, f"{where}: the folder is not writable")
 
-    def save(self, kind: str, a: Upload, b: Upload | None, *, digit: int | None, seed: int, steps: int,
+    def save(self, kind: str, a: Upload, b: Upload | None, *, digit: int | None, seed: int, steps: int | None,
              frames: int) -> dict:
         """Write the drawing(s) and the picture of `kind`; returns the names, the folder and the recipe."""
         from ..outputs import read_recipe, save, write_all

@@ -37,7 +37,9 @@ LIMITS = {"dream_steps": 400, "frames": 60, "n": 64}
 #: Integrated Gradients even with 4 steps costs 2.5x as much per digit). When the pen lifts the
 #: page asks /api/explain for the library's default map (Integrated Gradients).
 LIVE_METHOD, LIVE_STEPS = "gradient", 4
-DREAM_STEPS = 25  # flow steps of "dream it into" (bench/bench_flow.py --drawn)
+#: Steps of "dream it into": None, the flow's own (the bundled few-step flow samples only on its
+#: grid and refuses other steps; a request may still ask for steps with a flow that takes them).
+DREAM_STEPS = None
 #: "Dream it into": the flow model, steered by the article's MLP, from the drawing noised back by
 #: `strength` (SDEdit), keeping the drawing's slant and stroke width (`hand`, docs/flow.md).
 #: 30 drawn digits, each into the next: read as the target 100% (the pixel dream 93%), slant r 0.96,
