@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from neuroart.cli import main
 
-FAST = ["--steps", "20", "--per-digit", "2"]
+FAST = ["--per-digit", "2"]  # the default dream: through the few-step flow
+PIXEL = ["--prior", "auto", "--steps", "20", "--per-digit", "2"]  # the pixel dream (with its vae prior)
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_same_seed_same_bytes_png_and_npz(run, tmp_path):
 
 
 def test_gif_of_the_ascent(run, tmp_path):
-    r = run("dream", "4", "--steps", "10", "--per-digit", "2", "--gif", "up.gif", "--cmap", "magma")
+    r = run("dream", "4", "--prior", "auto", "--steps", "10", "--per-digit", "2", "--gif", "up.gif", "--cmap", "magma")
     assert r.exit_code == 0, r.output
     from PIL import Image
 
@@ -74,7 +75,7 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
     img = np.zeros((60, 40), np.uint8)
     img[10:50, 18:22] = 255  # a "1"
     Image.fromarray(img).save(tmp_path / "one.png")
-    r = run("dream", "7", "--start", "one.png", "--param", "fourier", *FAST, "--out", "o.png")
+    r = run("dream", "7", "--start", "one.png", "--param", "fourier", *PIXEL, "--out", "o.png")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "o.png").is_file()
 
@@ -134,7 +135,7 @@ def test_unreadable_start_image_is_one_clear_error(run, tmp_path):
 
 def test_neuron_atlas_with_a_unit_range(run, tmp_path):
     r = run("dream", "--objective", "neuron", "--layer", "dense", "--unit", "0-3", "--unit", "7,9",
-            "--per-digit", "1", "--steps", "5", "--npz", "u.npz", "--out", "u.png")
+            "--per-digit", "1", "--npz", "u.npz", "--out", "u.png")
     assert r.exit_code == 0, r.output
     with np.load(tmp_path / "u.npz") as f:
         assert f["units"].tolist() == [0, 1, 2, 3, 7, 9]

@@ -182,10 +182,10 @@ def test_render_frames_end_at_the_result(mlp):
 
 
 def test_dream_default_recipe_reads_as_its_targets(mlp):
-    """The default recipe (shortened): the dreamed-on MLP gives every image its target."""
+    """The pixel dream's recipe (shortened): the dreamed-on MLP gives every image its target."""
     from neuroart.dream import dream
 
-    res = dream([0, 1, 7], per_digit=3, steps=60)
+    res = dream([0, 1, 7], per_digit=3, steps=60, prior="auto")
     assert res.images.shape == (9, 28, 28)
     assert res.labels.tolist() == [0, 0, 0, 1, 1, 1, 7, 7, 7]
     pred = np.asarray(mlp(res.images, training=False)).argmax(1)
@@ -198,9 +198,9 @@ def test_dream_default_recipe_reads_as_its_targets(mlp):
 def test_dream_neuron_and_layer_objectives(mlp):
     from neuroart.dream import dream
 
-    res = dream(objective="neuron", layer="dense", units=(3, 9), per_digit=2, steps=5)
+    res = dream(objective="neuron", layer="dense", units=(3, 9), per_digit=2, steps=5, prior="auto")
     assert res.units.tolist() == [3, 3, 9, 9] and res.rows == ["dense:3", "dense:9"]
-    res = dream(objective="layer", per_digit=2, steps=5)
+    res = dream(objective="layer", per_digit=2, steps=5, prior="auto")
     assert res.labels.tolist() == [-1, -1]
 
 
@@ -300,10 +300,12 @@ def test_latent_parameterisation_climbs_the_class(mlp, tiny_cdecoder):
     assert _value(mlp, obj, res.images) > _value(mlp, obj, start)
     from neuroart.dream import dream
 
-    out = dream([1, 2], per_digit=2, steps=3, param="latent", generator=tiny_cdecoder)
+    out = dream([1, 2], per_digit=2, steps=3, param="latent", generator=tiny_cdecoder, prior="none")
     assert out.images.shape == (4, 28, 28) and out.labels.tolist() == [1, 1, 2, 2]
     with pytest.raises(NeuroartError, match="needs target digits"):
-        dream(objective="layer", per_digit=1, steps=1, param="latent", generator=tiny_cdecoder)
+        dream(objective="layer", per_digit=1, steps=1, param="latent", generator=tiny_cdecoder, prior="none")
+    with pytest.raises(NeuroartError, match="--param latent shapes a pixel dream"):  # never silently drops the flow
+        dream([1], per_digit=1, param="latent", generator=tiny_cdecoder)
 
 
 def test_auto_prior_follows_the_bundled_autoencoders(monkeypatch):
@@ -339,9 +341,10 @@ def test_default_dreams_meet_the_acceptance_bar(mlp):
 def test_progress_and_frames_do_not_change_the_result(mlp):
     from neuroart.dream import dream
 
-    plain = dream([1, 7], per_digit=2, steps=30).images
-    np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, steps=30, show_progress=True).images)
-    np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, steps=30, frames=7).images)
+    for opts in ({"steps": 30, "prior": "auto"}, {}):  # the pixel dream, and the default through the flow
+        plain = dream([1, 7], per_digit=2, **opts).images
+        np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, show_progress=True, **opts).images)
+        np.testing.assert_array_equal(plain, dream([1, 7], per_digit=2, frames=7, **opts).images)
 
 
 def test_the_render_loop_is_traced_once_without_autograph(mlp, monkeypatch):
@@ -409,8 +412,8 @@ def test_shards_are_rows_of_the_job(mlp):
 
     assert [list(job_rows(5, (i, 2))) for i in range(2)] == [[0, 1, 2], [3, 4]]
     assert job_rows(4) == range(4) and row_items(range(1, 3), 8) == slice(8, 24)
-    whole = dream([1, 4, 7], per_digit=2, steps=5, shard=(0, 1))
-    parts = [dream([1, 4, 7], per_digit=2, steps=5, shard=f"{i}/2") for i in range(2)]
+    whole = dream([1, 4, 7], per_digit=2, steps=5, shard=(0, 1), prior="auto")
+    parts = [dream([1, 4, 7], per_digit=2, steps=5, shard=f"{i}/2", prior="auto") for i in range(2)]
     assert [p.rows for p in parts] == [["1", "4"], ["7"]]
     np.testing.assert_array_equal(np.concatenate([p.images for p in parts]), whole.images)
 
@@ -433,3 +436,33 @@ def test_deepdream_digit_tiles_leave_no_seam(mlp):
     change = np.abs(out - pic).mean(axis=0)  # per column
     folded = np.array([change[c::56].mean() for c in range(56)])  # by position in a tile
     assert folded.min() > 0.5 * folded.mean(), folded.round(4)  # one fixed grid: 0.39
+
+
+def test_the_default_dream_draws_through_the_flow_in_fixed_batches(monkeypatch):
+    """`dream()` at its defaults dreams through the few-step flow; the dreams go through it in
+    batches of one size (memory does not grow with the job), and shards of rows concatenate to
+    the whole job byte for byte, whatever the batch size."""
+    from neuroart.dream import dream, dreams
+
+    monkeypatch.setattr(dreams, "FLOW_BATCH", 4)  # 3 rows x 3 = 9 dreams: batches of 4, 4, 1 + 3 padding
+    whole = dream([1, 4, 7], per_digit=3, seed=2)
+    assert whole.prior == "flow" and whole.images.shape == (9, 28, 28)
+    parts = [dream([1, 4, 7], per_digit=3, seed=2, shard=f"{i}/3") for i in range(3)]
+    np.testing.assert_array_equal(np.concatenate([p.images for p in parts]), whole.images)
+    import neuroart.dream.flowdream as fd
+
+    seen, original = [], fd.dream_flow
+    monkeypatch.setattr(fd, "dream_flow", lambda labels, **kw: seen.append(len(labels)) or original(labels, **kw))
+    dream([1, 4, 7], per_digit=3, seed=2)
+    assert seen == [4, 4, 4]
+
+
+def test_a_flow_dream_refuses_what_it_cannot_use():
+    from neuroart.dream import dream
+
+    with pytest.raises(NeuroartError, match="--lr, --tv: a pixel dream's option"):
+        dream([3], per_digit=1, lr=0.1, tv=1.0)
+    with pytest.raises(NeuroartError, match="--unit picks hidden units"):
+        dream([3], per_digit=1, units=(5,))
+    with pytest.raises(NeuroartError, match="distilled to sample in its own 4 steps"):
+        dream([3], per_digit=1, steps=10)

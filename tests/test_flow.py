@@ -168,7 +168,7 @@ def test_steering_raises_the_classifiers_objective(tiny):
 
 @pytest.mark.slow
 def test_the_bundled_flow_draws_digits_the_judge_reads(test_digits):
-    """200 digits of the bundled flow (20 per class, 25 Euler steps): the independent cnn reads
+    """200 digits of the bundled flow (20 per class, its 4 steps): the independent cnn reads
     >= 95% of them as asked (96.4% over 1,000 in bench_flow.py), and its features are far closer
     to real digits' than the pixel dream's; steered by the article's MLP, >= 98%."""
     from neuroart.dream import dream
@@ -206,7 +206,7 @@ def test_the_hand_term_measures_what_the_metrics_measure_and_keeps_it(test_digit
     mlp = load_model("mlp")
     sources = np.stack([mnist_style(to_gray(draw_digit(i % 10, seed=100 + i))) for i in range(12)])
     targets = (np.arange(12) + 1) % 10
-    cfg = FlowDreamConfig(steps=25, views=4, scale=20)  # the studio's steps
+    cfg = FlowDreamConfig(views=4, scale=20)  # the studio's steering, on the few-step flow's own steps
     kept = dream_flow(targets, classifier=mlp, cfg=cfg, seed=0, start_images=sources)
     loose = dream_flow(targets, classifier=mlp, cfg=dataclasses.replace(cfg, hand=0), seed=0, start_images=sources)
     with_hand, without = style_consistency(sources, kept[:, None]), style_consistency(sources, loose[:, None])
@@ -239,7 +239,7 @@ def test_cli_generate_and_dream_with_a_flow(invoke, tiny, tmp_path):
     r = invoke("generate", "2", "5", "--model", tiny[0], "-n", "2", "--steps", "2", "--out", "g.png")
     assert r.exit_code == 0, r.output
     recipe = read_recipe(tmp_path / "g.png")
-    assert recipe["steps"] == 2 and recipe["guidance"] == 0.3 and "temperature" not in recipe
+    assert recipe["steps"] == 2 and recipe.get("guidance") is None and "temperature" not in recipe  # None: its own
     r = invoke("dream", "3", "--prior", "flow", "--flow", tiny[0], "-n", "2", "--steps", "3", "--out", "d.png",
                "--gif", "d.gif")
     assert r.exit_code == 0, r.output

@@ -392,19 +392,10 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
     check_optimizer(cfg.optimizer)
     fin = V.finite
     flow = cfg.prior == priors.FLOW
-    if flow:
-        if cfg.param != "pixel":
-            raise NeuroartError(f"--param {cfg.param} shapes a pixel dream; a dream through the flow is drawn by "
-                                "the flow: add --prior none (or vae) for it")
-        unused = [f for f in PIXEL_ONLY if getattr(cfg, f) != getattr(DEFAULTS, f)]
-        if unused:
-            names = ", ".join("--" + f.replace("_", "-") for f in unused)
-            raise NeuroartError(f"{names}: a pixel dream's option, unused through the flow: add --prior none "
-                                "(or vae) for it")
     if cfg.objective in ("class", "prob") and cfg.units:
         raise NeuroartError("--unit picks hidden units for --objective neuron or channel; a class objective "
                             "dreams the digits given as arguments")
-    return dataclasses.replace(
+    checked = dataclasses.replace(
         cfg,
         steps=None if flow and cfg.steps is None else V.positive_int("steps", STEPS if cfg.steps is None else cfg.steps,
                                                                       high=MAX_STEPS),
@@ -433,3 +424,18 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         latent_anchor=fin("latent_anchor", cfg.latent_anchor, low=0),
         units=tuple(V.integer("units", u) for u in (cfg.units or ())),  # ranges: checked per layer
     )
+    if flow:
+        _refuse_pixel_options(checked)
+    return checked
+
+
+def _refuse_pixel_options(cfg: DreamConfig) -> None:
+    """A dream through the flow takes none of a pixel dream's own options: one line naming them."""
+    if cfg.param != "pixel":
+        raise NeuroartError(f"--param {cfg.param} shapes a pixel dream; a dream through the flow is drawn by "
+                            "the flow: add --prior none (or vae) for it")
+    unused = [f for f in PIXEL_ONLY if getattr(cfg, f) != getattr(DEFAULTS, f)]
+    if unused:
+        names = ", ".join("--" + f.replace("_", "-") for f in unused)
+        raise NeuroartError(f"{names}: a pixel dream's option, unused through the flow: add --prior none "
+                            "(or vae) for it")
