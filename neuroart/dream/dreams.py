@@ -70,7 +70,8 @@ class DreamConfig:
     views: int | None = None  # random transforms per image per step, score averaged (None: 1, 8 with the flow)
     # -- the flow prior (prior="flow")
     steer: float = 2.0  # strength of the classifier's steering of the flow (bench_flow.py: 1-2 keep the FID lowest)
-    strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch)
+    strength: float = 0.9  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch;
+    #                        the few-step flow starts at its grid time nearest 1 - strength)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to steer
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)

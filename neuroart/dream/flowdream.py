@@ -46,7 +46,8 @@ class FlowDreamConfig:
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)
     rotate: float = 10.0  # +- degrees
     guidance: float = 0.0  # classifier-free guidance of the flow's own class conditioning
-    strength: float = 0.7  # from a start image: how far back to noise it (1 = all the way)
+    strength: float = 0.9  # from a start image: how far back to noise it (1 = all the way; 0.7 kept too
+    #                        little room to change the class in the few-step flow's 3 last steps)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to `scale`
     flow: str = "flow"  # the flow model (bundled name or .keras path)
 
