@@ -161,6 +161,7 @@ FAST_FAILURES = [
 ]
 
 
+@pytest.mark.slow  # imports TensorFlow in a subprocess; the fast tier has tests/test_first_hour.py
 def test_typos_fail_before_tensorflow_loads(tmp_path):
     import os
     import time
@@ -204,6 +205,7 @@ def test_evaluate_corruptions_shows_progress_on_stderr(invoke):
     assert json.loads(result.stdout)["models"]["mlp"]["clean"] > 0.5
 
 
+@pytest.mark.slow
 def test_train_generator_shows_progress_on_stderr(invoke, tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
     np.savez(tmp_path / "tiny.npz", x_train=x, y_train=np.arange(300) % 10, x_test=x[:50], y_test=np.arange(50) % 10)

@@ -150,6 +150,7 @@ def _photo(path, w=200, h=150):
     Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
 
 
+@pytest.mark.slow
 def test_deepdream_writes_a_picture_of_the_same_size(run, tmp_path):
     _photo(tmp_path / "p.png")
     r = run("deepdream", "p.png", "--out", "d.png", "--octaves", "2", "--steps", "3")

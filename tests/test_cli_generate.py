@@ -38,6 +38,7 @@ def test_generate_grid_and_npz(run, tmp_path):
     assert recipe["model"] == "cvae" and len(recipe["model_sha256"]) == 16
 
 
+@pytest.mark.slow
 def test_large_batch_without_grid(run, tmp_path):
     result = run("generate", "--per-digit", "600", "--no-grid", "--npz", "big.npz")
     assert result.exit_code == 0, result.output
