@@ -33,6 +33,7 @@ NEUROART = [sys.executable, "-m", "neuroart"]
 TIMED = {
     "neuroart dream": ["dream"],
     "neuroart dream --prior none": ["dream", "--prior", "none"],
+    "neuroart dream --prior auto (the pixel dream, the default before the few-step flow)": ["dream", "--prior", "auto"],
     "neuroart generate --model flow": ["generate", "--model", "flow"],
 }
 MEMORY = {

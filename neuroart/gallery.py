@@ -45,9 +45,13 @@ class Piece:
 SOURCE_PICTURE = "source-landscape.png"
 
 PIECES: tuple[Piece, ...] = (
-    Piece("dream-digits", "Dreamed digits",
-          "Each row is one digit dreamed out of the article's MLP by gradient ascent; "
-          "the independent CNN reads them as their targets.",
+    Piece("dream-flow", "Dreamed digits (neuroart dream)",
+          "The main job at its defaults: each digit drawn by the few-step flow in 4 network passes, "
+          "steered at every pass by the gradient of the article MLP's score for it (docs/flow.md).",
+          "dream --per-digit 8 --seed 1 --scale 3"),
+    Piece("dream-digits", "Dreamed on the pixels (--prior vae)",
+          "Each row is one digit dreamed out of the article's MLP by gradient ascent on the pixels, "
+          "pulled toward the VAE's reconstruction: what the classifier alone imagines.",
           "dream --prior vae --per-digit 8 --seed 1 --scale 3"),
     Piece("dream-fourier-magma", "Fourier dreams",
           "Pixel-free dreams: a 1/f Fourier parameterisation with jitter and rotation, in magma.",
@@ -89,18 +93,18 @@ PIECES: tuple[Piece, ...] = (
           "as 0-9; the animation walks through style space from it and back.",
           "restyle digit:3 --seed 5", gif=True),
     Piece("flow-digits", "Digits that look like handwriting",
-          "Ten of each digit from the flow-matching model: noise carried to a digit in 20 Euler steps "
-          "by a small U-Net (docs/flow.md).",
+          "Ten of each digit from the few-step flow: noise carried to a digit in 4 passes of a small "
+          "U-Net, distilled from a flow-matching model's 20 steps (docs/flow.md).",
           "generate --model flow --per-digit 10 --seed 11 --scale 3"),
     Piece("flow-dream-3-to-8", "A 3 turned into an 8, in its own hand",
           "Real 3s noised part-way back and carried to an 8 by the flow, steered by the article's MLP; "
           "the animation shows the digit the flow predicts at every step.",
-          "dream 8 --prior flow --start digit:3 --strength 0.7 --steer 5 --per-digit 6 --seed 14 --scale 3", gif=True),
+          "dream 8 --start digit:3 --steer 5 --per-digit 6 --seed 14 --scale 3", gif=True),
     Piece("flow-neurons", "What hidden units like, as handwriting",
           "Ten hidden units of the MLP, each steering the unconditional flow: the digit-like shapes "
           "each unit answers to.",
-          "dream --prior flow --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 20 --steps 50 "
-          "--seed 13 --cmap viridis --scale 2"),
+          "dream --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 20 --seed 13 --cmap viridis "
+          "--scale 2"),
     Piece("flow-pen", "Written with a pen",
           "The flow's digits as a pen plotter would write them: each digit's centre lines (a skeleton of "
           "its ink, traced and smoothed), one stroke width per digit from its own ink, on an A4 page in "

@@ -40,7 +40,7 @@ class FlowDreamConfig:
     """Defaults of a dream through the flow prior (the CLI reads them)."""
 
     steps: int | None = None  # Euler steps of the flow (None: a few-step flow's own, else 25)
-    scale: float = 2.0  # strength of the classifier's steering (bench_flow.py: 1-2 keep the FID lowest)
+    scale: float = 1.0  # strength of the classifier's steering (the dream's `steer`: bench_flow.py)
     views: int = 8  # random transforms the objective is averaged over, per step
     jitter: float = 2.0  # pixels
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)
