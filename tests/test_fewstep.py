@@ -198,3 +198,12 @@ def test_the_bundled_few_step_flow_is_read_right_by_the_independent_judge(test_d
     s = ref.score(sample(flow, ref.labels, seed=0))
     assert s["judge_agreement"] >= 0.97, s
     assert s["fid_over_floor"] < 2.0 and s["diversity_over_real"] > 0.85, s
+
+
+@pytest.mark.parametrize("args", [["generate", "--model", "flow", "--steps", "10"],
+                                  ["generate", "--model", "flow", "--guidance", "0.5"],
+                                  ["dream", "--steps", "10"]])
+def test_cli_refuses_a_sampler_setting_for_the_few_step_flow_in_one_line(invoke, tmp_path, args):
+    r = invoke(*args)
+    assert r.exit_code != 0 and "distilled to sample in its own 4 steps" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())

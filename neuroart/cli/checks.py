@@ -93,16 +93,27 @@ def _priors() -> str:
     return f"priors: {', '.join(_prior_names())}, or a .keras autoencoder"
 
 
-def flow_dream(*, prior, steps, strength, hand) -> None:
+def flow_dream(*, prior, steps, strength, hand, flow="flow") -> None:
     """A dream through the flow prior: its numbers checked as `neuroart.dream.flowdream.check`
     will check them (``--steps`` at most 1000 there, not the pixel dream's 100,000; --steer is
-    the dream's own check)."""
+    the dream's own check), and a few-step flow's own steps (`few_step`)."""
     from ..dream import flowdream, priors
 
     if priors.resolve_prior(prior) != priors.FLOW:
         return
-    flowdream.check(flowdream.FlowDreamConfig(steps=steps,
-                                              strength=strength, hand=hand))
+    flowdream.check(flowdream.FlowDreamConfig(steps=steps, strength=strength, hand=hand))
+    few_step(flow, steps=steps)
+
+
+def few_step(model, **given) -> None:
+    """A few-step flow (its card has ``sampling.times``) samples on its own grid: any of `given`
+    (steps, guidance) set is the library's one line, said before TensorFlow loads."""
+    times = ((card(model) or {}).get("sampling") or {}).get("times")
+    named = [name for name, value in given.items() if value is not None]
+    if times and named:
+        raise NeuroartError(f"this flow was distilled to sample in its own {len(times) - 1} steps: "
+                            f"{', '.join(named)} cannot be set (a flow trained by flow matching, such as "
+                            "'flow-teacher', takes them)")
 
 
 def writable(paths: dict) -> None:

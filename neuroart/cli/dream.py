@@ -64,7 +64,7 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
     if param != "latent" and start not in STARTS:
         checks.digit_or_file(start)
     checks.prior(prior)  # a typo, a classifier, a missing file
-    checks.flow_dream(prior=prior, steps=steps, strength=strength, hand=hand)
+    checks.flow_dream(prior=prior, steps=steps, strength=strength, hand=hand, flow=flow)
     rows = (len(digits) or 10) if objective in ("class", "prob") else (len(units) if objective != "layer" else 1)
     if rows and shard is not None:
         from ..distribute import shard_range

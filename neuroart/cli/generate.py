@@ -111,6 +111,8 @@ def generate(digits, per_digit, temperature, seed, model, out, npz, grid, trunca
     if guidance is not None:
         check_guidance(guidance)
     kind = checks.generator_kind(model)
+    if kind == "flow":
+        checks.few_step(model, steps=steps, guidance=guidance)
     if kind in ("ae", "vae") and digits:
         raise NeuroartError(f"the {kind} is unconditional: it cannot draw chosen digits (use the cvae)")
     if kind != "flow":
