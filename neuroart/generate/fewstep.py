@@ -362,6 +362,7 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".paths")
     ckpt = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".ckpt.npz")
     teacher_path = resolve(cfg.teacher)
+    dist = resolve_strategy(strategy)  # before any model loads: a cluster renames the devices
     from ..models import load_model
 
     teacher_model = load_model(teacher_path, role="flow")
@@ -369,7 +370,6 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
         raise NeuroartError(f"{teacher_path}: already a few-step flow; distil a flow trained by flow matching")
     teacher_sha = file_sha256(teacher_path)
     (xtr, _), (xte, yte), source = _load_data(data)
-    dist = resolve_strategy(strategy)
     build_cache(teacher_model, cfg, cache, teacher_sha=teacher_sha, progress=progress)
     states, labels = load_cache(cache, cfg)
     arch = FlowConfig()
