@@ -103,8 +103,6 @@ def test_the_teacher_paths_end_where_the_teachers_sampler_ends(tmp_path):
 
 
 def test_a_run_resumes_from_its_checkpoint_and_refuses_a_broken_one(tmp_path):
-    from neuroart.generate.fewstep import load_checkpoint
-
     ckpt = tmp_path / "student.keras.ckpt.npz"
     seen = []
 
@@ -118,8 +116,8 @@ def test_a_run_resumes_from_its_checkpoint_and_refuses_a_broken_one(tmp_path):
     _, card = _distil(tmp_path, epochs=2, on_epoch=lambda e, w: seen.append(e))
     assert seen == [1, 2] and len(card["loss_per_epoch"]) == 2  # epoch 2 only, the first from the checkpoint
     ckpt.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(NeuroartError, match="not a readable distillation checkpoint"):
-        load_checkpoint(ckpt, None, None, {})
+    with pytest.raises(NeuroartError, match="not a readable checkpoint"):
+        _distil(tmp_path, epochs=3)
 
 
 def test_bad_options_are_one_line(tmp_path):

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ def build_cache(teacher, cfg: FewStepConfig, cache: Path, *, teacher_sha: str, p
         rfile.write_text(json.dumps(recipe, indent=1))
     labels = path_labels(cfg)
     chunks = range((len(labels) + CHUNK - 1) // CHUNK)
-    todo = [c for c in chunks if not chunk_path(cache, c).exists()]
+    todo = [c for c in chunks if _chunk_size(chunk_path(cache, c)) != min(CHUNK, len(labels) - c * CHUNK)]
     with _progress(todo, label="teacher paths (chunks of 1000)", show=progress) as bar:
         for c in bar:
             a, b = c * CHUNK, min((c + 1) * CHUNK, len(labels))
@@ -137,6 +138,16 @@ def build_cache(teacher, cfg: FewStepConfig, cache: Path, *, teacher_sha: str, p
                                      for j in range(0, b - a, 100)])
             with atomic_path(chunk_path(cache, c), suffix=".npz") as tmp, open(tmp, "wb") as f:
                 np.savez(f, states=states.astype(np.float32), labels=labels[a:b])
+
+
+def _chunk_size(path: Path) -> int:
+    """Paths in a cached chunk (-1: none or unreadable, so it is made again; a run with fewer
+    paths leaves its last chunk short)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return len(z["labels"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return -1
 
 
 def load_cache(cache: Path, cfg: FewStepConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -207,34 +218,23 @@ def ema_weights(model, opt) -> list[np.ndarray]:
 
 
 def save_checkpoint(path: Path, model, opt, epoch: int, history: list, recipe: dict, seconds: float) -> None:
-    """Weights, optimizer state (its moving average included), epoch: written atomically."""
-    arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.weights)}
-    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(opt.variables)})
-    meta = json.dumps({"epoch": epoch, "history": history, "recipe": recipe, "seconds": seconds})
-    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, meta=np.array(meta), **arrays)
+    """Weights, then optimizer state (its moving average included), with epoch and recipe:
+    atomically, through `neuroart.generate.checkpoint`."""
+    from .checkpoint import save_checkpoint as save
+
+    arrays = [np.asarray(v) for v in model.weights] + [np.asarray(v) for v in opt.variables]
+    save(path, arrays, {"epoch": epoch, "history": history, "recipe": recipe, "seconds": seconds})
 
 
 def load_checkpoint(path: Path, model, opt, recipe: dict) -> tuple[int, list, float]:
-    """Restore `save_checkpoint`'s file; (epochs done, loss history, seconds). One line for a file
-    that is not such a checkpoint or was made with other options."""
-    import zipfile
+    """Restore `save_checkpoint`'s file; (epochs done, loss history, seconds). A file that is not
+    such a checkpoint (every size and shape checked from the headers before reading) or was made
+    with other options is one line naming it."""
+    from .checkpoint import load_checkpoint as load
 
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta.get("recipe") != recipe:
-                raise NeuroartError(f"{path}: a checkpoint of another recipe; delete it or train with its options")
-            weights = [z[f"w{i}"] for i in range(len(model.weights))]
-            slots = [z[f"o{i}"] for i in range(len(opt.variables))]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise NeuroartError(f"{path}: not a readable distillation checkpoint ({type(e).__name__}); "
-                            "delete it to start again") from None
-    for v, a in zip(model.weights, weights, strict=True):
-        if tuple(v.shape) != a.shape:
-            raise NeuroartError(f"{path}: weights of another shape; delete it to start again")
-        v.assign(a)
-    for v, a in zip(opt.variables, slots, strict=True):
+    shapes = [tuple(v.shape) for v in model.weights] + [tuple(v.shape) for v in opt.variables]
+    arrays, meta = load(path, {"recipe": recipe}, shapes=shapes)
+    for v, a in zip([*model.weights, *opt.variables], arrays, strict=True):
         v.assign(a)
     return int(meta["epoch"]), list(meta["history"]), float(meta["seconds"])
 
