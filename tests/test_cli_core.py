@@ -228,7 +228,7 @@ def test_cli_refuses_a_broken_classifier_everywhere(bad_models, which, fragment,
     (tmp_path / "old.png").write_bytes(b"the user's old picture")
     before = files_in(tmp_path)
     for args in (["classify", digit.name], ["evaluate"], ["evaluate", "--corruptions", "--sample", "20"],
-                 ["dream", "3", "--steps", "2", "--out", "old.png"]):
+                 ["dream", "3", "--out", "old.png"]):
         result = invoke(*args, "--model", path)
         assert_clean_error(result, str(path), "not a digit classifier", fragment)
         assert result.exit_code == 1
