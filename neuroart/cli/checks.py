@@ -108,12 +108,11 @@ def flow_dream(*, prior, steps, strength, hand, flow="flow") -> None:
 def few_step(model, **given) -> None:
     """A few-step flow (its card has ``sampling.times``) samples on its own grid: any of `given`
     (steps, guidance) set is the library's one line, said before TensorFlow loads."""
+    from ..generate.config import check_few_step
+
     times = ((card(model) or {}).get("sampling") or {}).get("times")
-    named = [name for name, value in given.items() if value is not None]
-    if times and named:
-        raise NeuroartError(f"this flow was distilled to sample in its own {len(times) - 1} steps: "
-                            f"{', '.join(named)} cannot be set (a flow trained by flow matching, such as "
-                            "'flow-teacher', takes them)")
+    if times:
+        check_few_step(len(times) - 1, **given)
 
 
 def writable(paths: dict) -> None:

@@ -70,6 +70,15 @@ FLOW_NULL = 10
 SOLVERS = ("euler", "heun")
 
 
+def check_few_step(n_steps: int, **given) -> None:
+    """A few-step flow samples on its own `n_steps`: any of `given` (steps, guidance, solver,
+    spacing) set is one line (the library's samplers and the CLI's early check say the same)."""
+    named = [name for name, value in given.items() if value is not None]
+    if named:
+        raise NeuroartError(f"this flow was distilled to sample in its own {n_steps} steps: {', '.join(named)} "
+                            "cannot be set (a flow trained by flow matching, such as 'flow-teacher', takes them)")
+
+
 def check_steps(steps) -> int:
     """Steps of a flow sampler: 1-1000."""
     from ..validate import positive_int

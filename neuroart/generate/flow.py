@@ -29,6 +29,7 @@ from .config import (
     FLOW_NULL,
     FLOW_SAMPLE_DEFAULTS,
     GUIDANCE_WINDOW,
+    check_few_step,
     check_guidance,
     check_solver,
     check_spacing,
@@ -243,9 +244,7 @@ def model_grid(model, steps: int | None = None, start: float = 0.0, spacing: flo
     own = flow_times(model)
     if own is None:
         return time_grid(SAMPLE_DEFAULTS["steps"] if steps is None else steps, start, spacing)
-    if steps is not None:
-        raise NeuroartError(f"this flow was distilled to sample in its own {len(own) - 1} steps: leave steps "
-                            "unset (a flow trained by flow matching, such as 'flow-teacher', takes any number)")
+    check_few_step(len(own) - 1, steps=steps)
     return own[int(np.argmin(np.abs(own[:-1] - float(start)))):]
 
 
@@ -320,12 +319,7 @@ def sampling(model, *, steps=None, guidance=None, solver=None, spacing=None) -> 
     on its grid without guidance (it was distilled from a guided sampler) and refuses any other
     setting in one line; a flow-matching flow fills the gaps from `SAMPLE_DEFAULTS`."""
     if flow_times(model) is not None:
-        given = [name for name, v in (("steps", steps), ("guidance", guidance), ("solver", solver),
-                                      ("spacing", spacing)) if v is not None]
-        if given:
-            raise NeuroartError(f"this flow was distilled to sample in its own {len(flow_times(model)) - 1} steps: "
-                                f"{', '.join(given)} cannot be set (a flow trained by flow matching, such as "
-                                "'flow-teacher', takes them)")
+        check_few_step(len(flow_times(model)) - 1, steps=steps, guidance=guidance, solver=solver, spacing=spacing)
         return {"steps": None, "guidance": 0.0, "solver": "euler", "spacing": 1.0}
     d = SAMPLE_DEFAULTS
     return {"steps": check_steps(d["steps"] if steps is None else steps),
