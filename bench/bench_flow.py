@@ -202,6 +202,10 @@ def samplers(args) -> dict:
             "neuroart dream --prior flow": command(prior="flow", flow=args.flow)}
     if args.quick:
         return rows
+    for steer in (0.3, 0.6):
+        rows[f"neuroart dream --steer {steer}"] = command(steer=steer)
+    rows["neuroart dream --gradient flow --steer 1 (through the flow, the default before)"] = command(
+        gradient="flow", steer=1.0)
     rows["cvae (generate --model cvae)"] = by_rows(
         lambda digits, k, shard: generate(digits, per_digit=k, seed=0, model="cvae", shard=shard)[0])
     rows.update({f"flow, class-conditional, {s} even Euler steps": flow_gen(s) for s in (4, 10, 25, 50)})

@@ -99,11 +99,11 @@ PIECES: tuple[Piece, ...] = (
     Piece("flow-dream-3-to-8", "A 3 turned into an 8, in its own hand",
           "Real 3s noised part-way back and carried to an 8 by the flow, steered by the article's MLP; "
           "the animation shows the digit the flow predicts at every step.",
-          "dream 8 --start digit:3 --steer 5 --per-digit 6 --seed 14 --scale 3", gif=True),
+          "dream 8 --start digit:3 --gradient flow --steer 5 --per-digit 6 --seed 14 --scale 3", gif=True),
     Piece("flow-neurons", "What hidden units like, as handwriting",
           "Ten hidden units of the MLP, each steering the unconditional flow: the digit-like shapes "
           "each unit answers to.",
-          "dream --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 20 --seed 13 --cmap viridis "
+          "dream --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 1 --seed 13 --cmap viridis "
           "--scale 2"),
     Piece("flow-pen", "Written with a pen",
           "The flow's digits as a pen plotter would write them: each digit's centre lines (a skeleton of "

@@ -240,20 +240,20 @@ def save(sheet: Sheet, *, out=None, gif=None, npz=None, svg=None, scale: int = 3
     line recorded in the PNG's recipe; `options` names the paths in messages (``{"npz": "--npz"}``).
     Returns the paths written, in the order out, gif, npz, svg.
     """
-    from .imaging import encode_gif, encode_npz, encode_png
+    from .imaging import check_cmap, encode_gif, encode_npz, encode_png
 
     paths = check_outputs(options=options, out=out, gif=gif, npz=npz, svg=svg)
+    check_cmap(cmap)
     if gif is not None and not sheet.frames:
         raise NeuroartError(f"{(options or {}).get('gif', 'gif')}: this result has no frames to animate")
     if all(p is None for p in paths.values()):
         raise NeuroartError("nothing to write: give an output path")
-    still, frames = render(sheet, scale=scale, cmap=cmap)
-    jobs = []
+    jobs = []  # only what is asked for is rendered (a grid of 10,000 digits is large)
     if paths["out"] is not None:
-        rec = recipe(argv, **sheet.recipe)
+        still, rec = render_still(sheet, scale=scale, cmap=cmap), recipe(argv, **sheet.recipe)
         jobs.append((paths["out"], lambda f: encode_png(still, f, recipe=rec, composite=sheet.composite)))
     if paths["gif"] is not None:
-        pics = animation(sheet, frames)
+        pics = animation(sheet, render_frames(sheet, scale=scale, cmap=cmap))
         jobs.append((paths["gif"], lambda f: encode_gif(pics, f, duration_ms=sheet.gif_duration_ms,
                                                         composite=sheet.composite)))
     if paths["npz"] is not None:

@@ -109,6 +109,8 @@ def test_start_from_a_users_image_and_fourier(run, tmp_path):
         (["dream", "--npz", "x.txt"], "--npz must be a .npz file"),
         (["dream", "--out", "nofolder/x.png"], "folder does not exist"),
         (["dream", "--cmap", "rainbowz"], "--cmap"),
+        (["dream", "--prior", "none", "--hand", "2"], "--hand: steers a dream through the flow"),
+        (["dream", "--gradient", "up"], "--gradient"),
         (["deepdream", "p.png", "--lr", "inf"], "--lr must be a finite number > 0, got inf"),
         (["deepdream", "p.png", "--octave-scale", "nan"], "--octave-scale must be a finite number > 1"),
     ],

@@ -462,6 +462,10 @@ def test_a_flow_dream_refuses_what_it_cannot_use():
 
     with pytest.raises(NeuroartError, match="--lr, --tv: a pixel dream's option"):
         dream([3], per_digit=1, lr=0.1, tv=1.0)
+    with pytest.raises(NeuroartError, match="--steer, --gradient: steers a dream through the flow"):
+        dream([3], per_digit=1, prior="none", steer=2.0, gradient="flow")
+    with pytest.raises(NeuroartError, match="gradient must be one of clean, flow"):
+        dream([3], per_digit=1, gradient="sideways")
     with pytest.raises(NeuroartError, match="--unit picks hidden units"):
         dream([3], per_digit=1, units=(5,))
     with pytest.raises(NeuroartError, match="distilled to sample in its own 4 steps"):

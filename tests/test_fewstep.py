@@ -132,7 +132,7 @@ def test_bad_options_are_one_line(tmp_path):
 
 def test_cli_refuses_teacher_options_for_other_kinds(invoke):
     r = invoke("train", "generator", "--kind", "vae", "--paths", "10")
-    assert r.exit_code != 0 and "--teacher and --paths are for --kind fewstep" in r.stderr
+    assert r.exit_code != 0 and "--teacher, --paths, --init, --targets, --learning-rate, --ema and --levels are for --kind fewstep" in r.stderr
 
 
 def _python(code: str, *, env=None, timeout=600):
@@ -205,3 +205,26 @@ def test_cli_refuses_a_sampler_setting_for_the_few_step_flow_in_one_line(invoke,
     r = invoke(*args)
     assert r.exit_code != 0 and "distilled to sample in its own 4 steps" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+def test_a_rollout_round_lands_the_students_digits_nearer_the_teachers(student, tmp_path):
+    """A second round (`init` the student, targets from its own steps) brings its 4-step digits
+    nearer the teacher's on the paths it learns from, and its card says where it started."""
+    from neuroart.generate import fewstep as F
+    from neuroart.generate.flow import integrate
+    from neuroart.models import file_sha256, load_model
+
+    path, _ = student
+    cache = path.with_name(path.name + ".paths")
+    out, card = _distil(tmp_path, init=str(path), targets="rollout", epochs=3, learning_rate=1e-4, ema=0.5, cache=cache)
+    assert card["init"]["sha256"] == file_sha256(path) and "--init" in card["trained_with"]
+    assert card["targets"] == "rollout" and "--targets rollout" in card["trained_with"]
+    states, labels = F.load_cache(cache, F.FewStepConfig(paths=40))
+
+    def miss(model_path):
+        model = load_model(model_path, role="flow")
+        return float(np.mean(np.square(integrate(model, states[:, 0], labels, steps=None) - states[:, -1])))
+
+    assert miss(out) < miss(path)
+    with pytest.raises(NeuroartError, match="not a few-step flow on this run's grid"):
+        _distil(tmp_path / "other", init="flow-teacher", cache=cache)

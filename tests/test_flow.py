@@ -139,8 +139,10 @@ def test_a_file_that_is_not_a_flow_is_refused():
         load_flow("mlp")
 
 
-def test_steering_raises_the_classifiers_objective(tiny):
-    """The same noise, steered or not: steering raises the MLP's log-probability of the target."""
+@pytest.mark.parametrize("gradient", ["clean", "flow"])
+def test_steering_raises_the_classifiers_objective(tiny, gradient):
+    """The same noise, steered or not: steering raises the MLP's log-probability of the target,
+    at the predicted clean digit (MPGD) or through the flow (DPS)."""
     from neuroart.dream import objectives as O
     from neuroart.dream.flowdream import FlowDreamConfig, dream_flow
     from neuroart.generate.flow import NULL
@@ -148,7 +150,7 @@ def test_steering_raises_the_classifiers_objective(tiny):
 
     mlp = load_model("mlp")
     targets = np.arange(10)
-    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2)
+    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2, gradient=gradient)
 
     def logprob(images):
         p = np.asarray(mlp(images, training=False))
@@ -164,6 +166,29 @@ def test_steering_raises_the_classifiers_objective(tiny):
     after_img = dream_flow(np.full(10, NULL), classifier=mlp, objective=unit, cfg=cfg)
     after = np.asarray(act(np.asarray(after_img).reshape(10, -1)))[:, 5].mean()
     assert after > before
+
+
+def test_each_rows_unit_steers_through_one_compiled_steering(tiny):
+    """The neuron atlas through the flow: each row's unit is an input of one compiled steering
+    (made once, whichever units), and each row's own unit fires more than unsteered."""
+    from neuroart.dream.flowdream import NULL, FlowDreamConfig, dream_flow, load_flow, steering_for, unit_objective
+    from neuroart.models import load_model
+
+    mlp = load_model("mlp")
+    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2, scale=5.0)
+    units = np.array([3, 17, 40, 99])
+    by_unit = unit_objective("neuron", "dense")
+
+    def own(images):
+        return np.asarray(mlp.get_layer("dense")(np.asarray(images).reshape(len(units), -1)))[np.arange(4), units]
+
+    plain = dream_flow(np.full(4, NULL), classifier=mlp, objective=by_unit, targets=units,
+                       cfg=dataclasses.replace(cfg, scale=0.0))
+    steered = dream_flow(np.full(4, NULL), classifier=mlp, objective=by_unit, targets=units, cfg=cfg)
+    assert own(steered).mean() > own(plain).mean() + 0.5
+    flow = load_flow(cfg.flow)
+    assert steering_for(flow, mlp, unit_objective("neuron", "dense"), cfg=cfg) is steering_for(
+        flow, mlp, by_unit, cfg=cfg)
 
 
 @pytest.mark.slow
@@ -206,7 +231,7 @@ def test_the_hand_term_measures_what_the_metrics_measure_and_keeps_it(test_digit
     mlp = load_model("mlp")
     sources = np.stack([mnist_style(to_gray(draw_digit(i % 10, seed=100 + i))) for i in range(12)])
     targets = (np.arange(12) + 1) % 10
-    cfg = FlowDreamConfig(views=4, scale=20, strength=1.0, hand=3.0)  # the studio's (studio/settings.py)
+    cfg = FlowDreamConfig(views=4, scale=20, strength=1.0, hand=3.0, gradient="flow")  # the studio's (studio/settings.py)
     kept = dream_flow(targets, classifier=mlp, cfg=cfg, seed=0, start_images=sources)
     loose = dream_flow(targets, classifier=mlp, cfg=dataclasses.replace(cfg, hand=0), seed=0, start_images=sources)
     with_hand, without = style_consistency(sources, kept[:, None]), style_consistency(sources, loose[:, None])

@@ -80,6 +80,17 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 @click.option("--teacher", default=None, help="--kind fewstep: the flow to distil [default: flow-teacher].")
 @click.option("--paths", type=int, default=None,
               help="--kind fewstep: teacher paths (noise -> digit) to learn from [default: 10000].")
+@click.option("--init", default=None,
+              help="--kind fewstep: start from this few-step flow (same grid) instead of the teacher's weights.")
+@click.option("--targets", type=click.Choice(["teacher", "rollout"]), default=None,
+              help="--kind fewstep: each segment from the teacher's states, or from the student's own steps "
+                   "toward the teacher's next state (rollout: a second round, with --init) [default: teacher].")
+@click.option("--learning-rate", type=float, default=None, help="--kind fewstep: Adam's first step [default: 2e-4].")
+@click.option("--ema", type=float, default=None,
+              help="--kind fewstep: momentum of the saved weights' moving average [default: 0.999].")
+@click.option("--levels", type=click.Choice(["ot", "blank", "none"]), default=None,
+              help="--kind fewstep: how its pixels are finished: ot maps their histogram onto the training digits', "
+                   "blank only blanks as many as they leave blank [default: ot].")
 @click.option("--latent-dim", type=int, default=None, help="Size of the latent code [default: the kind's].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the kind's].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [default: the kind's].")
@@ -89,7 +100,8 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
               help="Where to save the model [default: KIND.keras]; a card .json and sample .png go beside it.")
 @_strategy_option
 @library_errors
-def train_generator_cmd(kind, teacher, paths, latent_dim, epochs, batch_size, seed, data, out, strategy):
+def train_generator_cmd(kind, teacher, paths, init, targets, learning_rate, ema, levels, latent_dim, epochs, batch_size, seed, data,
+                        out, strategy):
     """Train a digit generator and print its test reconstruction loss (and ELBO).
 
     \b
@@ -98,6 +110,8 @@ def train_generator_cmd(kind, teacher, paths, latent_dim, epochs, batch_size, se
         neuroart train generator --kind vae --latent-dim 2 --epochs 20 --out vae2.keras
         neuroart train generator --kind flow --out flow.keras   # ~1.5 h on 2 cores; rerun to resume
         neuroart train generator --kind fewstep --out flow.keras  # distil flow-teacher: ~1 h; resumes
+        neuroart train generator --kind fewstep --init flow.keras --targets rollout \\
+            --epochs 4 --learning-rate 1e-4 --ema 0.995 --out flow2.keras  # a second round
     """
     from ..distribute import check_strategy
     from ..generate import train_generator
@@ -105,11 +119,17 @@ def train_generator_cmd(kind, teacher, paths, latent_dim, epochs, batch_size, se
     check_strategy(strategy)  # bad TF_CONFIG: one line, before any work
 
     path, card = train_generator(kind, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, seed=seed,
-                                 data=data, out=out, strategy=strategy, teacher=teacher, paths=paths)
+                                 data=data, out=out, strategy=strategy, teacher=teacher, paths=paths, init=init,
+                                 targets=targets, learning_rate=learning_rate, ema=ema, levels=levels)
     click.echo(f"data: {card.get('data_source')}")
-    scores = ", ".join(f"{k.replace('test_', '').replace('_', ' ')} {v}" for k, v in card.items()
-                       if k.startswith("test_") and isinstance(v, (int, float)))
-    click.echo(f"test {scores} after {card.get('epochs')} epochs in {card.get('train_seconds')} s")
+    scores = [f"{k.replace('test_', '').replace('_', ' ')} {v}" for k, v in card.items()
+              if k.startswith("test_") and isinstance(v, (int, float))]
+    samples = card.get("test_samples")
+    if isinstance(samples, dict) and "judge_agreement" in samples:  # a flow's: its digits, judged
+        scores.append(f"samples (n={samples.get('n')}): judge {samples['judge_agreement']:.1%}, "
+                      f"FID/floor {samples.get('fid_over_floor')}")
+    click.echo(f"test {', '.join(scores) or '(not scored)'} after {card.get('epochs')} epochs in "
+               f"{card.get('train_seconds')} s")
     _saved(path, card)
 
 

@@ -6,7 +6,8 @@ is happiest, which is rarely where handwriting lives. Here the flow model
 the flow from noise (t = 0) to a digit (t = 1), the predicted clean digit
 ``x̂ = x_t + (1 - t)·v`` is shown to the classifier under a few random small transforms (the
 dream loop's jitter, zoom and rotation: without them the gradient is an adversarial attack on
-the classifier), and ``scale · ∇ mean_k objective(T_k(x̂))`` is added to the velocity.
+the classifier), and x̂ is moved up the gradient ``scale · ∇ mean_k objective(T_k(x̂))``: the
+velocity becomes the one that lands on the moved x̂ (`Steering`).
 
 Any objective of `neuroart.dream.objectives` steers: a class (its log-probability), a hidden
 unit, ``class_logprob(3) + class_logprob(8)``. For a class objective the flow is also
@@ -22,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from .._util import tf
+from .._util import NeuroartError, tf
 from ..generate.config import FLOW_NULL
 from ..validate import finite, positive_int
 from . import objectives as O
@@ -33,6 +34,8 @@ from .render import ModelTaps
 NULL = FLOW_NULL
 #: Euler steps through a flow trained by flow matching (a few-step flow takes its own grid).
 FLOW_STEPS = 25
+#: How the objective's gradient reaches the flow (`FlowDreamConfig.gradient`).
+GRADIENTS = ("clean", "flow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,8 @@ class FlowDreamConfig:
     #                        little room to change the class in the few-step flow's 3 last steps)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to `scale`
     flow: str = "flow"  # the flow model (bundled name or .keras path)
+    gradient: str = "clean"  # "clean": step the predicted clean digit up the objective (MPGD); "flow": the
+    #                          objective's gradient taken through the flow back to x_t (DPS; ~3x the cost)
 
 
 FLOW_DEFAULTS = FlowDreamConfig()
@@ -67,6 +72,8 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
     finite("guidance", cfg.guidance, low=0, high=20)
     finite("strength", cfg.strength, low=0, low_open=True, high=1)
     finite("hand", cfg.hand, low=0, high=100)
+    if cfg.gradient not in GRADIENTS:
+        raise NeuroartError(f"gradient must be one of {', '.join(GRADIENTS)}, got {cfg.gradient!r}")
     return cfg
 
 
@@ -110,11 +117,15 @@ def hand_of(images) -> np.ndarray:
 class Steering:
     """The compiled steered velocity of one flow, classifier and objective.
 
-    ``velocity(x_t, t, labels, targets, u, guidance, scale, style, hand)``: the flow's velocity v
-    plus ``scale · ∇_{x_t} mean_k objective(T_k(x̂))``, with ``x̂ = x_t + (1 - t)·v`` the
-    predicted clean digit and the gradient taken through the flow (x̂ moves with x_t). `objective`
-    is an `Objective`, or None for the class log-probability of each row's target (the targets
-    are then an input, so one compiled function serves every target digit). With ``hand`` > 0 the
+    ``velocity(x_t, t, labels, targets, u, guidance, scale, style, hand)``: the flow's velocity v,
+    steered by ``g = scale · ∇ mean_k objective(T_k(x̂))`` at ``x̂ = x_t + (1 - t)·v``, the
+    predicted clean digit. `objective` is an `Objective`; or a function ``targets -> Objective``
+    (`unit_objective`: each row's hidden unit), or None (each row's class log-probability): then
+    the targets are an input and one compiled function serves any targets. With ``cfg.gradient == "clean"`` (manifold-preserving guidance, MPGD,
+    He et al. 2024) g is taken at x̂ alone and x̂ is moved by it: the velocity that lands on
+    ``x̂ + g`` in the time left is ``v + g / (1 - t)``; one forward pass of the flow a step. With
+    ``"flow"`` (DPS, Chung et al. 2023) g is taken through the flow back to x_t and added to v:
+    a backward pass through the flow too, about 3x the time, and no better (bench_flow.py). With ``hand`` > 0 the
     gradient also pulls x̂'s slant and stroke width towards each row's `style` (N, 2), counted in
     units of their spread over real digits, with weight ``scale · hand``: a drawing's hand, kept
     while the class changes, in proportion to how hard the class is pushed.
@@ -129,7 +140,7 @@ class Steering:
         views = int(cfg.views)
 
         def score(x, u, targets):
-            obj = objective if objective is not None else _logprob(targets)
+            obj = objective if isinstance(objective, O.Objective) else (objective or _logprob)(targets)
             total = 0.0
             for k in range(views):
                 total += obj(taps(transforms.apply(x, u[k]), image=x))
@@ -137,34 +148,62 @@ class Steering:
 
         spread = T.constant([SLANT_SPREAD, THICKNESS_SPREAD])
 
+        def aim(x_hat, targets, u, scale, style, hand):
+            miss = (_hand(T.clip_by_value(x_hat, 0.0, 1.0)) - style) / spread
+            return scale * (T.reduce_sum(score(x_hat, u, targets)) - hand * 0.5 * T.reduce_sum(T.square(miss)))
+
         @T.function(autograph=False, reduce_retracing=True)
-        def steered(x, t, y, targets, u, w, scale, style, hand):
+        def through(x, t, y, targets, u, w, scale, style, hand):
             with T.GradientTape() as tape:
                 tape.watch(x)
                 v = velocity(flow, x, times(x, t), y, w)
                 x_hat = (x + (1.0 - t) * v + 1.0) * 0.5  # the predicted clean digit, in pixels
-                miss = (_hand(T.clip_by_value(x_hat, 0.0, 1.0)) - style) / spread
-                s = scale * (T.reduce_sum(score(x_hat, u, targets)) - hand * 0.5 * T.reduce_sum(T.square(miss)))
+                s = aim(x_hat, targets, u, scale, style, hand)
             return v + tape.gradient(s, x)
 
-        self.velocity = steered
+        @T.function(autograph=False, reduce_retracing=True)
+        def clean(x, t, y, targets, u, w, scale, style, hand):
+            v = velocity(flow, x, times(x, t), y, w)
+            x_hat = (x + (1.0 - t) * v + 1.0) * 0.5
+            with T.GradientTape() as tape:
+                tape.watch(x_hat)
+                s = aim(x_hat, targets, u, scale, style, hand)
+            # x̂ moved by g (in pixels; twice that in flow space) over the time left
+            return v + 2.0 * tape.gradient(s, x_hat) / (1.0 - t)
+
+        self.velocity = through if cfg.gradient == "flow" else clean
 
 
 _STEERING: dict = {}
 
 
 def steering_for(flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS) -> Steering:
-    """A `Steering`; the class steering of a flow and classifier is compiled once and kept (the
-    studio dreams into any digit without tracing again), an objective's own is made anew."""
-    if objective is not None:
+    """A `Steering`; the steering by each row's class (objective None) or each row's unit
+    (`unit_objective`) is compiled once per flow and classifier and kept (the studio dreams into
+    any digit, and the neuron atlas runs its batches, without tracing again); a fixed
+    `Objective`'s own is made anew."""
+    if isinstance(objective, O.Objective):
         return Steering(flow, classifier, objective, cfg=cfg)
     model = getattr(classifier, "model", classifier)
-    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate)
+    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate, cfg.gradient,
+           getattr(objective, "key", "class"))
     if key not in _STEERING or _STEERING[key][0] is not model or _STEERING[key][1] is not flow:
         if len(_STEERING) >= 8:
             _STEERING.pop(next(iter(_STEERING)))
-        _STEERING[key] = (model, flow, Steering(flow, classifier, None, cfg=cfg))
+        _STEERING[key] = (model, flow, Steering(flow, classifier, objective, cfg=cfg))
     return _STEERING[key][2]
+
+
+def unit_objective(kind: str, layer: str):
+    """``targets -> Objective``: each row's unit of `layer` (`kind` "neuron" or "channel", as in
+    `neuroart.dream.objectives`), for a `Steering` that takes the units as an input."""
+    make = O.neuron if kind == "neuron" else O.channel
+
+    def of(targets):
+        return make(layer, targets)
+
+    of.key = (kind, layer)
+    return of
 
 
 def _logprob(targets):
@@ -199,7 +238,8 @@ def dream_flow(labels, *, classifier, objective=None, targets=None, cfg: FlowDre
     """Digits (N, 28, 28) in [0, 1] drawn by the flow and steered by `classifier`.
 
     `labels` (N,) condition the flow (0-9, or `NULL` for the unconditional flow); `objective`
-    steers (None: the log-probability of `targets`, default `labels`). `start_images` (N, 28, 28)
+    steers (None: the log-probability of `targets`, default `labels`; `unit_objective(kind,
+    layer)`: each row's unit, `targets` holding the units). `start_images` (N, 28, 28)
     in [0, 1] start the flow part-way (``cfg.strength``), and ``cfg.hand`` keeps their slant and
     stroke width. Row i's randomness comes from
     (seed, first + i) alone, so shards of a job concatenate to the whole job. `progress(n)` is

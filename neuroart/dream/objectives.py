@@ -94,7 +94,10 @@ def as_objective(obj) -> Objective:
 
 
 def _targets(target):
-    """An int, or one target per image (array-like of ints) -> int or int32 ndarray."""
+    """An int, or one target per image (array-like of ints) -> int or int32 ndarray; a
+    TensorFlow tensor (targets fed to a compiled function) passes as it is."""
+    if _is_tensor(target):
+        return target
     if isinstance(target, numbers.Integral):
         return int(target)
     arr = np.asarray(target)
@@ -108,7 +111,11 @@ def _pick(scores, target):
     t = tf()
     if isinstance(target, int):
         return scores[:, target]
-    return t.gather(scores, t.constant(target), axis=1, batch_dims=1)
+    return t.gather(scores, target if _is_tensor(target) else t.constant(target), axis=1, batch_dims=1)
+
+
+def _is_tensor(v) -> bool:
+    return type(v).__module__.startswith("tensorflow")
 
 
 def _flat(x):
@@ -307,6 +314,8 @@ def _layer_dep(name):
 def _short(v):
     if isinstance(v, numbers.Number):
         return str(v)
+    if _is_tensor(v):
+        return "each row's"
     arr = np.asarray(v).ravel()
     return "[" + ",".join(map(str, arr[:4])) + (",...]" if arr.size > 4 else "]")
 

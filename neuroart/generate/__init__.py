@@ -27,6 +27,10 @@ def load_generator(name_or_path="cvae"):
     return load(name_or_path)
 
 
+#: `FewStepConfig` fields the CLI passes (None: the config's default).
+_FEWSTEP_FIELDS = ("init", "targets", "learning_rate", "ema", "levels")
+
+
 def train_generator(kind="cvae", **options):
     """Train a generator (see `neuroart.generate.train.train_generator` for the options;
     ``kind="flow"``: `neuroart.generate.flow_train.train_flow`; ``kind="fewstep"``: the bundled
@@ -34,15 +38,16 @@ def train_generator(kind="cvae", **options):
     from .._util import NeuroartError
 
     if kind != "fewstep":
-        given = [options.pop(name, None) for name in ("teacher", "paths")]
+        given = [options.pop(name, None) for name in ("teacher", "paths", "init", "targets", "learning_rate", "ema",
+                                                  "levels")]
         if any(v is not None for v in given):
-            raise NeuroartError("--teacher and --paths are for --kind fewstep")
+            raise NeuroartError("--teacher, --paths, --init, --targets, --learning-rate, --ema and --levels are for --kind fewstep")
     if kind == "fewstep":
         from .fewstep import distil_flow
 
         if options.pop("latent_dim", None) is not None:
             raise NeuroartError("a flow model has no latent code: --latent-dim is for ae, vae and cvae")
-        return distil_flow(**options)
+        return distil_flow(**{k: v for k, v in options.items() if v is not None or k not in _FEWSTEP_FIELDS})
     if kind == "flow":
         from .flow_train import train_flow
 

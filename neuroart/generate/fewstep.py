@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 import zipfile
 from pathlib import Path
 
@@ -50,6 +49,8 @@ class FewStepConfig:
     learning_rate: float = 2e-4  # Adam from the teacher's weights, cosine decay to 10%
     ema: float = 0.999  # the saved weights are this exponential moving average
     null_share: float = 0.1  # paths drawn for "any digit"
+    targets: str = "teacher"  # each segment from the teacher's states, or "rollout": from the student's own
+    init: str | None = None  # start from this few-step flow (same grid) instead of the teacher's weights
     levels: str = "ot"  # how its pixels are finished (`fit_levels`): ot | blank | none
     level_samples: int = 2000  # the student's own digits those levels are fitted on
     seed: int = 0
@@ -163,119 +164,9 @@ def load_cache(cache: Path, cfg: FewStepConfig) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(states), np.concatenate(ys)
 
 
-# --------------------------------------------------------------------------- the student
-
-
-def _train_step(model, opt, strategy, batch_size: int):
-    """A compiled ``(x_t, t, labels, target) -> loss`` on `strategy`: each replica takes its slice
-    of the global batch, the loss is the mean over the global batch, the optimizer all-reduces
-    the gradients and keeps the moving average of the weights (Keras's ``use_ema``)."""
-    T = tf()
-    variables = model.trainable_variables
-
-    def replica_step(x, t, y, target):
-        with T.GradientTape() as tape:
-            err = T.reduce_sum(T.reduce_mean(T.square(model([x, t, y], training=True) - target), axis=(1, 2)))
-            loss = err / batch_size
-        opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
-
-    @T.function(autograph=False, reduce_retracing=True)
-    def step(*args):
-        return strategy.reduce(T.distribute.ReduceOp.SUM, strategy.run(replica_step, args=args), axis=None)
-
-    return step
-
-
-def _split(strategy, a, per: int):
-    """Replica r's rows ``[r·per, (r + 1)·per)`` of a global batch."""
-    T = tf()
-    if int(strategy.num_replicas_in_sync) == 1:
-        return T.constant(a)
-    return strategy.experimental_distribute_values_from_function(
-        lambda ctx: T.constant(a[ctx.replica_id_in_sync_group * per : (ctx.replica_id_in_sync_group + 1) * per]))
-
-
-def segment_batches(states, labels, times, *, seed: int, epoch: int, batch_size: int):
-    """Minibatches ``(x_t, t, labels, average velocity)`` of one epoch: every (path, segment) pair
-    once (the last partial batch dropped), in an order keyed by (seed, epoch) alone, so a resumed
-    run sees what an uninterrupted one would."""
-    n, k = len(states), len(times) - 1
-    order = np.random.default_rng([int(seed), int(epoch)]).permutation(n * k)
-    for a in range(0, len(order) - batch_size + 1, batch_size):
-        idx = np.sort(order[a : a + batch_size])
-        p, s = idx // k, idx % k
-        dt = (times[s + 1] - times[s]).astype(np.float32)[:, None, None]
-        yield (states[p, s], times[s].astype(np.float32)[:, None], labels[p].astype(np.int32)[:, None],
-               (states[p, s + 1] - states[p, s]) / dt)
-
-
-def ema_weights(model, opt) -> list[np.ndarray]:
-    """The moving average of `model`'s weights that `opt` keeps (the weights a run saves)."""
-    if model.non_trainable_weights:
-        raise NeuroartError("the student has non-trainable weights: their average is not kept")
-    return [np.asarray(v) for v in opt._model_variables_moving_average]
-
-
-def save_checkpoint(path: Path, model, opt, epoch: int, history: list, recipe: dict, seconds: float) -> None:
-    """Weights, then optimizer state (its moving average included), with epoch and recipe:
-    atomically, through `neuroart.generate.checkpoint`."""
-    from .checkpoint import save_checkpoint as save
-
-    arrays = [np.asarray(v) for v in model.weights] + [np.asarray(v) for v in opt.variables]
-    save(path, arrays, {"epoch": epoch, "history": history, "recipe": recipe, "seconds": seconds})
-
-
-def load_checkpoint(path: Path, model, opt, recipe: dict) -> tuple[int, list, float]:
-    """Restore `save_checkpoint`'s file; (epochs done, loss history, seconds). A file that is not
-    such a checkpoint (every size and shape checked from the headers before reading) or was made
-    with other options is one line naming it."""
-    from .checkpoint import load_checkpoint as load
-
-    shapes = [tuple(v.shape) for v in model.weights] + [tuple(v.shape) for v in opt.variables]
-    arrays, meta = load(path, {"recipe": recipe}, shapes=shapes)
-    for v, a in zip([*model.weights, *opt.variables], arrays, strict=True):
-        v.assign(a)
-    return int(meta["epoch"]), list(meta["history"]), float(meta["seconds"])
-
-
-def fit_student(student, opt, strategy, states, labels, *, cfg: FewStepConfig, recipe: dict,
-                checkpoint: Path | None = None, progress: bool = True, on_epoch=None) -> tuple[list[float], float]:
-    """Train `student` (built with `opt` in `strategy`'s scope) on the teacher's states
-    (n, K + 1, 28, 28), `cfg.epochs` passes over every (path, segment) pair.
-
-    A checkpoint is written after every epoch (by the chief) and resumed from;
-    `on_epoch(epoch, weights)` gets the moving-average weights after each. Returns the loss per
-    epoch and the training seconds (resumed runs included)."""
-    from ..distribute import is_chief
-
-    times = student_times(cfg)
-    replicas = int(strategy.num_replicas_in_sync)
-    batch_size = min(int(cfg.batch_size), len(states) * (len(times) - 1))
-    batch_size -= batch_size % replicas
-    steps = len(states) * (len(times) - 1) // max(batch_size, 1)
-    if steps < 1:
-        raise NeuroartError(f"need at least one batch of {replicas} teacher paths (one per replica)")
-    done, history, seconds = 0, [], 0.0
-    if checkpoint is not None and checkpoint.exists():
-        done, history, seconds = load_checkpoint(checkpoint, student, opt, recipe)
-    step = _train_step(student, opt, strategy, batch_size)
-    per = batch_size // replicas
-    for epoch in range(done, cfg.epochs):
-        start, total = time.perf_counter(), 0.0
-        batches = segment_batches(states, labels, times, seed=cfg.seed, epoch=epoch, batch_size=batch_size)
-        with _progress(batches, length=steps, label=f"distilling, epoch {epoch + 1}/{cfg.epochs}",
-                       show=progress) as bar:
-            for arrays in bar:
-                total += float(step(*[_split(strategy, a, per) for a in arrays]))
-        history.append(round(total / steps, 5))
-        seconds += time.perf_counter() - start
-        if checkpoint is not None and is_chief():
-            save_checkpoint(checkpoint, student, opt, epoch + 1, history, recipe, round(seconds, 1))
-        if on_epoch is not None:
-            on_epoch(epoch + 1, ema_weights(student, opt))
-    return history, seconds
-
+#: Where each segment of a step starts (`fewstep_fit`): the teacher's states ("teacher"), or the
+#: student's own rollout toward the teacher's next state ("rollout", a second round after `init`).
+TARGETS = ("teacher", "rollout")
 
 # --------------------------------------------------------------------------- ink levels
 
@@ -283,6 +174,8 @@ def fit_student(student, opt, strategy, states, labels, *, cfg: FewStepConfig, r
 #: training digits' (1-D optimal transport), "blank" only blanks as many pixels as the training
 #: digits leave blank, "none" keeps them as drawn.
 LEVELS = ("ot", "blank", "none")
+#: Options that only finish the trained weights (a checkpoint serves a run that changes them).
+FINISH = ("levels", "level_samples")
 
 
 def fit_levels(model, x_train, *, mode: str = "ot", n: int = 2000, seed: int = 1, knots: int = 257):
@@ -343,7 +236,8 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     """
     from ..distribute import describe_strategy, resolve_strategy
     from ..models import check_model_path, file_sha256, resolve, save_model
-    from ..validate import integer, positive_int
+    from ..validate import finite, integer, positive_int
+    from .fewstep_fit import ema_weights, fit_student
     from .flow import FlowConfig, build_flow, k
     from .flow_train import save_sample_grid
     from .train import _load_data
@@ -357,6 +251,10 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
         seed=integer("seed", d.seed if seed is None else seed, low=0), **config)
     if cfg.levels not in LEVELS:
         raise NeuroartError(f"levels must be one of {', '.join(LEVELS)}, got {cfg.levels!r}")
+    if cfg.targets not in TARGETS:
+        raise NeuroartError(f"targets must be one of {', '.join(TARGETS)}, got {cfg.targets!r}")
+    finite("learning_rate", cfg.learning_rate, low=0, low_open=True, high=1)
+    finite("ema", cfg.ema, low=0, high=1, high_open=True)
     times = student_times(cfg)
     out = check_model_path(Path(out) if out is not None else Path("flow.keras"))
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".paths")
@@ -369,6 +267,7 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     if flow_times(teacher_model) is not None:
         raise NeuroartError(f"{teacher_path}: already a few-step flow; distil a flow trained by flow matching")
     teacher_sha = file_sha256(teacher_path)
+    start, init = _start(cfg, teacher_model, times)
     (xtr, _), (xte, yte), source = _load_data(data)
     build_cache(teacher_model, cfg, cache, teacher_sha=teacher_sha, progress=progress)
     states, labels = load_cache(cache, cfg)
@@ -377,14 +276,15 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
         student = build_flow(arch, times=times)
         if len(student.weights) != len(teacher_model.weights):
             raise NeuroartError(f"{teacher_path}: not the bundled flow's architecture (FlowConfig defaults)")
-        student.set_weights(teacher_model.get_weights())
+        student.set_weights(start.get_weights())
         schedule = k.optimizers.schedules.CosineDecay(
             cfg.learning_rate, max(cfg.epochs * (len(states) * (len(times) - 1) // cfg.batch_size), 1), alpha=0.1)
         opt = k.optimizers.Adam(schedule, global_clipnorm=1.0, use_ema=True, ema_momentum=cfg.ema,
                                 ema_overwrite_frequency=None)
         opt.build(student.trainable_variables)
-    recipe = {**dataclasses.asdict(cfg), "grid": list(cfg.grid), "teacher_sha256": teacher_sha,
-              "strategy": describe_strategy(dist)}
+    recipe = {**{f: v for f, v in dataclasses.asdict(cfg).items() if f not in FINISH}, "grid": list(cfg.grid),
+              "teacher_sha256": teacher_sha,
+              "strategy": describe_strategy(dist), **({"init_sha256": init["sha256"]} if init else {})}
     history, seconds = fit_student(student, opt, dist, states, labels, cfg=cfg, recipe=recipe, checkpoint=ckpt,
                                    progress=progress, on_epoch=on_epoch)
     final = build_flow(arch, times=times)
@@ -392,6 +292,8 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     fit_levels(final, xtr, mode=cfg.levels, n=cfg.level_samples)
     card = _card(final, cfg, out, teacher_path, teacher_sha, len(states), history, seconds, describe_strategy(dist))
     card["data_source"] = source
+    if init:
+        card["init"] = init
     if scores:
         from .flow_train import sample_scores
 
@@ -404,6 +306,23 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     ckpt.unlink(missing_ok=True)
     save_sample_grid(final, out, seed=cfg.seed)
     return out, json.loads(out.with_suffix(".json").read_text())
+
+
+def _start(cfg: FewStepConfig, teacher, times) -> tuple:
+    """The weights the student starts from: the teacher's, or `cfg.init`'s (a few-step flow on the
+    same grid: a second round), with what the card says of it (None for the teacher)."""
+    if cfg.init is None:
+        return teacher, None
+    from ..models import file_sha256, load_model, resolve
+
+    path = resolve(cfg.init)
+    model = load_model(path, role="flow")
+    own = flow_times(model)
+    if own is None or len(own) != len(times) or not np.allclose(own, times, atol=1e-6):
+        raise NeuroartError(f"{path}: not a few-step flow on this run's grid {[round(float(t), 4) for t in times]}")
+    card = path.with_suffix(".json")
+    before = json.loads(card.read_text()).get("trained_with") if card.exists() else None
+    return model, {"file": path.name, "sha256": file_sha256(path), "trained_with": before}
 
 
 def _card(model, cfg: FewStepConfig, out: Path, teacher_path: Path, teacher_sha: str, n_paths: int, history,
@@ -436,8 +355,13 @@ def _card(model, cfg: FewStepConfig, out: Path, teacher_path: Path, teacher_sha:
         "train_seconds": round(seconds, 1),
         **strategy,
         "version": __version__,
+        "targets": cfg.targets,
         "trained_with": f"neuroart train generator --kind fewstep --teacher {cfg.teacher} --paths {cfg.paths} "
-                        f"--epochs {cfg.epochs} --seed {cfg.seed}",
+                        f"--epochs {cfg.epochs} --seed {cfg.seed}"
+                        + (f" --init {cfg.init}" if cfg.init else "") + (f" --targets {cfg.targets}" if cfg.targets != "teacher" else "")
+                        + (f" --learning-rate {cfg.learning_rate:g}" if cfg.learning_rate != FewStepConfig.learning_rate else "")
+                        + (f" --ema {cfg.ema:g}" if cfg.ema != FewStepConfig.ema else "")
+                        + (f" --levels {cfg.levels}" if cfg.levels != FewStepConfig.levels else ""),
     }
 
 

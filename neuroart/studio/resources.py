@@ -18,8 +18,7 @@ import numpy as np
 from .options import restyle_available, style_module
 from .saving import SaveFolder
 from .settings import (
-    ATLAS_PRIOR,
-    ATLAS_STEPS,
+    ATLAS_OPTIONS,
     DREAM_FRAMES,
     DREAM_OPTIONS,
     DREAM_STEPS,
@@ -137,17 +136,13 @@ class Studio:
 
     def preload(self) -> None:
         """Load what the library loads by name along the way (cached by `load_model`): the dream's
-        flow, the denoising prior of the neuron atlas and the judge that names a morph's
-        endpoints. Dream, morph and save wait for this, so no request ever loads a model."""
-        from ..dream.dreams import resolve_prior
-        from ..generate import load_generator
+        flow (the dreams' and the neuron atlas's) and the judge that names a morph's endpoints.
+        Dream, morph and save wait for this, so no request ever loads a model."""
         from ..generate.config import LABEL_JUDGE
         from ..models import load_model
 
         try:
-            prior = resolve_prior(ATLAS_PRIOR)
-            self.others = {"prior": load_generator(prior) if prior != "none" else None,
-                           "judge": load_model(LABEL_JUDGE), "flow": load_model("flow", role="flow")}
+            self.others = {"judge": load_model(LABEL_JUDGE), "flow": load_model("flow", role="flow")}
         finally:
             self.loaded.set()
 
@@ -268,7 +263,7 @@ class Studio:
 
         if self._atlas is None:
             result = dream(objective="neuron", layer=HIDDEN_LAYER, units=tuple(range(self.hidden_units)),
-                           per_digit=1, seed=0, steps=ATLAS_STEPS, prior=ATLAS_PRIOR, model=self.mlp)
+                           per_digit=1, seed=0, model=self.mlp, **ATLAS_OPTIONS)
             self._atlas = [pixels(im) for im in result.images]
         return {"layer": HIDDEN_LAYER, "model": "mlp", "units": len(self._atlas), "images": self._atlas}
 
