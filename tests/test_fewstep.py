@@ -216,7 +216,8 @@ def test_a_rollout_round_lands_the_students_digits_nearer_the_teachers(student, 
 
     path, _ = student
     cache = path.with_name(path.name + ".paths")
-    out, card = _distil(tmp_path, init=str(path), targets="rollout", epochs=3, learning_rate=1e-4, ema=0.5, cache=cache)
+    out, card = _distil(tmp_path, init=str(path), targets="rollout", epochs=3, learning_rate=1e-4, ema=0.5,
+                        cache=cache)
     assert card["init"]["sha256"] == file_sha256(path) and "--init" in card["trained_with"]
     assert card["targets"] == "rollout" and "--targets rollout" in card["trained_with"]
     states, labels = F.load_cache(cache, F.FewStepConfig(paths=40))
@@ -226,5 +227,7 @@ def test_a_rollout_round_lands_the_students_digits_nearer_the_teachers(student, 
         return float(np.mean(np.square(integrate(model, states[:, 0], labels, steps=None) - states[:, -1])))
 
     assert miss(out) < miss(path)
+    (tmp_path / "other").mkdir()
     with pytest.raises(NeuroartError, match="not a few-step flow on this run's grid"):
         _distil(tmp_path / "other", init="flow-teacher", cache=cache)
+    assert not list((tmp_path / "other").iterdir())

@@ -150,7 +150,7 @@ def test_steering_raises_the_classifiers_objective(tiny, gradient):
 
     mlp = load_model("mlp")
     targets = np.arange(10)
-    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2, gradient=gradient)
+    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2, scale=1.0, gradient=gradient)
 
     def logprob(images):
         p = np.asarray(mlp(images, training=False))

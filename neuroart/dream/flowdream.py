@@ -43,7 +43,7 @@ class FlowDreamConfig:
     """Defaults of a dream through the flow prior (the CLI reads them)."""
 
     steps: int | None = None  # Euler steps of the flow (None: a few-step flow's own, else 25)
-    scale: float = 1.0  # strength of the classifier's steering (the dream's `steer`: bench_flow.py)
+    scale: float = 0.3  # strength of the classifier's steering (the dream's `steer`: bench_flow.py)
     views: int = 8  # random transforms the objective is averaged over, per step
     jitter: float = 2.0  # pixels
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)
@@ -121,11 +121,18 @@ class Steering:
     steered by ``g = scale · ∇ mean_k objective(T_k(x̂))`` at ``x̂ = x_t + (1 - t)·v``, the
     predicted clean digit. `objective` is an `Objective`; or a function ``targets -> Objective``
     (`unit_objective`: each row's hidden unit), or None (each row's class log-probability): then
-    the targets are an input and one compiled function serves any targets. With ``cfg.gradient == "clean"`` (manifold-preserving guidance, MPGD,
-    He et al. 2024) g is taken at x̂ alone and x̂ is moved by it: the velocity that lands on
-    ``x̂ + g`` in the time left is ``v + g / (1 - t)``; one forward pass of the flow a step. With
+    the targets are an input and one compiled function serves any targets.
+
+    With ``cfg.gradient == "clean"`` (manifold-preserving guidance, MPGD, He et al. 2024) g is
+    taken at x̂ alone and x̂ is moved by ``t·g``: the velocity that lands there in the time left
+    is ``v + t·g / (1 - t)``; one forward pass of the flow a step. The weight ``t / (1 - t)`` is
+    the ratio of signal to noise in x_t on the flow's straight paths: early, x̂ is the flow's
+    blurred first guess, where a classifier trained on clean digits says little (the few-step
+    flow, n = 2,000, bench_flow.py: steer 0.3 reads 99.2% at 1.65x the FID floor, diversity
+    0.95; moved by g itself, 99.1% at 1.66x; steered only after t = 0.5, 99.2% at 1.66x). With
     ``"flow"`` (DPS, Chung et al. 2023) g is taken through the flow back to x_t and added to v:
-    a backward pass through the flow too, about 3x the time, and no better (bench_flow.py). With ``hand`` > 0 the
+    a backward pass through the flow as well, about 3x the time; it keeps a drawing's hand far
+    better (the studio's "Dream it into…"). With ``hand`` > 0 the
     gradient also pulls x̂'s slant and stroke width towards each row's `style` (N, 2), counted in
     units of their spread over real digits, with weight ``scale · hand``: a drawing's hand, kept
     while the class changes, in proportion to how hard the class is pushed.
@@ -168,8 +175,8 @@ class Steering:
             with T.GradientTape() as tape:
                 tape.watch(x_hat)
                 s = aim(x_hat, targets, u, scale, style, hand)
-            # x̂ moved by g (in pixels; twice that in flow space) over the time left
-            return v + 2.0 * tape.gradient(s, x_hat) / (1.0 - t)
+            # x̂ moved by t·g (in pixels; twice that in flow space) over the time left
+            return v + 2.0 * t * tape.gradient(s, x_hat) / (1.0 - t)
 
         self.velocity = through if cfg.gradient == "flow" else clean
 
