@@ -464,7 +464,7 @@ def test_a_flow_dream_refuses_what_it_cannot_use():
         dream([3], per_digit=1, lr=0.1, tv=1.0)
     with pytest.raises(NeuroartError, match="--steer, --gradient: steers a dream through the flow"):
         dream([3], per_digit=1, prior="none", steer=2.0, gradient="flow")
-    with pytest.raises(NeuroartError, match="gradient must be one of clean, flow"):
+    with pytest.raises(NeuroartError, match="gradient must be one of ink, clean, flow"):
         dream([3], per_digit=1, gradient="sideways")
     with pytest.raises(NeuroartError, match="--unit picks hidden units"):
         dream([3], per_digit=1, units=(5,))

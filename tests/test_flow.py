@@ -139,10 +139,10 @@ def test_a_file_that_is_not_a_flow_is_refused():
         load_flow("mlp")
 
 
-@pytest.mark.parametrize("gradient", ["clean", "flow"])
+@pytest.mark.parametrize("gradient", ["ink", "clean", "flow"])
 def test_steering_raises_the_classifiers_objective(tiny, gradient):
     """The same noise, steered or not: steering raises the MLP's log-probability of the target,
-    at the predicted clean digit (MPGD) or through the flow (DPS)."""
+    at the predicted clean digit (MPGD), its ink, or through the flow (DPS)."""
     from neuroart.dream import objectives as O
     from neuroart.dream.flowdream import FlowDreamConfig, dream_flow
     from neuroart.generate.flow import NULL
@@ -175,7 +175,7 @@ def test_each_rows_unit_steers_through_one_compiled_steering(tiny):
     from neuroart.models import load_model
 
     mlp = load_model("mlp")
-    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2, scale=5.0)
+    cfg = FlowDreamConfig(flow=str(tiny[0]), steps=8, views=2, scale=5.0, gradient="clean")
     units = np.array([3, 17, 40, 99])
     by_unit = unit_objective("neuron", "dense")
 

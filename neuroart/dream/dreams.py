@@ -69,14 +69,15 @@ class DreamConfig:
     warp: float = 1.0  # per-sample random affine warp of the start (x 15 deg, 15% zoom, 2 px)
     views: int | None = None  # random transforms per image per step, score averaged (None: 1, 8 with the flow)
     # -- the flow prior (prior="flow")
-    steer: float = 0.3  # strength of the classifier's steering of the flow (bench_flow.py, few-step flow,
-    #                     n = 2,000, gradient "clean": 0.3 reads 99.2% at 1.65x the floor, diversity 0.95;
-    #                     0.6: 99.3% at 1.68x, 0.94; the flow alone: 98.5% at 1.64x, 0.95)
+    steer: float = 1.0  # strength of the classifier's steering of the flow (docs/flow.md: few-step flow,
+    #                     n = 2,000, gradient "ink": 1 reads 99.05% at 1.68x the FID floor, diversity 0.95,
+    #                     detector 54%; 1.5: 99.15%, 1.70x; the flow alone: 98.5%, 1.64x)
     strength: float = 0.9  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch;
     #                        the few-step flow starts at its grid time nearest 1 - strength)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to steer
-    gradient: str = "clean"  # how the steering reaches the flow: "clean" moves the predicted clean digit up
-    #                          the objective (MPGD); "flow" takes the gradient back through the flow (~3x the time)
+    gradient: str = "ink"  # how the steering reaches the flow: "ink" moves the predicted digit's ink up the
+    #                        objective (blank stays blank), "clean" the predicted digit itself (MPGD), "flow"
+    #                        takes the gradient back through the flow (DPS, ~3x the time; flowdream.Steering)
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
     bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)

@@ -35,7 +35,7 @@ NULL = FLOW_NULL
 #: Euler steps through a flow trained by flow matching (a few-step flow takes its own grid).
 FLOW_STEPS = 25
 #: How the objective's gradient reaches the flow (`FlowDreamConfig.gradient`).
-GRADIENTS = ("clean", "flow")
+GRADIENTS = ("ink", "clean", "flow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,18 +43,20 @@ class FlowDreamConfig:
     """Defaults of a dream through the flow prior (the CLI reads them)."""
 
     steps: int | None = None  # Euler steps of the flow (None: a few-step flow's own, else 25)
-    scale: float = 0.3  # strength of the classifier's steering (the dream's `steer`: bench_flow.py)
+    scale: float = 1.0  # strength of the classifier's steering (the dream's `steer`: bench_flow.py)
     views: int = 8  # random transforms the objective is averaged over, per step
     jitter: float = 2.0  # pixels
     zoom: float = 0.1  # +- zoom (scale 0.9 .. 1.1)
     rotate: float = 10.0  # +- degrees
+    blur: float = 0.0  # the views' Gaussian blur (sigma, pixels, a random share of it per view)
     guidance: float = 0.0  # classifier-free guidance of the flow's own class conditioning
     strength: float = 0.9  # from a start image: how far back to noise it (1 = all the way; 0.7 kept too
     #                        little room to change the class in the few-step flow's 3 last steps)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to `scale`
     flow: str = "flow"  # the flow model (bundled name or .keras path)
-    gradient: str = "clean"  # "clean": step the predicted clean digit up the objective (MPGD); "flow": the
-    #                          objective's gradient taken through the flow back to x_t (DPS; ~3x the cost)
+    gradient: str = "ink"  # "clean": step the predicted clean digit up the objective (MPGD); "ink": step
+    #                        its ink (multiplicatively: blank stays blank); "flow": the objective's gradient
+    #                        taken through the flow back to x_t (DPS; ~3x the cost)
 
 
 FLOW_DEFAULTS = FlowDreamConfig()
@@ -69,6 +71,7 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
     finite("jitter", cfg.jitter, low=0, high=8)
     finite("zoom", cfg.zoom, low=0, high=0.5)
     finite("rotate", cfg.rotate, low=0, high=90)
+    finite("blur", cfg.blur, low=0, high=4)
     finite("guidance", cfg.guidance, low=0, high=20)
     finite("strength", cfg.strength, low=0, low_open=True, high=1)
     finite("hand", cfg.hand, low=0, high=100)
@@ -125,11 +128,14 @@ class Steering:
 
     With ``cfg.gradient == "clean"`` (manifold-preserving guidance, MPGD, He et al. 2024) g is
     taken at x̂ alone and x̂ is moved by ``t·g``: the velocity that lands there in the time left
-    is ``v + t·g / (1 - t)``; one forward pass of the flow a step. The weight ``t / (1 - t)`` is
-    the ratio of signal to noise in x_t on the flow's straight paths: early, x̂ is the flow's
-    blurred first guess, where a classifier trained on clean digits says little (the few-step
-    flow, n = 2,000, bench_flow.py: steer 0.3 reads 99.2% at 1.65x the FID floor, diversity
-    0.95; moved by g itself, 99.1% at 1.66x; steered only after t = 0.5, 99.2% at 1.66x). With
+    is ``v + t·g / (1 - t)``; one forward pass of the flow a step. ``t / (1 - t)`` is the ratio
+    of signal to noise in x_t on the flow's straight paths: early, x̂ is the flow's blurred first
+    guess, where a classifier trained on clean digits says little. With ``"ink"`` (the dream's
+    default) the step is ``t·x̂·g``, pixel by pixel (x̂ clipped to [0, 1]): multiplicative, a
+    step of log-ink (mirror ascent), so strokes are reshaped and blank paper stays blank. Moved
+    by ``t·g``, the MLP's gradient leaves faint specks on the background that a pixel detector
+    finds (61% against 54%, docs/flow.md); but a hidden unit's pattern needs new ink, which only
+    "clean" draws (the neuron atlas). With
     ``"flow"`` (DPS, Chung et al. 2023) g is taken through the flow back to x_t and added to v:
     a backward pass through the flow as well, about 3x the time; it keeps a drawing's hand far
     better (the studio's "Dream it into…"). With ``hand`` > 0 the
@@ -143,7 +149,7 @@ class Steering:
 
         T = tf()
         taps = classifier if isinstance(classifier, ModelTaps) else ModelTaps(classifier)
-        transforms = TR.standard(cfg.jitter, cfg.zoom, cfg.rotate)
+        transforms = TR.standard(cfg.jitter, cfg.zoom, cfg.rotate, cfg.blur)
         views = int(cfg.views)
 
         def score(x, u, targets):
@@ -175,9 +181,12 @@ class Steering:
             with T.GradientTape() as tape:
                 tape.watch(x_hat)
                 s = aim(x_hat, targets, u, scale, style, hand)
-            # x̂ moved by t·g (in pixels; twice that in flow space) over the time left
-            return v + 2.0 * t * tape.gradient(s, x_hat) / (1.0 - t)
+            # x̂ moved by t·g, or t·x̂·g ("ink": blank paper left blank), in pixels (twice that in
+            # flow space), over the time left
+            g = tape.gradient(s, x_hat) * (T.clip_by_value(x_hat, 0.0, 1.0) if by_ink else 1.0)
+            return v + 2.0 * t * g / (1.0 - t)
 
+        by_ink = cfg.gradient == "ink"
         self.velocity = through if cfg.gradient == "flow" else clean
 
 
@@ -192,7 +201,7 @@ def steering_for(flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLO
     if isinstance(objective, O.Objective):
         return Steering(flow, classifier, objective, cfg=cfg)
     model = getattr(classifier, "model", classifier)
-    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate, cfg.gradient,
+    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate, cfg.blur, cfg.gradient,
            getattr(objective, "key", "class"))
     if key not in _STEERING or _STEERING[key][0] is not model or _STEERING[key][1] is not flow:
         if len(_STEERING) >= 8:

@@ -48,19 +48,20 @@ DREAM_STEPS = None
 #: 0.11 s a request once warm; 40 drawn digits: 100%, 0.96, 0.87. (Strength 0.9, hand 1: real
 #: digits 100%, 0.90, 0.95 but drawn ones 0.85, 0.51; strength 0.7 starts the 4-step grid at
 #: t = 0.36 and reads only 62-71% as the target.)
-#: The steering's gradient is taken through the flow ("flow"): with the cheaper "clean" (the
-#: command line's default) the same 100 real digits read 93-96% as the target, slant r 0.68-0.88,
-#: stroke width r 0.59-0.74 (steer 1-5, hand 3-10; 0.06 s a request), so the hand is lost.
+#: The steering's gradient is taken through the flow ("flow"): with the cheaper "clean" the same
+#: 100 real digits read 93-96% as the target, slant r 0.68-0.88, stroke width r 0.59-0.74
+#: (steer 1-5, hand 3-10; 0.06 s a request), so the hand is lost.
 DREAM_OPTIONS = {"prior": "flow", "strength": 1.0, "steer": 20.0, "hand": 3.0, "gradient": "flow"}
 DREAM_FRAMES = 24
 MORPH_FRAMES = 12
 SIMILAR_N = 8
 SAVE_KINDS = ("dream", "restyle", "morph")
 #: The neuron atlas: each hidden unit's dream through the few-step flow (unconditional, steered
-#: by the unit at the predicted clean digit): handwriting that the unit likes, each unit's own
+#: by the unit at the predicted clean digit, "clean": a unit's pattern needs new ink, which the
+#: dream's default "ink" steering does not draw): handwriting that the unit likes, each unit's own
 #: activation about 3x its mean over the atlas (steer 2; 1: 2x; 3: 4x, with a haze around some).
 #: The units are an input of one compiled steering: 128 units, two batches, take seconds.
-ATLAS_OPTIONS = {"prior": "flow", "steer": 2.0}
+ATLAS_OPTIONS = {"prior": "flow", "steer": 2.0, "gradient": "clean"}
 
 # -- every answer
 #: Nothing from outside: scripts, styles, fonts, connections only from the app itself.
