@@ -124,11 +124,11 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--hand", type=float, default=D.hand, show_default=True,
               help="--prior flow with --start: how strongly the dream keeps the start's slant and stroke "
                    "width, relative to --steer (0 = not at all).")
-@click.option("--gradient", type=click.Choice(["ink", "clean", "flow"]), default=D.gradient, show_default=True,
+@click.option("--gradient", type=click.Choice(["ink", "clean", "flow"]), default=None,
               help="--prior flow: how the score steers each pass. ink: moves the predicted digit's ink up the "
-                   "score (blank paper stays blank); clean: the predicted digit itself (draws new ink: for "
-                   "--objective neuron); flow: the gradient taken back through the flow (~3x the time; keeps a "
-                   "--start's hand best).")
+                   "score (blank paper stays blank); clean: the predicted digit itself (draws new ink); flow: "
+                   "the gradient taken back through the flow (~3x the time; keeps a --start's hand best) "
+                   "[default: ink for a class, clean for --objective neuron, channel or layer].")
 @click.option("--flow", default=D.flow, show_default=True,
               help="--prior flow: the flow model (bundled name or a .keras file from `train generator --kind flow`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="dream.png", show_default=True,

@@ -75,9 +75,10 @@ class DreamConfig:
     strength: float = 0.9  # from a start image: how far back to noise it (1 = all the way, 0.3 = a touch;
     #                        the few-step flow starts at its grid time nearest 1 - strength)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to steer
-    gradient: str = "ink"  # how the steering reaches the flow: "ink" moves the predicted digit's ink up the
-    #                        objective (blank stays blank), "clean" the predicted digit itself (MPGD), "flow"
-    #                        takes the gradient back through the flow (DPS, ~3x the time; flowdream.Steering)
+    gradient: str | None = None  # how the steering reaches the flow: "ink" moves the predicted digit's ink up
+    #                      the objective (blank stays blank), "clean" the predicted digit itself (MPGD: it
+    #                      draws new ink), "flow" takes the gradient back through the flow (DPS, ~3x the time;
+    #                      flowdream.Steering); None: ink for a class, clean for a unit or layer
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     lowres: int = 1  # pixel param: one value per lowres x lowres block (1 = full resolution)
     bound: str = "sigmoid"  # pixel param: sigmoid (values are logits) | clip (plain projected ascent)
@@ -298,7 +299,7 @@ def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, ro
     start = None if named else start_images(cfg.start, len(plan.labels), seed=cfg.seed)[sel]
     views = {FLOW_VIEW_OPTIONS[f]: getattr(cfg, f) for f in FLOW_VIEW_OPTIONS if getattr(cfg, f) != getattr(DEFAULTS, f)}
     fcfg = FlowDreamConfig(steps=steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, hand=cfg.hand,
-                           gradient=cfg.gradient, flow=cfg.flow, **views)
+                           gradient=cfg.gradient or ("ink" if classy else "clean"), flow=cfg.flow, **views)
     n_steps = len(model_grid(flow, steps, 0.0 if start is None else 1.0 - cfg.strength)) - 1
     size = max(1, min(FLOW_BATCH, len(plan.labels)))
     # each row's unit an input of one compiled steering (no tracing again batch after batch)
@@ -414,7 +415,7 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         steer=fin("steer", cfg.steer, low=0, high=1000),
         strength=fin("strength", cfg.strength, low=0, low_open=True, high=1),
         hand=fin("hand", cfg.hand, low=0, high=100),
-        gradient=_gradient(cfg.gradient),
+        gradient=None if cfg.gradient is None else _gradient(cfg.gradient),
         lowres=V.positive_int("lowres", cfg.lowres, high=28),
         seed=V.integer("seed", cfg.seed, low=0),
         lr=fin("lr", cfg.lr, low=0, low_open=True),

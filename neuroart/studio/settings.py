@@ -57,11 +57,11 @@ MORPH_FRAMES = 12
 SIMILAR_N = 8
 SAVE_KINDS = ("dream", "restyle", "morph")
 #: The neuron atlas: each hidden unit's dream through the few-step flow (unconditional, steered
-#: by the unit at the predicted clean digit, "clean": a unit's pattern needs new ink, which the
-#: dream's default "ink" steering does not draw): handwriting that the unit likes, each unit's own
+#: by the unit at the predicted clean digit, the "clean" steering: a unit's pattern needs new ink,
+#: which the class dream's "ink" does not draw): handwriting that the unit likes, each unit's own
 #: activation about 3x its mean over the atlas (steer 2; 1: 2x; 3: 4x, with a haze around some).
 #: The units are an input of one compiled steering: 128 units, two batches, take seconds.
-ATLAS_OPTIONS = {"prior": "flow", "steer": 2.0, "gradient": "clean"}
+ATLAS_OPTIONS = {"prior": "flow", "steer": 2.0}
 
 # -- every answer
 #: Nothing from outside: scripts, styles, fonts, connections only from the app itself.
