@@ -153,11 +153,14 @@ class Steering:
         views = int(cfg.views)
 
         def score(x, u, targets):
-            obj = objective if isinstance(objective, O.Objective) else (objective or _logprob)(targets)
-            total = 0.0
-            for k in range(views):
-                total += obj(taps(transforms.apply(x, u[k]), image=x))
-            return total / views
+            if isinstance(objective, O.Objective):  # its targets (if any) fit one batch: view by view
+                return sum(objective(taps(transforms.apply(x, u[k]), image=x)) for k in range(views)) / views
+            # every view in one batch (views x N rows, view-major), each row's targets repeated
+            n = T.shape(x)[0]
+            many = T.tile(x, [views, 1, 1])
+            obj = (objective or _logprob)(T.tile(targets, [views]))
+            seen = obj(taps(transforms.apply(many, T.reshape(u, (-1, T.shape(u)[-1]))), image=many))
+            return T.reduce_mean(T.reshape(seen, (views, n)), axis=0)
 
         spread = T.constant([SLANT_SPREAD, THICKNESS_SPREAD])
 
