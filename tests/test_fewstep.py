@@ -49,8 +49,8 @@ def test_the_student_carries_its_grid_and_samples_in_four_passes(student):
 
 
 def test_ink_levels_leave_the_background_blank_like_real_digits(student, mnist):
-    """The fitted levels (optimal transport of the pixel histogram onto the training digits')
-    travel in the model file and blank about as many pixels as real digits have blank."""
+    """The fitted levels travel in the model file and blank about as many pixels as real digits
+    have blank; "blank" leaves the ink as drawn."""
     from neuroart.generate.fewstep import fit_levels
     from neuroart.generate.flow import sample
     from neuroart.models import load_model
@@ -61,6 +61,13 @@ def test_ink_levels_leave_the_background_blank_like_real_digits(student, mnist):
     blank = float(np.mean(np.rint(finished * 255) == 0))
     assert abs(blank - real_blank) < 0.05, (blank, real_blank)
     levels = fit_levels(model, mnist[0][0][:100] / 255.0, mode="none")
+    raw = sample(model, np.arange(200) % 10, seed=7)
+    fit_levels(model, mnist[0][0][:2000] / 255.0, mode="blank", n=200)
+    blanked = sample(model, np.arange(200) % 10, seed=7)
+    kept = blanked > 0  # "blank" keeps every value it does not blank as drawn
+    np.testing.assert_allclose(blanked[kept], raw[kept], atol=1e-5)
+    assert abs(float(np.mean(np.rint(blanked * 255) == 0)) - real_blank) < 0.05
+    fit_levels(model, mnist[0][0][:100] / 255.0, mode="none")
     raw = sample(model, np.arange(200) % 10, seed=7)
     assert levels is None and float(np.mean(np.rint(raw * 255) == 0)) < blank - 0.05  # haze without them
     with pytest.raises(NeuroartError, match="levels must be one of"):

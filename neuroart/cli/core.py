@@ -88,9 +88,9 @@ def train_classifier_cmd(arch, recipe, epochs, batch_size, learning_rate, seed, 
 @click.option("--learning-rate", type=float, default=None, help="--kind fewstep: Adam's first step [default: 2e-4].")
 @click.option("--ema", type=float, default=None,
               help="--kind fewstep: momentum of the saved weights' moving average [default: 0.999].")
-@click.option("--levels", type=click.Choice(["ot", "blank", "none"]), default=None,
-              help="--kind fewstep: how its pixels are finished: ot maps their histogram onto the training digits', "
-                   "blank only blanks as many as they leave blank [default: ot].")
+@click.option("--levels", type=click.Choice(["blank", "ot", "none"]), default=None,
+              help="--kind fewstep: how its pixels are finished: blank blanks as many as the training digits "
+                   "leave blank; ot maps their whole histogram onto the training digits' [default: blank].")
 @click.option("--latent-dim", type=int, default=None, help="Size of the latent code [default: the kind's].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the kind's].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [default: the kind's].")

@@ -15,9 +15,13 @@ at ``t_k``. One Euler step of the student over a segment lands where the teacher
 landed. The teacher's guidance is baked in (the student needs no second pass), and labels are
 `NULL` for a tenth of the paths, so the student also draws "any digit".
 
-No new architecture: the student has the teacher's inputs ``(x, t, label)``; its grid travels in
-its card (``sampling.times``), which the samplers read, so `neuroart generate --model flow` takes
-4 passes a digit without further options.
+A second round (``targets="rollout"``, from the first round's weights, ``init``) trains each
+segment from where the student's own steps stand, toward the teacher's next state
+(`fewstep_fit.rollout_batches`): the misses of the earlier segments no longer add up.
+
+No new architecture: the student has the teacher's inputs ``(x, t, label)``; its grid and ink
+levels travel in the model file (`flow_layers.StepTimes`), which the samplers read, so
+`neuroart generate --model flow` takes 4 passes a digit without further options.
 
 Importing this module imports TensorFlow.
 """
@@ -51,7 +55,7 @@ class FewStepConfig:
     null_share: float = 0.1  # paths drawn for "any digit"
     targets: str = "teacher"  # each segment from the teacher's states, or "rollout": from the student's own
     init: str | None = None  # start from this few-step flow (same grid) instead of the teacher's weights
-    levels: str = "ot"  # how its pixels are finished (`fit_levels`): ot | blank | none
+    levels: str = "blank"  # how its pixels are finished (`fit_levels`): blank | ot | none
     level_samples: int = 2000  # the student's own digits those levels are fitted on
     seed: int = 0
 
@@ -170,15 +174,16 @@ TARGETS = ("teacher", "rollout")
 
 # --------------------------------------------------------------------------- ink levels
 
-#: How the student's pixels are finished (`fit_levels`): "ot" maps their histogram onto the
-#: training digits' (1-D optimal transport), "blank" only blanks as many pixels as the training
-#: digits leave blank, "none" keeps them as drawn.
-LEVELS = ("ot", "blank", "none")
+#: How the student's pixels are finished (`fit_levels`): "blank" only blanks as many pixels as
+#: the training digits leave blank, "ot" maps their whole histogram onto the training digits'
+#: (1-D optimal transport), "none" keeps them as drawn. Blank costs no FID; ot moves the ink's
+#: grey levels too (+0.09x the floor on the bundled flow, docs/flow.md).
+LEVELS = ("blank", "ot", "none")
 #: Options that only finish the trained weights (a checkpoint serves a run that changes them).
 FINISH = ("levels", "level_samples")
 
 
-def fit_levels(model, x_train, *, mode: str = "ot", n: int = 2000, seed: int = 1, knots: int = 257):
+def fit_levels(model, x_train, *, mode: str = "blank", n: int = 2000, seed: int = 1, knots: int = 257):
     """Set a few-step flow's ink levels (`flow_layers.StepTimes.levels`) from `n` of its own
     digits (seed `seed`: not the streams `generate` draws from by default) and training digits
     `x_train` in [0, 1]; returns the knots ``(x, y)``.
@@ -186,8 +191,8 @@ def fit_levels(model, x_train, *, mode: str = "ot", n: int = 2000, seed: int = 1
     A flow's background is not the data's: where about 81% of an MNIST digit's pixels are exactly
     0, a flow's are faint haze around 0 (a detector trained on pixels finds it). The monotone
     map that sends the quantiles of the flow's pixel values to those of the training digits' is
-    the optimal transport between the two histograms ("ot"); "blank" keeps the ink as drawn and
-    blanks the faintest pixels up to the data's share of blank ones.
+    the optimal transport between the two histograms ("ot"); "blank" (the default) keeps the ink
+    as drawn and blanks the faintest pixels up to the data's share of blank ones.
     """
     from .flow import StepTimes, sample
 
@@ -337,7 +342,9 @@ def _card(model, cfg: FewStepConfig, out: Path, teacher_path: Path, teacher_sha:
                 "by a classifier",
         "method": "segment distillation of a flow-matching teacher: the student learns the teacher sampler's "
                   "average velocity over each of its K segments, from the teacher's state at the segment's "
-                  "start (teacher guidance baked in; a tenth of the paths unconditional)",
+                  "start (teacher guidance baked in; a tenth of the paths unconditional)"
+                  + ("; this round from the student's own states, toward the teacher's next state"
+                     if cfg.targets == "rollout" else ""),
         "architecture": {"u_net": "the teacher's (FlowConfig defaults), started from its weights",
                          "parameters": int(model.count_params()),
                          "inputs": "x (28x28 in [-1, 1]), t (one of the grid's times), label (0-10)"},
@@ -356,13 +363,20 @@ def _card(model, cfg: FewStepConfig, out: Path, teacher_path: Path, teacher_sha:
         **strategy,
         "version": __version__,
         "targets": cfg.targets,
-        "trained_with": f"neuroart train generator --kind fewstep --teacher {cfg.teacher} --paths {cfg.paths} "
-                        f"--epochs {cfg.epochs} --seed {cfg.seed}"
-                        + (f" --init {cfg.init}" if cfg.init else "") + (f" --targets {cfg.targets}" if cfg.targets != "teacher" else "")
-                        + (f" --learning-rate {cfg.learning_rate:g}" if cfg.learning_rate != FewStepConfig.learning_rate else "")
-                        + (f" --ema {cfg.ema:g}" if cfg.ema != FewStepConfig.ema else "")
-                        + (f" --levels {cfg.levels}" if cfg.levels != FewStepConfig.levels else ""),
+        "trained_with": _command(cfg),
     }
+
+
+def _command(cfg: FewStepConfig) -> str:
+    """The command line that makes this run's model (options left at their defaults left out)."""
+    words = ["neuroart train generator --kind fewstep", f"--teacher {cfg.teacher}", f"--paths {cfg.paths}",
+             f"--epochs {cfg.epochs}", f"--seed {cfg.seed}"]
+    d = FewStepConfig()
+    for flag, value in (("--init", cfg.init), ("--targets", cfg.targets), ("--learning-rate", cfg.learning_rate),
+                        ("--ema", cfg.ema), ("--levels", cfg.levels)):
+        if value != getattr(d, flag[2:].replace("-", "_")):
+            words.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return " ".join(words)
 
 
 __all__ = ["FewStepConfig", "distil_flow", "build_cache", "load_cache", "student_times", "teacher_states", "to_pixels"]
