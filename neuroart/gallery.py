@@ -103,7 +103,7 @@ PIECES: tuple[Piece, ...] = (
     Piece("flow-neurons", "What hidden units like, as handwriting",
           "Ten hidden units of the MLP, each steering the unconditional flow: the digit-like shapes "
           "each unit answers to.",
-          "dream --objective neuron --layer dense --unit 0-9 --per-digit 6 --gradient clean --steer 2 --seed 13 --cmap viridis "
+          "dream --objective neuron --layer dense --unit 0-9 --per-digit 6 --steer 2 --seed 13 --cmap viridis "
           "--scale 2"),
     Piece("flow-pen", "Written with a pen",
           "The flow's digits as a pen plotter would write them: each digit's centre lines (a skeleton of "

@@ -104,6 +104,6 @@ def test_every_readme_caption_makes_its_picture(picture, command):
 
 
 def test_a_caption_without_the_options_that_made_the_picture_is_caught():
-    assert "steer: 1.0 in the caption, 20.0 in the recipe" in (_caption_mismatch(
+    assert "steer: 1.0 in the caption, 2.0 in the recipe" in (_caption_mismatch(
         "flow-neurons", "neuroart dream --prior flow --objective neuron --unit 0-9") or "")
     assert _caption_mismatch("cvae-grid", "neuroart generate") is None  # seed, per-digit, scale: cosmetic
