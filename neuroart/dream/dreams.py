@@ -22,6 +22,8 @@ from . import objectives as O
 from . import params as P
 from . import priors
 from . import transforms as TR
+from .options import gradient as check_gradient
+from .options import refuse_unused
 from .priors import resolve_prior  # noqa: F401  (its old home: `neuroart.dream.dreams.resolve_prior`)
 from .render import ModelTaps, check_optimizer, render
 from .starts import STARTS, start_images  # noqa: F401  (STARTS: read by the CLI)
@@ -264,12 +266,6 @@ def _batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, rows: r
 #: Dreams per batch through the flow (fewer when the whole job is smaller): memory stays bounded
 #: whatever the job's size, and every batch of a job has this one size, so shards give its bytes.
 FLOW_BATCH = 100
-#: A pixel dream's options that a dream through the flow does not use (refused there, in one line).
-PIXEL_ONLY = ("lr", "class_score", "temperature", "l1", "l2", "tv", "diversity", "denoise", "blur", "noise",
-              "smooth", "warp", "lowres", "bound", "optimizer", "decay_power", "generator", "latent_prior",
-              "latent_lr", "latent_anchor")
-#: A dream through the flow's own options (refused by a pixel dream, in one line).
-FLOW_ONLY = ("steer", "strength", "hand", "gradient", "flow")
 #: The flow's own view transforms unless a dream asks for others (`flowdream.FlowDreamConfig`).
 FLOW_VIEW_OPTIONS = {"jitter": "jitter", "scale": "zoom", "rotate": "rotate"}
 
@@ -415,7 +411,7 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         steer=fin("steer", cfg.steer, low=0, high=1000),
         strength=fin("strength", cfg.strength, low=0, low_open=True, high=1),
         hand=fin("hand", cfg.hand, low=0, high=100),
-        gradient=None if cfg.gradient is None else _gradient(cfg.gradient),
+        gradient=check_gradient(cfg.gradient),
         lowres=V.positive_int("lowres", cfg.lowres, high=28),
         seed=V.integer("seed", cfg.seed, low=0),
         lr=fin("lr", cfg.lr, low=0, low_open=True),
@@ -436,31 +432,5 @@ def _validate(cfg: DreamConfig) -> DreamConfig:
         latent_anchor=fin("latent_anchor", cfg.latent_anchor, low=0),
         units=tuple(V.integer("units", u) for u in (cfg.units or ())),  # ranges: checked per layer
     )
-    if flow:
-        _refuse_pixel_options(checked)
-    else:
-        unused = [f for f in FLOW_ONLY if getattr(checked, f) != getattr(DEFAULTS, f)]
-        if unused:
-            raise NeuroartError(f"{', '.join('--' + f for f in unused)}: steers a dream through the flow, unused by "
-                                f"a pixel dream (--prior {cfg.prior}): drop it, or use --prior flow")
+    refuse_unused(checked, DEFAULTS, flow=flow)
     return checked
-
-
-def _gradient(name) -> str:
-    from .flowdream import GRADIENTS
-
-    if name not in GRADIENTS:
-        raise NeuroartError(f"gradient must be one of {', '.join(GRADIENTS)}, got {name!r}")
-    return name
-
-
-def _refuse_pixel_options(cfg: DreamConfig) -> None:
-    """A dream through the flow takes none of a pixel dream's own options: one line naming them."""
-    if cfg.param != "pixel":
-        raise NeuroartError(f"--param {cfg.param} shapes a pixel dream; a dream through the flow is drawn by "
-                            "the flow: add --prior none (or vae) for it")
-    unused = [f for f in PIXEL_ONLY if getattr(cfg, f) != getattr(DEFAULTS, f)]
-    if unused:
-        names = ", ".join("--" + f.replace("_", "-") for f in unused)
-        raise NeuroartError(f"{names}: a pixel dream's option, unused through the flow: add --prior none "
-                            "(or vae) for it")

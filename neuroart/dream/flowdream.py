@@ -28,14 +28,13 @@ from ..generate.config import FLOW_NULL
 from ..validate import finite, positive_int
 from . import objectives as O
 from . import transforms as TR
+from .options import GRADIENTS
 from .render import ModelTaps
 
 #: The flow's label for "any digit" (its unconditional flow).
 NULL = FLOW_NULL
 #: Euler steps through a flow trained by flow matching (a few-step flow takes its own grid).
 FLOW_STEPS = 25
-#: How the objective's gradient reaches the flow (`FlowDreamConfig.gradient`).
-GRADIENTS = ("ink", "clean", "flow")
 
 
 @dataclasses.dataclass(frozen=True)

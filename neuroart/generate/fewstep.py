@@ -241,25 +241,12 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     """
     from ..distribute import describe_strategy, resolve_strategy
     from ..models import check_model_path, file_sha256, resolve, save_model
-    from ..validate import finite, integer, positive_int
     from .fewstep_fit import ema_weights, fit_student
     from .flow import FlowConfig, build_flow, k
     from .flow_train import save_sample_grid
     from .train import _load_data
 
-    d = FewStepConfig()
-    cfg = dataclasses.replace(
-        d, teacher=str(d.teacher if teacher is None else teacher),
-        paths=positive_int("paths", d.paths if paths is None else paths, high=1_000_000),
-        epochs=positive_int("epochs", d.epochs if epochs is None else epochs, high=10_000),
-        batch_size=positive_int("batch_size", d.batch_size if batch_size is None else batch_size, high=100_000),
-        seed=integer("seed", d.seed if seed is None else seed, low=0), **config)
-    if cfg.levels not in LEVELS:
-        raise NeuroartError(f"levels must be one of {', '.join(LEVELS)}, got {cfg.levels!r}")
-    if cfg.targets not in TARGETS:
-        raise NeuroartError(f"targets must be one of {', '.join(TARGETS)}, got {cfg.targets!r}")
-    finite("learning_rate", cfg.learning_rate, low=0, low_open=True, high=1)
-    finite("ema", cfg.ema, low=0, high=1, high_open=True)
+    cfg = _config(teacher=teacher, paths=paths, epochs=epochs, batch_size=batch_size, seed=seed, **config)
     times = student_times(cfg)
     out = check_model_path(Path(out) if out is not None else Path("flow.keras"))
     cache = Path(cache) if cache is not None else out.with_name(out.name + ".paths")
@@ -290,8 +277,8 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     recipe = {**{f: v for f, v in dataclasses.asdict(cfg).items() if f not in FINISH}, "grid": list(cfg.grid),
               "teacher_sha256": teacher_sha,
               "strategy": describe_strategy(dist), **({"init_sha256": init["sha256"]} if init else {})}
-    history, seconds = fit_student(student, opt, dist, states, labels, cfg=cfg, recipe=recipe, checkpoint=ckpt,
-                                   progress=progress, on_epoch=on_epoch)
+    history, seconds = fit_student(student, opt, dist, states, labels, times, cfg=cfg, recipe=recipe,
+                                   checkpoint=ckpt, progress=progress, on_epoch=on_epoch)
     final = build_flow(arch, times=times)
     final.set_weights(ema_weights(student, opt))
     fit_levels(final, xtr, mode=cfg.levels, n=cfg.level_samples)
@@ -311,6 +298,26 @@ def distil_flow(*, teacher: str | None = None, paths: int | None = None, epochs:
     ckpt.unlink(missing_ok=True)
     save_sample_grid(final, out, seed=cfg.seed)
     return out, json.loads(out.with_suffix(".json").read_text())
+
+
+def _config(*, teacher, paths, epochs, batch_size, seed, **config) -> FewStepConfig:
+    """`FewStepConfig` from the run's options (None: the default), each checked in one line."""
+    from ..validate import finite, integer, positive_int
+
+    d = FewStepConfig()
+    cfg = dataclasses.replace(
+        d, teacher=str(d.teacher if teacher is None else teacher),
+        paths=positive_int("paths", d.paths if paths is None else paths, high=1_000_000),
+        epochs=positive_int("epochs", d.epochs if epochs is None else epochs, high=10_000),
+        batch_size=positive_int("batch_size", d.batch_size if batch_size is None else batch_size, high=100_000),
+        seed=integer("seed", d.seed if seed is None else seed, low=0), **config)
+    if cfg.levels not in LEVELS:
+        raise NeuroartError(f"levels must be one of {', '.join(LEVELS)}, got {cfg.levels!r}")
+    if cfg.targets not in TARGETS:
+        raise NeuroartError(f"targets must be one of {', '.join(TARGETS)}, got {cfg.targets!r}")
+    finite("learning_rate", cfg.learning_rate, low=0, low_open=True, high=1)
+    finite("ema", cfg.ema, low=0, high=1, high_open=True)
+    return cfg
 
 
 def _start(cfg: FewStepConfig, teacher, times) -> tuple:

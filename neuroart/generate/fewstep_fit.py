@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._util import NeuroartError, tf
 from .._util import progress as _progress
-
-if TYPE_CHECKING:
-    from .fewstep import FewStepConfig
 
 
 def _train_step(model, opt, strategy, batch_size: int):
@@ -122,10 +118,11 @@ def load_checkpoint(path: Path, model, opt, recipe: dict) -> tuple[int, list, fl
     return int(meta["epoch"]), list(meta["history"]), float(meta["seconds"])
 
 
-def fit_student(student, opt, strategy, states, labels, *, cfg: FewStepConfig, recipe: dict,
+def fit_student(student, opt, strategy, states, labels, times, *, cfg, recipe: dict,
                 checkpoint: Path | None = None, progress: bool = True, on_epoch=None) -> tuple[list[float], float]:
     """Train `student` (built with `opt` in `strategy`'s scope) on the teacher's states
-    (n, K + 1, 28, 28), `cfg.epochs` passes over every (path, segment) pair: from the teacher's
+    (n, K + 1, 28, 28) at the student's `times`, `cfg.epochs` (a `FewStepConfig`) passes over
+    every (path, segment) pair: from the teacher's
     states (`segment_batches`) or, with ``cfg.targets == "rollout"``, the student's own
     (`rollout_batches`).
 
@@ -133,9 +130,7 @@ def fit_student(student, opt, strategy, states, labels, *, cfg: FewStepConfig, r
     `on_epoch(epoch, weights)` gets the moving-average weights after each. Returns the loss per
     epoch and the training seconds (resumed runs included)."""
     from ..distribute import is_chief
-    from .fewstep import student_times
 
-    times = student_times(cfg)
     k = len(times) - 1
     replicas = int(strategy.num_replicas_in_sync)
     batch_size = min(int(cfg.batch_size), len(states) * k)
