@@ -23,12 +23,12 @@ import dataclasses
 
 import numpy as np
 
-from .._util import NeuroartError, tf
+from .._util import tf
 from ..generate.config import FLOW_NULL
 from ..validate import finite, positive_int
 from . import objectives as O
 from . import transforms as TR
-from .options import GRADIENTS
+from .options import gradient as check_gradient
 from .render import ModelTaps
 
 #: The flow's label for "any digit" (its unconditional flow).
@@ -55,7 +55,7 @@ class FlowDreamConfig:
     flow: str = "flow"  # the flow model (bundled name or .keras path)
     gradient: str = "ink"  # "clean": step the predicted clean digit up the objective (MPGD); "ink": step
     #                        its ink (multiplicatively: blank stays blank); "flow": the objective's gradient
-    #                        taken through the flow back to x_t (DPS; ~3x the cost)
+    #                        taken through the flow back to x_t (DPS; ~2.5x the cost)
 
 
 FLOW_DEFAULTS = FlowDreamConfig()
@@ -74,8 +74,7 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
     finite("guidance", cfg.guidance, low=0, high=20)
     finite("strength", cfg.strength, low=0, low_open=True, high=1)
     finite("hand", cfg.hand, low=0, high=100)
-    if cfg.gradient not in GRADIENTS:
-        raise NeuroartError(f"gradient must be one of {', '.join(GRADIENTS)}, got {cfg.gradient!r}")
+    check_gradient(cfg.gradient)
     return cfg
 
 
@@ -134,13 +133,14 @@ class Steering:
     step of log-ink (mirror ascent), so strokes are reshaped and blank paper stays blank. Moved
     by ``t·g``, the MLP's gradient leaves faint specks on the background that a pixel detector
     finds (61% against 54%, docs/flow.md); but a hidden unit's pattern needs new ink, which only
-    "clean" draws (the neuron atlas). With
-    ``"flow"`` (DPS, Chung et al. 2023) g is taken through the flow back to x_t and added to v:
-    a backward pass through the flow as well, about 3x the time; it keeps a drawing's hand far
-    better (the studio's "Dream it into…"). With ``hand`` > 0 the
-    gradient also pulls x̂'s slant and stroke width towards each row's `style` (N, 2), counted in
-    units of their spread over real digits, with weight ``scale · hand``: a drawing's hand, kept
-    while the class changes, in proportion to how hard the class is pushed.
+    "clean" draws (the neuron atlas). With ``"flow"`` (DPS, Chung et al. 2023) g is taken
+    through the flow back to x_t and added to v: a backward pass through the flow as well, about
+    2.5x the time; it keeps a drawing's hand far better (the studio's "Dream it into…").
+
+    With ``hand`` > 0 the gradient also pulls x̂'s slant and stroke width towards each row's
+    `style` (N, 2), counted in units of their spread over real digits, with weight
+    ``scale · hand``: a drawing's hand, kept while the class changes, in proportion to how hard
+    the class is pushed.
     """
 
     def __init__(self, flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
@@ -150,6 +150,7 @@ class Steering:
         taps = classifier if isinstance(classifier, ModelTaps) else ModelTaps(classifier)
         transforms = TR.standard(cfg.jitter, cfg.zoom, cfg.rotate, cfg.blur)
         views = int(cfg.views)
+        by_ink = cfg.gradient == "ink"
 
         def score(x, u, targets):
             if isinstance(objective, O.Objective):  # its targets (if any) fit one batch: view by view
@@ -188,7 +189,6 @@ class Steering:
             g = tape.gradient(s, x_hat) * (T.clip_by_value(x_hat, 0.0, 1.0) if by_ink else 1.0)
             return v + 2.0 * t * g / (1.0 - t)
 
-        by_ink = cfg.gradient == "ink"
         self.velocity = through if cfg.gradient == "flow" else clean
 
 
