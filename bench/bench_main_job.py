@@ -8,6 +8,9 @@ import's median: the issue's targets read "x times the import, run in turn on th
 - ``neuroart dream`` (its defaults: 8 dreams of each digit)
 - ``neuroart dream --prior none`` (the pixel dream)
 - ``neuroart generate --model flow`` (its defaults: 100 digits)
+- the same, as the first run on a machine: with an empty graph cache
+  (`neuroart.generate.flow_graph`: the flow's traced graph is kept between runs; a warm-up round
+  before the timed ones fills it, as any earlier run on the machine would)
 
 Memory: the peak resident set (``ru_maxrss`` of the waited process, its children included) of
 ``neuroart dream --per-digit 200`` and ``neuroart generate --model flow --per-digit 1000 --no-grid``
@@ -36,6 +39,8 @@ TIMED = {
     "neuroart dream --prior auto (the pixel dream, the default before the few-step flow)": ["dream", "--prior", "auto"],
     "neuroart generate --model flow": ["generate", "--model", "flow"],
 }
+#: Timed as well, each run with a new, empty cache folder (``XDG_CACHE_HOME``).
+COLD = {"neuroart generate --model flow, first run (empty graph cache)": ["generate", "--model", "flow"]}
 MEMORY = {
     "neuroart dream --per-digit 200": ["dream", "--per-digit", "200"],
     # 10,000 digits are too many for a grid: the npz alone, as the CLI advises
@@ -43,13 +48,13 @@ MEMORY = {
                                                                    "--no-grid"],
 }
 
-WIDTH = max(map(len, [*TIMED, *MEMORY]))
+WIDTH = max(map(len, [*TIMED, *COLD, *MEMORY]))
 
 
-def run(cmd: list[str], cwd: str) -> tuple[float, int]:
+def run(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[float, int]:
     """Run `cmd` in `cwd`; returns (wall seconds, peak RSS in bytes). Exits on a failing command."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (its waited children included)
     seconds = time.perf_counter() - t
@@ -61,11 +66,14 @@ def run(cmd: list[str], cwd: str) -> tuple[float, int]:
 
 
 def times(runs: int, tmp: str) -> None:
-    jobs = dict([IMPORT, *((name, NEUROART + args + _out(args, tmp)) for name, args in TIMED.items())])
+    jobs = dict([IMPORT, *((name, NEUROART + args + _out(args, tmp)) for name, args in [*TIMED.items(), *COLD.items()])])
     taken: dict[str, list[float]] = {name: [] for name in jobs}
-    for _ in range(runs):
+    for name in TIMED:  # the warm-up round: the graph cache filled, as by any earlier run
+        run(jobs[name], tmp)
+    for i in range(runs):
         for name, cmd in jobs.items():  # in turn
-            taken[name].append(run(cmd, tmp)[0])
+            env = {**os.environ, "XDG_CACHE_HOME": tempfile.mkdtemp(prefix=f"cold-{i}-", dir=tmp)} if name in COLD else None
+            taken[name].append(run(cmd, tmp, env)[0])
     base = statistics.median(taken[IMPORT[0]])
     print(f"{'whole process (median of ' + str(runs) + ', run in turn)':{WIDTH}s} {'seconds':>8s} {'x import':>9s}  runs")
     for name, ts in taken.items():

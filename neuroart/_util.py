@@ -51,6 +51,12 @@ def input_file(path, *, what: str = "image") -> Path:
     return p
 
 
+def cache_dir() -> Path:
+    """Where neuroart keeps what it computed once and can compute again (``$XDG_CACHE_HOME/neuroart``,
+    ``~/.cache/neuroart``): the copy check's threshold, the flow's traced graphs."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "neuroart"
+
+
 def tf():
     """Import TensorFlow on first use, with its start-up chatter silenced.
 

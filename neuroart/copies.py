@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ._util import NeuroartError, input_file
+from ._util import NeuroartError, cache_dir, input_file
 from .display import Displayed
 
 QUANTILE = 0.01  # a near copy is closer to the training set than this share of real test digits
@@ -76,10 +74,6 @@ def nearest_training(images, train_images, *, batch: int = BATCH) -> tuple[np.nd
 # --------------------------------------------------------------------------- the threshold
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "neuroart"
-
-
 def real_threshold(data="auto", *, quantile: float = QUANTILE) -> float:
     """The `quantile` of real MNIST test digits' distances to their nearest training digit.
 
@@ -96,7 +90,7 @@ def real_threshold(data="auto", *, quantile: float = QUANTILE) -> float:
 
 def _threshold(train: np.ndarray, test: np.ndarray, quantile: float) -> float:
     key = hashlib.sha256(np.ascontiguousarray(train).tobytes() + np.ascontiguousarray(test).tobytes())
-    path = _cache_dir() / f"copies-{key.hexdigest()[:16]}-q{quantile:g}.json"
+    path = cache_dir() / f"copies-{key.hexdigest()[:16]}-q{quantile:g}.json"
     try:
         cached = float(json.loads(path.read_text())["threshold"])
         if np.isfinite(cached) and cached > 0:  # else (a damaged cache) computed again

@@ -79,10 +79,14 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
 
 
 def load_flow(name="flow"):
-    """The flow model by bundled name or ``.keras`` path (contract checked)."""
-    from ..models import check_model, load_model
+    """The flow model by bundled name or ``.keras`` path (contract checked; a flow that has
+    sampled on this machine before opens as a `generate.flow_graph.FlowFile`)."""
+    from ..generate.flow_graph import open_flow
+    from ..models import check_model, load_model, resolve
 
-    return check_model(name, "flow") if hasattr(name, "layers") else load_model(name, role="flow")
+    if hasattr(name, "layers"):
+        return check_model(name, "flow")
+    return open_flow(resolve(name)) or load_model(name, role="flow")
 
 
 #: The spread of slant and stroke width over real test digits (`metrics.slant`, `metrics.thickness`):
@@ -144,7 +148,7 @@ class Steering:
     """
 
     def __init__(self, flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLOW_DEFAULTS):
-        from ..generate.flow import times, velocity
+        from ..generate.flow import times, velocity, velocity_fn
 
         T = tf()
         taps = classifier if isinstance(classifier, ModelTaps) else ModelTaps(classifier)
@@ -178,8 +182,7 @@ class Steering:
             return v + tape.gradient(s, x)
 
         @T.function(autograph=False, reduce_retracing=True)
-        def clean(x, t, y, targets, u, w, scale, style, hand):
-            v = velocity(flow, x, times(x, t), y, w)
+        def pull(x, v, t, targets, u, scale, style, hand):
             x_hat = (x + (1.0 - t) * v + 1.0) * 0.5
             with T.GradientTape() as tape:
                 tape.watch(x_hat)
@@ -188,6 +191,11 @@ class Steering:
             # flow space), over the time left
             g = tape.gradient(s, x_hat) * (T.clip_by_value(x_hat, 0.0, 1.0) if by_ink else 1.0)
             return v + 2.0 * t * g / (1.0 - t)
+
+        flow_velocity = velocity_fn(flow)  # its graph kept between runs (`generate.flow_graph`)
+
+        def clean(x, t, y, targets, u, w, scale, style, hand):
+            return pull(x, flow_velocity(x, t, y, w), t, targets, u, scale, style, hand)
 
         self.velocity = through if cfg.gradient == "flow" else clean
 

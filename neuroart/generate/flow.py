@@ -213,22 +213,40 @@ def velocity_fn(model):
     """A compiled ``(x, t, labels, guidance) -> v`` for `model` (cached per model).
 
     With guidance w > 0 the batch runs twice in one call (labels, then NULL) and mixes
-    ``(1 + w)·v_cond - w·v_null``; rows already NULL are unaffected by w.
+    ``(1 + w)·v_cond - w·v_null``; rows already NULL are unaffected by w. Each guidance weight's
+    graph is traced once per machine and kept (`flow_graph`), not once per process.
     """
     key = id(model)
     if key in _VELOCITY and _VELOCITY[key][0] is model:
         return _VELOCITY[key][1]
     T = tf()
+    graphs: dict = {}
 
-    @T.function(reduce_retracing=True, autograph=False)
-    def compiled(x, t, y, w):
-        return velocity(model, x, times(x, t), y, w)
-
-    def fn(x, t, y, w: float = 0.0):  # t a number (a tensor: no retracing), w a number (one trace each)
-        return compiled(x, T.constant(t, "float32"), y, float(w))
+    def fn(x, t, y, w: float = 0.0):  # t a number (a tensor: no retracing), w a number (a graph each)
+        w = float(w)
+        if w not in graphs:
+            graphs[w] = _velocity_graph(model, w)
+        return graphs[w](T.convert_to_tensor(x, "float32"), T.constant(t, "float32"), T.convert_to_tensor(y, "int32"))
 
     _VELOCITY[key] = (model, fn)
     return fn
+
+
+def _velocity_graph(model, w: float):
+    """`flow_graph.velocity_graph`, or, for a model it cannot keep (no config, an unusual
+    graph), the velocity traced in this process."""
+    from .flow_graph import velocity_graph
+
+    try:
+        return velocity_graph(model, w)
+    except (NotImplementedError, RuntimeError, ImportError, AttributeError):
+        T = tf()
+
+        @T.function(reduce_retracing=True, autograph=False)
+        def compiled(x, t, y):
+            return velocity(model, x, times(x, t), y, w)
+
+        return compiled
 
 
 def time_grid(steps: int, start: float = 0.0, spacing: float = 1.0) -> np.ndarray:

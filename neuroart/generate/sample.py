@@ -94,8 +94,9 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
 
 
 def flow_model(model):
-    """The flow model `model` names (or is), else None: a flow is its own family of model files."""
-    from ..models import load_model
+    """The flow model `model` names (or is), else None: a flow is its own family of model files
+    (a flow that has sampled on this machine before opens as a `flow_graph.FlowFile`)."""
+    from ..models import load_model, resolve
 
     if isinstance(model, (str, os.PathLike)):
         from ..models import load_card
@@ -106,7 +107,9 @@ def flow_model(model):
             kind = None
         if kind not in (None, "flow"):
             return None
-        model = load_model(model)
+        from .flow_graph import open_flow
+
+        model = open_flow(resolve(model)) or load_model(model)
     from .flow import is_flow
 
     return model if is_flow(model) else None

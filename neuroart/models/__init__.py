@@ -170,6 +170,11 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
     _import_families()
     k = keras()
     try:
+        with zipfile.ZipFile(path) as z:  # which architecture it was (`generate.flow_graph` keys graphs by it)
+            config_sha = hashlib.sha256(z.read("config.json")).hexdigest()
+    except (KeyError, OSError, zipfile.BadZipFile):
+        config_sha = None
+    try:
         model = k.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as e:  # a truncated zip, a missing config, a foreign layer
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -179,6 +184,7 @@ def load_model(name_or_path: str | os.PathLike = "mlp", *, compile: bool = False
     _cache[key] = model
     with contextlib.suppress(Exception):  # remembered, so a later contract error names the file
         model._neuroart_source = str(path)
+        model._neuroart_config_sha = config_sha
     return check_model(model, role, path) if role else model
 
 
