@@ -98,8 +98,8 @@ def main():
                      images=np.asarray(images, np.float32), labels=np.asarray(y))
         s = ref.score(images, y, detector=not args.no_detector)
         det = f"{s['detector']:8.1%}" if "detector" in s else f"{'-':>8s}"
-        print(f"{name:56s} {s['judge_agreement']:6.1%} {s['fid_over_floor']:8.2f}x {s['precision']:5.2f} "
-              f"{s['recall']:6.2f} {s['diversity_over_real']:7.2f}x {det} {s['zero_share']:7.1%} {sec}", flush=True)
+        print(f"{name:56s} {s['judge_agreement']:6.2%} {s['fid_over_floor']:8.3f}x {s['precision']:5.2f} "
+              f"{s['recall']:6.2f} {s['diversity_over_real']:7.3f}x {det} {s['zero_share']:7.1%} {sec}", flush=True)
 
     real = {"real training digits (a perfect model of the training set)":
             lambda labels: ref.training_digits(labels, other=True)}

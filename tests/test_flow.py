@@ -168,6 +168,29 @@ def test_steering_raises_the_classifiers_objective(tiny, gradient):
     assert after > before
 
 
+def test_steering_on_demand_leaves_the_rows_the_classifier_reads_to_the_flow():
+    """With a gate, a row is steered only while the MLP's probability of its class is below it:
+    rows it reads at every pass keep the flow's own bytes; every row it reads below the gate in
+    the end was steered, and up."""
+    from neuroart.dream.flowdream import FlowDreamConfig, dream_flow
+    from neuroart.models import load_model
+
+    mlp = load_model("mlp")
+    labels = np.tile(np.arange(10), 3)
+    cfg = FlowDreamConfig(gate=0.9)
+    plain = dream_flow(labels, classifier=mlp, cfg=dataclasses.replace(cfg, scale=0.0), seed=4)
+    steered = dream_flow(labels, classifier=mlp, cfg=cfg, seed=4)
+
+    def prob(images):
+        return np.asarray(mlp(images, training=False))[np.arange(len(labels)), labels]
+
+    same = np.array([np.array_equal(a, b) for a, b in zip(plain, steered)])
+    assert 0 < same.sum() < len(labels)
+    weak = prob(plain) < cfg.gate
+    assert weak.any() and not same[weak].any()
+    assert np.log(prob(steered)[weak]).mean() > np.log(prob(plain)[weak]).mean() + 0.3
+
+
 def test_each_rows_unit_steers_through_one_compiled_steering(tiny):
     """The neuron atlas through the flow: each row's unit is an input of one compiled steering
     (made once, whichever units), and each row's own unit fires more than unsteered."""

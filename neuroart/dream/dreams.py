@@ -30,6 +30,11 @@ from .starts import STARTS, start_images  # noqa: F401  (STARTS: read by the CLI
 
 STEPS = 200  # steps of a pixel dream (a dream through the flow takes the flow's: `flowdream.FLOW_STEPS`)
 FLOW_VIEWS = 8  # random views the steering objective is averaged over (without them it fools the classifier)
+#: A class dream from noise steers only the dreams the classifier does not yet read as their class
+#: (probability below this, `FlowDreamConfig.gate`); the others are left to the flow, which keeps
+#: their realness and variety (docs/flow.md, "Steering on demand"). From a start image, where the
+#: class must change, every dream is steered.
+FLOW_GATE = 0.1
 CLASS_SCORES = ("logprob", "logit", "prob")
 
 
@@ -295,7 +300,8 @@ def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, ro
     start = None if named else start_images(cfg.start, len(plan.labels), seed=cfg.seed)[sel]
     views = {FLOW_VIEW_OPTIONS[f]: getattr(cfg, f) for f in FLOW_VIEW_OPTIONS if getattr(cfg, f) != getattr(DEFAULTS, f)}
     fcfg = FlowDreamConfig(steps=steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, hand=cfg.hand,
-                           gradient=cfg.gradient or ("ink" if classy else "clean"), flow=cfg.flow, **views)
+                           gradient=cfg.gradient or ("ink" if classy else "clean"), flow=cfg.flow,
+                           gate=FLOW_GATE if classy and start is None else 1.0, **views)
     n_steps = len(model_grid(flow, steps, 0.0 if start is None else 1.0 - cfg.strength)) - 1
     size = max(1, min(FLOW_BATCH, len(plan.labels)))
     # each row's unit an input of one compiled steering (no tracing again batch after batch)

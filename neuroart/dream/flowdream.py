@@ -53,6 +53,8 @@ class FlowDreamConfig:
     #                        little room to change the class in the few-step flow's 3 last steps)
     hand: float = 1.0  # from a start image: how strongly to keep its slant and stroke width, relative to `scale`
     flow: str = "flow"  # the flow model (bundled name or .keras path)
+    gate: float = 1.0  # steer only the rows whose class probability is below this (the geometric mean
+    #                    over the views, at each pass's predicted digit; 1 = every row; a class objective only)
     gradient: str = "ink"  # "clean": step the predicted clean digit up the objective (MPGD); "ink": step
     #                        its ink (multiplicatively: blank stays blank); "flow": the objective's gradient
     #                        taken through the flow back to x_t (DPS; ~2.5x the cost)
@@ -74,6 +76,7 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
     finite("guidance", cfg.guidance, low=0, high=20)
     finite("strength", cfg.strength, low=0, low_open=True, high=1)
     finite("hand", cfg.hand, low=0, high=100)
+    finite("gate", cfg.gate, low=0, low_open=True, high=1)
     check_gradient(cfg.gradient)
     return cfg
 
@@ -141,6 +144,11 @@ class Steering:
     through the flow back to x_t and added to v: a backward pass through the flow as well, about
     2.5x the time; it keeps a drawing's hand far better (the studio's "Dream it into…").
 
+    With ``cfg.gate`` < 1 (and the class objective) a row is steered at a pass only while the
+    classifier's probability of its class at x̂ (the geometric mean over the views) is below the
+    gate: the flow alone draws the rows the classifier already reads, so steering costs their
+    realness and variety nothing (`neuroart dream`: `dreams.FLOW_GATE`).
+
     With ``hand`` > 0 the gradient also pulls x̂'s slant and stroke width towards each row's
     `style` (N, 2), counted in units of their spread over real digits, with weight
     ``scale · hand``: a drawing's hand, kept while the class changes, in proportion to how hard
@@ -168,9 +176,14 @@ class Steering:
 
         spread = T.constant([SLANT_SPREAD, THICKNESS_SPREAD])
 
+        gate = float(cfg.gate) if objective is None else 1.0
+
         def aim(x_hat, targets, u, scale, style, hand):
             miss = (_hand(T.clip_by_value(x_hat, 0.0, 1.0)) - style) / spread
-            return scale * (T.reduce_sum(score(x_hat, u, targets)) - hand * 0.5 * T.reduce_sum(T.square(miss)))
+            s = score(x_hat, u, targets)
+            if gate < 1.0:  # rows the classifier already reads as their class are left to the flow
+                s = s * T.stop_gradient(T.cast(s < float(np.log(gate)), s.dtype))
+            return scale * (T.reduce_sum(s) - hand * 0.5 * T.reduce_sum(T.square(miss)))
 
         @T.function(autograph=False, reduce_retracing=True)
         def through(x, t, y, targets, u, w, scale, style, hand):
@@ -211,7 +224,7 @@ def steering_for(flow, classifier, objective=None, *, cfg: FlowDreamConfig = FLO
     if isinstance(objective, O.Objective):
         return Steering(flow, classifier, objective, cfg=cfg)
     model = getattr(classifier, "model", classifier)
-    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate, cfg.blur, cfg.gradient,
+    key = (id(flow), id(model), cfg.views, cfg.jitter, cfg.zoom, cfg.rotate, cfg.blur, cfg.gradient, cfg.gate,
            getattr(objective, "key", "class"))
     if key not in _STEERING or _STEERING[key][0] is not model or _STEERING[key][1] is not flow:
         if len(_STEERING) >= 8:

@@ -189,7 +189,8 @@ def velocity(model, x, t, y, w: float = 0.0):
     """The velocity at ``(x, t)`` for labels y, as TensorFlow ops (inside a compiled function).
 
     t is (N, 1); with guidance w > 0 the batch runs twice in one call (labels, then NULL) and
-    mixes ``(1 + w)·v_cond - w·v_null``; rows already NULL are unaffected by w.
+    mixes ``(1 + w)·v_cond - w·v_null``; rows already NULL are unaffected by w. `model` is the
+    flow, or any ``(inputs, training=False) -> v`` (`flow_graph` passes its stateless call).
     """
     if not w:
         return model([x, t, y], training=False)
