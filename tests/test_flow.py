@@ -184,7 +184,7 @@ def test_steering_on_demand_leaves_the_rows_the_classifier_reads_to_the_flow():
     def prob(images):
         return np.asarray(mlp(images, training=False))[np.arange(len(labels)), labels]
 
-    same = np.array([np.array_equal(a, b) for a, b in zip(plain, steered)])
+    same = np.array([np.array_equal(a, b) for a, b in zip(plain, steered, strict=True)])
     assert 0 < same.sum() < len(labels)
     weak = prob(plain) < cfg.gate
     assert weak.any() and not same[weak].any()

@@ -8,13 +8,16 @@ four things:
 - a gradient through it still works;
 - a damaged, disabled or foreign cache only means tracing again;
 - a model whose weights changed since loading leaves no layout behind.
+
+Each test samples a copy of the bundled flow under a model name of its own: a new config, so
+an architecture whose graph this process has not registered yet.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,33 +28,34 @@ import pytest
 from neuroart.models import resolve
 
 
-def _names(path):
+def fresh_flow(folder, tag: str):
+    """The bundled flow's weights under the model name ``flow_<tag>``: (path, architecture key)."""
     from neuroart.generate import flow_graph
 
-    arch = flow_graph.architecture_key(hashlib.sha256(zipfile.ZipFile(path).read("config.json")).hexdigest())
-    return arch, f"neuroart_velocity_{flow_graph._graph_key(arch, 0.0)}"
+    path = folder / f"flow_{tag}.keras"
+    with zipfile.ZipFile(resolve("flow")) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["name"] = f"flow_{tag}"
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    config_sha = hashlib.sha256(zipfile.ZipFile(path).read("config.json")).hexdigest()
+    return path, flow_graph.architecture_key(config_sha)
 
 
-def _unregister(name, monkeypatch):
-    """Take the graph `name` out of this process (and the velocities that call it): the next
-    call registers it again, the same graph, from the cache or traced."""
-    from tensorflow.python.eager import context
+def graph_file(cache, arch):
+    from neuroart.generate import flow_graph
 
-    from neuroart.dream import flowdream
-    from neuroart.generate import flow, flow_graph
-
-    for module, cached in ((flow, "_VELOCITY"), (flowdream, "_STEERING"), (flow_graph, "_FILES")):
-        monkeypatch.setattr(module, cached, {})
-    if context.context().has_function(name):
-        context.context().remove_function(name)
+    return cache / f"velocity-{flow_graph._graph_key(arch, 0.0)}.pb"
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty cache folder of this test's own; the bundled flow's graph not yet in this process."""
+    """An empty cache folder of this test's own."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("NEUROART_GRAPH_CACHE", raising=False)
-    _unregister(_names(resolve("flow"))[1], monkeypatch)
     return tmp_path / "xdg" / "neuroart" / "graphs"
 
 
@@ -76,12 +80,12 @@ def test_a_flow_that_sampled_once_opens_from_the_cache_and_draws_the_same_bytes(
     from neuroart.generate import flow_graph
     from neuroart.generate.sample import generate
 
-    path = resolve("flow")
+    path, arch = fresh_flow(tmp_path, "hit")
     assert flow_graph.open_flow(path) is None  # nothing kept yet
-    traced, _ = generate([3, 8], per_digit=2, model="flow", seed=5)
-    arch, _ = _names(path)
-    kept = sorted(p.name for p in cache.iterdir())
-    assert kept == sorted([f"velocity-{flow_graph._graph_key(arch, 0.0)}.pb", f"weights-{arch}.json"])
+    traced, _ = generate([3, 8], per_digit=2, model=str(path), seed=5)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([graph_file(cache, arch).name, f"weights-{arch}.json"])
+    bundled, _ = generate([3, 8], per_digit=2, model="flow", seed=5)
+    assert np.array_equal(traced, bundled)  # the name is not in the graph: the same graph, the same weights
 
     out = tmp_path / "hit.npy"
     run = subprocess.run([sys.executable, "-c", HIT, str(path), str(out)], capture_output=True, text=True, timeout=240,
@@ -91,43 +95,38 @@ def test_a_flow_that_sampled_once_opens_from_the_cache_and_draws_the_same_bytes(
     assert np.array_equal(np.load(out), traced)  # read back, the same graph on the same weights
 
 
-def test_a_damaged_disabled_or_foreign_cache_only_means_tracing_again(cache, monkeypatch):
+def test_a_damaged_disabled_or_foreign_cache_only_means_tracing_again(cache, tmp_path, monkeypatch):
     from neuroart.generate import flow_graph
     from neuroart.generate.sample import generate
 
-    path = resolve("flow")
-    traced, _ = generate([0], per_digit=3, model="flow", seed=1)
-    arch, name = _names(path)
-    graph = cache / f"velocity-{flow_graph._graph_key(arch, 0.0)}.pb"
-    layout = cache / f"weights-{arch}.json"
-    assert flow_graph._read_graph(flow_graph._graph_key(arch, 0.0), name) is not None
-    assert flow_graph._read_graph(flow_graph._graph_key(arch, 0.0), "neuroart_velocity_another") is None
+    path, arch = fresh_flow(tmp_path, "damaged")
+    key, name = flow_graph._graph_key(arch, 0.0), f"neuroart_velocity_{flow_graph._graph_key(arch, 0.0)}"
+    cache.mkdir(parents=True)
+    graph_file(cache, arch).write_bytes(b"not a graph")
+    assert flow_graph._read_graph(key, name) is None and flow_graph.open_flow(path) is None
+    drawn, _ = generate([0], per_digit=3, model=str(path), seed=1)  # traced, and kept in its place
+    assert np.array_equal(drawn, generate([0], per_digit=3, model="flow", seed=1)[0])
+    assert flow_graph._read_graph(key, name) is not None
+    assert flow_graph._read_graph(key, "neuroart_velocity_another") is None  # another name: not read as this one
+    assert isinstance(flow_graph.open_flow(path), flow_graph.FlowFile)
 
-    graph.write_bytes(b"not a graph")
-    assert flow_graph._read_graph(flow_graph._graph_key(arch, 0.0), name) is None
-    _unregister(name, monkeypatch)
-    assert isinstance(flow_graph.open_flow(path), flow_graph.FlowFile)  # the layout is whole
-    again, _ = generate([0], per_digit=3, model="flow", seed=1)  # its graph traced again from its Keras model
-    assert np.array_equal(again, traced) and flow_graph._read_graph(flow_graph._graph_key(arch, 0.0), name) is not None
-
-    layout.write_text("{not json")
     monkeypatch.setattr(flow_graph, "_FILES", {})  # a flow once opened stays open in its process
+    (cache / f"weights-{arch}.json").write_text("{not json")
     assert flow_graph.open_flow(path) is None
-    layout.unlink()
+
     monkeypatch.setenv("NEUROART_GRAPH_CACHE", "0")
-    assert not flow_graph.enabled() and flow_graph.open_flow(path) is None
-    generate([0], per_digit=1, model="flow", seed=1)
-    assert not layout.exists()  # nothing written when off
+    off, off_arch = fresh_flow(tmp_path, "off")
+    assert not flow_graph.enabled() and flow_graph.open_flow(off) is None
+    generate([0], per_digit=1, model=str(off), seed=1)
+    assert not graph_file(cache, off_arch).exists() and not (cache / f"weights-{off_arch}.json").exists()
 
 
 def test_a_model_changed_since_loading_leaves_no_layout(cache, tmp_path):
     from neuroart.generate import flow_graph
     from neuroart.models import load_model
 
-    copy = tmp_path / "copy.keras"
-    shutil.copy(resolve("flow"), copy)
-    model = load_model(copy, role="flow")
-    arch, _ = _names(copy)
+    path, arch = fresh_flow(tmp_path, "changed")
+    model = load_model(path, role="flow")
     flow_graph._remember_layout(model, arch)
     layout = cache / f"weights-{arch}.json"
     assert layout.exists()  # loaded as it is in the file: its layout is learnt

@@ -238,8 +238,11 @@ def _velocity_graph(model, w: float):
     graph), the velocity traced in this process."""
     from .flow_graph import velocity_graph
 
+    def ops(net, x, t, y):  # t a scalar tensor
+        return velocity(net, x, times(x, t), y, w)
+
     try:
-        return velocity_graph(model, w)
+        return velocity_graph(model, w, ops)
     except (NotImplementedError, RuntimeError, ImportError, AttributeError):
         T = tf()
 

@@ -101,18 +101,19 @@ def _variables(model) -> list:
 # --------------------------------------------------------------------------- the velocity graph
 
 
-def velocity_graph(model, guidance: float):
-    """``(x, t, labels) -> v`` with eager tensors (t a float32 scalar): `flow.velocity` at
-    guidance `guidance`. It is traced with `model`'s weights as inputs, or read back from the
-    cache. A `FlowFile` feeds it the file's arrays; a Keras model feeds it its weights as they
-    are at each call."""
+def velocity_graph(model, guidance: float, ops):
+    """``(x, t, labels) -> v`` with eager tensors (t a float32 scalar): ``ops(net, x, t, y)``,
+    the velocity as TensorFlow ops for a network ``net(inputs, training=False)`` (`flow.py`'s,
+    at guidance `guidance`). It is traced with `model`'s weights as inputs, or read back from
+    the cache. A `FlowFile` feeds it the file's arrays; a Keras model feeds it its weights as
+    they are at each call."""
     T = tf()
     if isinstance(model, FlowFile):
-        name = _register(model.arch, guidance, model)
+        name = _register(model.arch, guidance, model, ops)
         weights = model.weights_as_tensors()
         return lambda x, t, y: _call(name, [x, t, y, *weights])
     arch = architecture_key(_config_sha(model))
-    name = _register(arch, guidance, model)
+    name = _register(arch, guidance, model, ops)
     if enabled():
         _remember_layout(model, arch)
     variables = _variables(model)
@@ -130,7 +131,7 @@ def _call(name: str, inputs):
     return context.context().call_function(name.encode(), inputs, 1)[0]
 
 
-def _register(arch: str, guidance: float, model) -> str:
+def _register(arch: str, guidance: float, model, ops) -> str:
     """The name of the velocity graph for (`arch`, `guidance`) in this process's eager runtime:
     already there, read from the cache, or traced from `model` (a `FlowFile` builds its Keras
     model for that) and kept."""
@@ -142,18 +143,16 @@ def _register(arch: str, guidance: float, model) -> str:
     if not ctx.has_function(name):
         fdef = _read_graph(key, name) if enabled() else None
         if fdef is None:
-            fdef = _trace(model.keras if isinstance(model, FlowFile) else model, guidance, name)
+            fdef = _trace(model.keras if isinstance(model, FlowFile) else model, ops, name)
             if enabled():
                 _write(_folder() / f"velocity-{key}.pb", fdef.SerializeToString())
         ctx.add_function_def(fdef)
     return name
 
 
-def _trace(model, guidance: float, name: str):
-    """The FunctionDef of the velocity with the weights as inputs, renamed `name` (a traced
+def _trace(model, ops, name: str):
+    """The FunctionDef of `ops` on `model` with the weights as inputs, renamed `name` (a traced
     function's own name is a counter of its process: another process may hold the same one)."""
-    from .flow import times, velocity
-
     T = tf()
     variables = _variables(model)
     n_train = len(model.trainable_variables)
@@ -163,7 +162,7 @@ def _trace(model, guidance: float, name: str):
             out, _ = model.stateless_call(list(weights[:n_train]), list(weights[n_train:]), inputs, training=training)
             return out
 
-        return velocity(net, x, times(x, t), y, guidance)
+        return ops(net, x, t, y)
 
     specs = [T.TensorSpec((None, 28, 28), "float32"), T.TensorSpec((), "float32"), T.TensorSpec((None, 1), "int32")]
     specs += [T.TensorSpec(v.shape, v.dtype) for v in variables]
