@@ -47,7 +47,8 @@ SOURCE_PICTURE = "source-landscape.png"
 PIECES: tuple[Piece, ...] = (
     Piece("dream-flow", "Dreamed digits (neuroart dream)",
           "The main job at its defaults: each digit drawn by the few-step flow in 4 network passes, "
-          "steered at every pass by the gradient of the article MLP's score for it (docs/flow.md).",
+          "and steered by the gradient of the article MLP's score for it wherever the MLP does not yet "
+          "read it as that digit (docs/flow.md).",
           "dream --per-digit 8 --seed 1 --scale 3"),
     Piece("dream-digits", "Dreamed on the pixels (--prior vae)",
           "Each row is one digit dreamed out of the article's MLP by gradient ascent on the pixels, "

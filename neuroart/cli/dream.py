@@ -117,7 +117,8 @@ def _check_dream(digits, *, objective, layer, units, param, start, model, prior,
 @click.option("--prior-weight", type=float, default=D.denoise, show_default=True,
               help="Weight of --prior (pulls each step towards the autoencoder's reconstruction).")
 @click.option("--steer", type=float, default=D.steer, show_default=True,
-              help="--prior flow: strength of the classifier's steering (0 = the flow alone).")
+              help="--prior flow: strength of the classifier's steering (0 = the flow alone; a class dream "
+                   "from noise steers only where the MLP does not yet read the digit).")
 @click.option("--strength", type=float, default=D.strength, show_default=True,
               help="--prior flow with --start: how far the start is noised back (1 = all the way, "
                    "0.3 = keep most of it).")
@@ -148,9 +149,10 @@ def dream(digits, per_digit, steps, objective, layer, units, param, start, model
           shard, svg, page, margin, cmap):
     """Dream digits out of a classifier: what does it think a 7 looks like?
 
-    Default: all ten digits, drawn by the bundled few-step flow in 4 network passes and steered
-    at every pass by the gradient of the article MLP's score (a generator as the prior, Nguyen et
-    al. 2016), so a dream looks like handwriting. --prior none dreams on the pixels themselves
+    Default: all ten digits, drawn by the bundled few-step flow in 4 network passes, and at each
+    pass where the article MLP does not yet read a dream as its digit, steered by the gradient of
+    the MLP's score (a generator as the prior, Nguyen et al. 2016), so a dream looks like
+    handwriting. --prior none dreams on the pixels themselves
     (gradient ascent, every digit x sample at once): what the MLP alone imagines, as fog.
     The result is a labelled grid, one row per digit.
 

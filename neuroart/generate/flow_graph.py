@@ -58,8 +58,15 @@ _FILES: dict = {}  # (path, mtime) -> FlowFile, so a flow opened twice is one ob
 
 
 def enabled() -> bool:
-    """Whether traced graphs are kept between runs (``NEUROART_GRAPH_CACHE=0`` turns it off)."""
-    return os.environ.get("NEUROART_GRAPH_CACHE", "1").strip().lower() not in ("0", "off", "no", "false", "")
+    """Whether traced graphs are kept between runs (``NEUROART_GRAPH_CACHE=0`` turns it off, and
+    so does a user without a home folder to keep them in)."""
+    if os.environ.get("NEUROART_GRAPH_CACHE", "1").strip().lower() in ("0", "off", "no", "false", ""):
+        return False
+    try:
+        _folder()
+    except RuntimeError:  # Path.expanduser: no home folder
+        return False
+    return True
 
 
 def _folder() -> Path:
@@ -142,6 +149,9 @@ def _register(arch: str, guidance: float, model, ops) -> str:
     name = f"neuroart_velocity_{key}"
     if not ctx.has_function(name):
         fdef = _read_graph(key, name) if enabled() else None
+        n_weights = len(model._weights) if isinstance(model, FlowFile) else len(_variables(model))
+        if fdef is not None and len(fdef.signature.input_arg) != 3 + n_weights:  # not this model's
+            fdef = None
         if fdef is None:
             fdef = _trace(model.keras if isinstance(model, FlowFile) else model, ops, name)
             if enabled():
