@@ -135,3 +135,13 @@ def test_a_model_changed_since_loading_leaves_no_layout(cache, tmp_path):
     v.assign(v + 1.0)
     flow_graph._remember_layout(model, arch)
     assert not layout.exists()
+
+
+def test_the_cache_folder_keeps_the_files_used_last(cache, monkeypatch):
+    from neuroart.generate import flow_graph
+
+    monkeypatch.setattr(flow_graph, "KEEP", 3)
+    for i in range(5):
+        flow_graph._write(cache / f"velocity-{i}.pb", b"x")
+        os.utime(cache / f"velocity-{i}.pb", ns=(i * 10**9, i * 10**9))  # written one second apart
+    assert sorted(p.name for p in cache.iterdir()) == ["velocity-2.pb", "velocity-3.pb", "velocity-4.pb"]

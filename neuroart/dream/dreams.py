@@ -34,7 +34,7 @@ FLOW_VIEWS = 8  # random views the steering objective is averaged over (without 
 #: (probability below this, `FlowDreamConfig.gate`); the others are left to the flow, which keeps
 #: their realness and variety (docs/flow.md, "Steering on demand"). From a start image, where the
 #: class must change, every dream is steered.
-FLOW_GATE = 0.1
+FLOW_GATE = 0.2
 CLASS_SCORES = ("logprob", "logit", "prob")
 
 

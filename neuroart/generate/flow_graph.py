@@ -54,6 +54,7 @@ from .._util import NeuroartError, atomic_path, cache_dir, tf
 #: The files whose code the traced graph comes from (a change to any is a new graph).
 _CODE = ("flow.py", "flow_layers.py", "flow_graph.py")
 _CODE_HASH: list[str] = []
+KEEP = 64  # files the cache folder keeps (about 160 KB a graph)
 _FILES: dict = {}  # (path, mtime) -> FlowFile, so a flow opened twice is one object
 
 
@@ -189,18 +190,25 @@ def _read_graph(key: str, name: str):
     from google.protobuf.message import DecodeError
     from tensorflow.core.framework.function_pb2 import FunctionDef
 
+    path = _folder() / f"velocity-{key}.pb"
     try:
-        fdef = FunctionDef.FromString((_folder() / f"velocity-{key}.pb").read_bytes())
+        fdef = FunctionDef.FromString(path.read_bytes())
+        path.touch()  # used: the last to go when the folder is full
     except (OSError, DecodeError):  # missing, or not a FunctionDef
         return None
     return fdef if fdef.signature.name == name else None
 
 
 def _write(path: Path, data: bytes) -> None:
+    """Keep `data` at `path`; the folder keeps the `KEEP` files used last (code, versions and
+    models change: old graphs are never asked for again)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
+        kept = sorted(path.parent.glob("*-*.*"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in kept[KEEP:]:
+            old.unlink(missing_ok=True)
     except (OSError, NeuroartError):  # an unwritable cache: the next run traces again
         pass
 
@@ -294,13 +302,15 @@ def open_flow(path) -> FlowFile | None:
             config_bytes = z.read("config.json")
         arch = architecture_key(hashlib.sha256(config_bytes).hexdigest())
         graph = _folder() / f"velocity-{_graph_key(arch, 0.0)}.pb"
-        layout = json.loads((_folder() / f"weights-{arch}.json").read_text())["weights"]
+        layout_file = _folder() / f"weights-{arch}.json"
+        layout = json.loads(layout_file.read_text())["weights"]
         if not graph.exists():
             return None
         arrays = _file_arrays(path)
         if not all(name in arrays for name in layout):
             return None
         layers = _marks(json.loads(config_bytes))
+        layout_file.touch()  # used: the last to go when the folder is full
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
         return None
     if layers is None:
