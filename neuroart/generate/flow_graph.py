@@ -266,11 +266,14 @@ class FlowFile:
 
     @property
     def keras(self):
-        """The Keras model of the file (built on first use, contract checked)."""
+        """The Keras model of the file (built on first use, contract checked). Built eagerly even
+        when first asked for inside a `tf.function` (a gradient through the flow): built in the
+        traced graph, its variables would start from their initializers, not the file's weights."""
         if self._keras is None:
             from ..models import load_model
 
-            self._keras = load_model(self.path, role="flow")
+            with tf().init_scope():
+                self._keras = load_model(self.path, role="flow")
         return self._keras
 
     def weights_as_tensors(self) -> list:
