@@ -145,6 +145,27 @@ def test_a_model_changed_since_loading_leaves_no_layout(cache, tmp_path):
     assert not layout.exists()
 
 
+def test_a_layout_learnt_from_equal_arrays_holds_only_where_they_are_equal(cache, tmp_path, monkeypatch):
+    """Equal arrays are matched either way round; the layout says so, and a file of the same
+    architecture where they differ opens as a Keras model instead."""
+    from neuroart.generate import flow_graph
+    from neuroart.generate.sample import generate
+
+    path, arch = fresh_flow(tmp_path, "twins")
+    generate([0], per_digit=1, model=str(path))  # learns the layout, and keeps the graph
+    kept = json.loads((cache / f"weights-{arch}.json").read_text())
+    arrays = flow_graph._file_arrays(path)
+    assert flow_graph._fits(arrays, kept["weights"], kept["equal"])
+    assert kept["equal"], "the bundled U-Net has biases that stay equal (summed convolutions)"
+    first, second = kept["equal"][0][:2]
+    assert np.array_equal(arrays[first], arrays[second])
+    other = {**arrays, second: arrays[second] + 1.0}  # a file of the same architecture where they differ
+    assert not flow_graph._fits(other, kept["weights"], kept["equal"])
+    monkeypatch.setattr(flow_graph, "_FILES", {})
+    monkeypatch.setattr(flow_graph, "_file_arrays", lambda _: other)
+    assert flow_graph.open_flow(path) is None
+
+
 def test_the_cache_folder_keeps_the_files_used_last(cache, monkeypatch):
     from neuroart.generate import flow_graph
 

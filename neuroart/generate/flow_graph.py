@@ -21,7 +21,8 @@ numba's ``cache=True`` work the same way.
 
 Beside the graph goes the layout of the file's weights: which array of ``model.weights.h5``
 feeds which input. It is found by matching the loaded model's weights to the file's arrays, byte
-for byte. With both kept, `open_flow` returns a `FlowFile`: the graph and the file's arrays,
+for byte. Arrays equal to each other are noted, and the layout then holds only for files where
+they are equal too. With both kept, `open_flow` returns a `FlowFile`: the graph and the file's arrays,
 with no Keras model built. It builds the model only if something asks for more, such as a
 gradient through the flow.
 
@@ -228,7 +229,12 @@ def _file_arrays(path) -> dict[str, np.ndarray]:
 
 def _remember_layout(model, arch: str) -> None:
     """Keep which array of the model's file feeds each weight input, if `model` was loaded from
-    a file and its weights are still that file's, byte for byte (else nothing is kept)."""
+    a file and its weights are still that file's, byte for byte (else nothing is kept).
+
+    Arrays equal byte for byte cannot be told apart this way (in the bundled U-Net, the biases
+    of two convolutions summed into one output get the same gradients, so they stay equal). The
+    layout names one of them for both, and lists such groups under ``equal``: it holds for a
+    file only where they are equal there too (`open_flow` checks)."""
     source = getattr(model, "_neuroart_source", None)
     layout_file = _folder() / f"weights-{arch}.json"
     if source is None or getattr(model, "_neuroart_config_sha", None) is None or layout_file.exists():
@@ -237,15 +243,28 @@ def _remember_layout(model, arch: str) -> None:
         arrays = _file_arrays(source)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return
-    by_bytes = {(a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).digest()): name for name, a in arrays.items()}
+    groups: dict = {}
+    for name, a in arrays.items():
+        groups.setdefault((a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).digest()), []).append(name)
     layout = []
     for v in _variables(model):
         a = np.asarray(v)
-        name = by_bytes.get((a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).digest()))
-        if name is None:  # changed since it was loaded (training): not the file's layout to learn
+        names = groups.get((a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).digest()))
+        if names is None:  # changed since it was loaded (training): not the file's layout to learn
             return
-        layout.append(name)  # arrays equal byte for byte feed the same input, whichever is named
-    _write(layout_file, json.dumps({"weights": layout}).encode())
+        layout.append(names[0])
+    if len(layout) != len(arrays):
+        return
+    equal = [sorted(names) for names in groups.values() if len(names) > 1]
+    _write(layout_file, json.dumps({"weights": layout, "equal": equal}).encode())
+
+
+def _fits(arrays: dict[str, np.ndarray], layout: list[str], equal: list[list[str]]) -> bool:
+    """Whether a kept layout holds for a file's `arrays`: it names them all, and the groups it
+    learnt as equal are equal here too."""
+    if not all(name in arrays for name in layout) or len(arrays) != len(layout):
+        return False
+    return all(all(np.array_equal(arrays[g[0]], arrays[n]) for n in g[1:]) for g in equal if all(n in arrays for n in g))
 
 
 class FlowFile:
@@ -306,11 +325,12 @@ def open_flow(path) -> FlowFile | None:
         arch = architecture_key(hashlib.sha256(config_bytes).hexdigest())
         graph = _folder() / f"velocity-{_graph_key(arch, 0.0)}.pb"
         layout_file = _folder() / f"weights-{arch}.json"
-        layout = json.loads(layout_file.read_text())["weights"]
+        kept = json.loads(layout_file.read_text())
+        layout, equal = kept["weights"], kept.get("equal", [])
         if not graph.exists():
             return None
         arrays = _file_arrays(path)
-        if not all(name in arrays for name in layout):
+        if not _fits(arrays, layout, equal):
             return None
         layers = _marks(json.loads(config_bytes))
         layout_file.touch()  # used: the last to go when the folder is full
