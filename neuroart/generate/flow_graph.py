@@ -264,7 +264,9 @@ def _fits(arrays: dict[str, np.ndarray], layout: list[str], equal: list[list[str
     learnt as equal are equal here too."""
     if not all(name in arrays for name in layout) or len(arrays) != len(layout):
         return False
-    return all(all(np.array_equal(arrays[g[0]], arrays[n]) for n in g[1:]) for g in equal if all(n in arrays for n in g))
+    if not all(name in arrays for group in equal for name in group):
+        return False
+    return all(all(np.array_equal(arrays[g[0]], arrays[n]) for n in g[1:]) for g in equal)
 
 
 class FlowFile:
