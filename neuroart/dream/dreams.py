@@ -301,7 +301,7 @@ def _flow_batch(keras_model, taps, cfg: DreamConfig, plan: _Plan, prior: str, ro
     views = {FLOW_VIEW_OPTIONS[f]: getattr(cfg, f) for f in FLOW_VIEW_OPTIONS if getattr(cfg, f) != getattr(DEFAULTS, f)}
     fcfg = FlowDreamConfig(steps=steps, scale=cfg.steer, views=cfg.views, strength=cfg.strength, hand=cfg.hand,
                            gradient=cfg.gradient or ("ink" if classy else "clean"), flow=cfg.flow,
-                           gate=FLOW_GATE if classy and start is None else 1.0, **views)
+                           gate=FLOW_GATE if start is None else 1.0, **views)  # `Steering` gates a class only
     n_steps = len(model_grid(flow, steps, 0.0 if start is None else 1.0 - cfg.strength)) - 1
     size = max(1, min(FLOW_BATCH, len(plan.labels)))
     # each row's unit an input of one compiled steering (no tracing again batch after batch)

@@ -84,12 +84,10 @@ def check(cfg: FlowDreamConfig) -> FlowDreamConfig:
 def load_flow(name="flow"):
     """The flow model by bundled name or ``.keras`` path (contract checked; a flow that has
     sampled on this machine before opens as a `generate.flow_graph.FlowFile`)."""
-    from ..generate.flow_graph import open_flow
-    from ..models import check_model, load_model, resolve
+    from ..generate.flow_graph import load
+    from ..models import check_model
 
-    if hasattr(name, "layers"):
-        return check_model(name, "flow")
-    return open_flow(resolve(name)) or load_model(name, role="flow")
+    return check_model(name, "flow") if hasattr(name, "layers") else load(name, role="flow")
 
 
 #: The spread of slant and stroke width over real test digits (`metrics.slant`, `metrics.thickness`):

@@ -246,11 +246,7 @@ def _velocity_graph(model, w: float):
     except (NotImplementedError, RuntimeError, ImportError, AttributeError):
         T = tf()
 
-        @T.function(reduce_retracing=True, autograph=False)
-        def compiled(x, t, y):
-            return velocity(model, x, times(x, t), y, w)
-
-        return compiled
+        return T.function(lambda x, t, y: ops(model, x, t, y), reduce_retracing=True, autograph=False)
 
 
 def time_grid(steps: int, start: float = 0.0, spacing: float = 1.0) -> np.ndarray:

@@ -346,6 +346,15 @@ def open_flow(path) -> FlowFile | None:
     return _FILES[key]
 
 
+def load(name, *, role: str | None = "flow"):
+    """The flow `name` (a bundled name or a ``.keras`` path) as a `FlowFile` when the cache
+    holds what it needs (`open_flow`), else as its Keras model (`models.load_model`, `role`
+    checked)."""
+    from ..models import load_model, resolve
+
+    return open_flow(resolve(name)) or load_model(name, role=role)
+
+
 def _marks(config: dict) -> list | None:
     """The flow's `TimeEmbedding` and `StepTimes` layers, made from the file's config (None when
     the config is not a flow's)."""

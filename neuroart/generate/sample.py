@@ -96,8 +96,6 @@ def generate(digits=None, *, per_digit: int = 10, temperature: float = TEMPERATU
 def flow_model(model):
     """The flow model `model` names (or is), else None: a flow is its own family of model files
     (a flow that has sampled on this machine before opens as a `flow_graph.FlowFile`)."""
-    from ..models import load_model, resolve
-
     if isinstance(model, (str, os.PathLike)):
         from ..models import load_card
 
@@ -107,9 +105,9 @@ def flow_model(model):
             kind = None
         if kind not in (None, "flow"):
             return None
-        from .flow_graph import open_flow
+        from .flow_graph import load
 
-        model = open_flow(resolve(model)) or load_model(model)
+        model = load(model, role=None)
     from .flow import is_flow
 
     return model if is_flow(model) else None
