@@ -41,60 +41,66 @@ def _models():
 
 @functools.lru_cache(maxsize=1)
 def _score():
-    """``(z, labels, u) -> (log-probabilities (N,), their gradient in z)``, through the flow's passes."""
+    """Compiled ``(z, labels, u) -> (log-probabilities (N,), digits in flow space)`` through the
+    flow's passes, and ``(z, labels, u) -> the log-probabilities' gradient in z``."""
     from neuroart._util import tf
 
     T = tf()
     flow, ts, taps, views = _models()
 
+    def logp(z, y, u):
+        x = z
+        for a, b in zip(ts[:-1], ts[1:], strict=True):
+            x = x + (b - a) * flow([x, T.fill((T.shape(x)[0], 1), a), T.reshape(y, (-1, 1))], training=False)
+        pixels = T.clip_by_value((x + 1.0) * 0.5, 0.0, 1.0)
+        n = T.shape(pixels)[0]
+        many = T.tile(pixels, [VIEWS, 1, 1])
+        lp = T.nn.log_softmax(taps(views.apply(many, T.reshape(u, (-1, 6))))("logits"))
+        return T.reduce_mean(T.reshape(T.gather(lp, T.tile(y, [VIEWS]), axis=1, batch_dims=1), (VIEWS, n)), axis=0), x
+
     @T.function(autograph=False, reduce_retracing=True)
-    def score(z, y, u):
+    def gradient(z, y, u):
         with T.GradientTape() as tape:
             tape.watch(z)
-            x = z
-            for a, b in zip(ts[:-1], ts[1:], strict=True):
-                x = x + (b - a) * flow([x, T.fill((T.shape(x)[0], 1), a), T.reshape(y, (-1, 1))], training=False)
-            pixels = T.clip_by_value((x + 1.0) * 0.5, 0.0, 1.0)
-            n = T.shape(pixels)[0]
-            many = T.tile(pixels, [VIEWS, 1, 1])
-            logp = T.nn.log_softmax(taps(views.apply(many, T.reshape(u, (-1, 6))))("logits"))
-            s = T.reduce_mean(T.reshape(T.gather(logp, T.tile(y, [VIEWS]), axis=1, batch_dims=1), (VIEWS, n)), axis=0)
-            total = T.reduce_sum(s)
-        return s, tape.gradient(total, z)
+            total = T.reduce_sum(logp(z, y, u)[0])
+        return tape.gradient(total, z)
 
-    return score
+    return T.function(logp, autograph=False, reduce_retracing=True), gradient
 
 
 def _dream(labels, *, seed: int, mode: str, first: int = 0) -> np.ndarray:
     from neuroart._util import tf
-    from neuroart.generate.flow import finish, integrate, row_noise
+    from neuroart.generate.flow import finish, row_noise
 
     T = tf()
-    flow, _, _, _ = _models()
-    score = _score()
-    labels = np.asarray(labels, np.int64)
+    flow = _models()[0]
+    score, gradient = _score()
+    labels = np.asarray(labels, np.int32)
     n = len(labels)
     z = row_noise(seed, n, first).reshape(n, -1).astype(np.float32)
     u = np.stack([np.random.default_rng([seed, first + i, 2]).random((TRIES + 1, VIEWS, 6), np.float32)
                   for i in range(n)])
-    live = np.ones(n, bool)
     radius = np.linalg.norm(z, axis=1, keepdims=True)
+    x = np.empty((n, 28, 28), np.float32)
+    live = np.arange(n)  # the rows the MLP does not read yet
     for k in range(TRIES + 1):
-        s, g = score(T.constant(z.reshape(n, 28, 28)), T.constant(labels.astype(np.int32)),
-                     T.constant(np.transpose(u[:, k], (1, 0, 2))))
-        live &= np.exp(s.numpy()) < GATE
-        if k == TRIES or not live.any():
+        args = (T.constant(z[live].reshape(-1, 28, 28)), T.constant(labels[live]),
+                T.constant(np.transpose(u[live, k], (1, 0, 2))))
+        s, x[live] = (v.numpy() for v in score(*args))
+        keep = np.exp(s) < GATE
+        if k == TRIES or not keep.any():
             break
+        args, live = tuple(T.boolean_mask(a, keep, axis=1 if i == 2 else 0) for i, a in enumerate(args)), live[keep]
         if mode == "redraw":
             new = np.stack([np.random.default_rng([seed, first + i, 3, k]).standard_normal(784, np.float32)
-                            for i in range(n)])
+                            for i in live])
         else:  # a step along the gradient's part tangent to the sphere, of length ETA·|z|
-            g = g.numpy().reshape(n, -1)
-            g = g - np.sum(g * z, 1, keepdims=True) / np.sum(z * z, 1, keepdims=True) * z
-            new = z + ETA * radius * g / (np.linalg.norm(g, axis=1, keepdims=True) + 1e-12)
-            new *= radius / np.linalg.norm(new, axis=1, keepdims=True)
-        z = np.where(live[:, None], new, z)
-    return finish(flow, integrate(flow, z.reshape(n, 28, 28), labels, steps=None))
+            zl, g = z[live], gradient(*args).numpy().reshape(len(live), -1)
+            g = g - np.sum(g * zl, 1, keepdims=True) / np.sum(zl * zl, 1, keepdims=True) * zl
+            new = zl + ETA * radius[live] * g / (np.linalg.norm(g, axis=1, keepdims=True) + 1e-12)
+            new *= radius[live] / np.linalg.norm(new, axis=1, keepdims=True)
+        z[live] = new
+    return finish(flow, x)
 
 
 def _batched(mode: str, seed: int):
